@@ -1,0 +1,45 @@
+"""FSM transition buttons in the admin that run through the domain services.
+
+django-fsm-2's mixin would call the model transition and save directly; here each
+button name maps to the service that also locks, audits and announces.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest
+from django_fsm.admin import FSMAdminMixin
+
+from agentcom_site.errors import HubError
+
+Operation = Callable[[Any, str], Any]
+
+
+def operator_actor(request: HttpRequest) -> str:
+    return f"operator:{request.user.get_username()}"
+
+
+class ServiceTransitionsMixin(FSMAdminMixin):
+    # transition method name -> service(obj, actor)
+    transition_services: dict[str, Operation] = {}
+
+    def _apply_fsm_transition(
+        self, *, obj, transition_name: str, request: HttpRequest, kwargs=None
+    ) -> bool:
+        service = self.transition_services.get(transition_name)
+        if service is None:
+            self.message_user(
+                request, f"'{transition_name}' is not available here.", messages.ERROR
+            )
+            return False
+        try:
+            service(obj, operator_actor(request))
+        except HubError as exc:
+            self.message_user(request, f"{transition_name}: {exc.detail}", messages.ERROR)
+            return False
+        except Exception as exc:  # a TransitionNotAllowed or a concurrent change
+            self.message_user(request, f"{transition_name} failed: {exc}", messages.ERROR)
+            return False
+        self.message_user(request, f"{transition_name} done.", messages.SUCCESS)
+        return True

@@ -1,0 +1,64 @@
+"""Errors as values: a machine-readable code, a human sentence, an HTTP status.
+
+The HTTP layer renders them as `{"error", "detail", ...extra}`; the WebSocket layer
+as `{"type": "error", "error", "detail", ...extra}` (PROTOCOL.md §1).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str | None
+    error: str  # required, wrong_type, too_long, too_large, out_of_range, invalid_value, not_found
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "error": self.error, "detail": self.detail}
+
+
+class HubError(Exception):
+    """A refusal: nothing changed, the caller gets `code` and `detail`."""
+
+    def __init__(self, code: str, detail: str, *, http_status: int = 400, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.http_status = http_status
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, **self.extra}
+
+
+class ValidationFailed(HubError):
+    def __init__(self, problems: list[FieldProblem], *, message_type: str | None = None) -> None:
+        first = problems[0].detail if problems else "the input is invalid"
+        extra: dict[str, Any] = {"errors": [p.as_dict() for p in problems]}
+        if message_type is not None:
+            extra["message_type"] = message_type
+        super().__init__("validation_failed", first, http_status=422, **extra)
+        self.problems = problems
+
+
+def invalid(field: str | None, error: str, detail: str, **kwargs: Any) -> ValidationFailed:
+    return ValidationFailed([FieldProblem(field, error, detail)], **kwargs)
+
+
+def not_found(code: str, detail: str, **extra: Any) -> HubError:
+    return HubError(code, detail, http_status=404, **extra)
+
+
+def conflict(code: str, detail: str, **extra: Any) -> HubError:
+    return HubError(code, detail, http_status=409, **extra)
+
+
+def forbidden(detail: str, code: str = "forbidden") -> HubError:
+    return HubError(code, detail, http_status=403)
+
+
+def unauthorized(detail: str = "a valid token is required") -> HubError:
+    return HubError(
+        "unauthorized", detail, http_status=401, hint="provide Authorization: Bearer <token>"
+    )

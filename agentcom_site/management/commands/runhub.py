@@ -1,0 +1,63 @@
+"""`manage.py runhub`: the whole hub in one process (embedded mode).
+
+Migrates if needed, then serves HTTP and WebSockets with daphne and, unless turned
+off, runs the scheduler and the sweep on the same event loop.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+log = logging.getLogger("agentcom.hub")
+
+
+class Command(BaseCommand):
+    help = "Run the AgentCom hub (HTTP, WebSockets, scheduler and sweep) in one process."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="serve sockets only; run `manage.py schedule` workers beside it (scaled mode)",
+        )
+        parser.add_argument("--demo", action="store_true", help="also start demo agents and tasks")
+
+    def handle(self, *args, host: str, port: int, no_scheduler: bool, demo: bool, **options):
+        from daphne.server import Server  # imported first: it installs the asyncio reactor
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+        from agentcom_site import background
+        from agentcom_site.asgi import application
+
+        embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
+
+        def ready() -> None:
+            background.start(scheduler=embedded, fresh_start=True)
+            if demo:
+                from agentcom_site import demo as demo_mode
+
+                demo_mode.start(host=host, port=port)
+            mode = "embedded scheduler" if embedded else "sockets only"
+            self.stdout.write(f"AgentCom hub listening on http://{host}:{port} ({mode})")
+            self.stdout.flush()
+
+        server = Server(
+            application=application,
+            endpoints=[f"tcp:port={port}:interface={host}"],
+            ready_callable=ready,
+            # Frames up to 4 MiB reach the consumer, which refuses those over 1 MiB with
+            # a validation error instead of the connection being dropped.
+            websocket_max_message_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
+            websocket_max_frame_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
+            application_close_timeout=5,
+            verbosity=0,
+        )
+        try:
+            server.run()
+        finally:
+            background.stop()

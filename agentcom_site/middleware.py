@@ -1,0 +1,88 @@
+"""Edge checks for the JSON API that apply before any view runs (PROTOCOL.md §4.1)."""
+
+import json
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from agentcom_site.errors import HubError
+
+API_PREFIXES = ("/api/", "/admin/tokens", "/health")
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+JSON_LIKE = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
+
+
+def error_response(error: HubError) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=error.http_status)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) and not path.startswith(("/api/docs",))
+
+
+class ApiBodyGuardMiddleware:
+    """Refuses oversized, non-JSON and malformed bodies, and answers unknown API routes in JSON.
+
+    The parsed body is kept on the request so the API parser does not parse it twice.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_api_path(request.path):
+            return self.get_response(request)
+        if request.method in BODY_METHODS:
+            refusal = self._check_body(request)
+            if refusal is not None:
+                return error_response(refusal)
+        response = self.get_response(request)
+        return self._jsonify(request, response)
+
+    def _check_body(self, request: HttpRequest) -> HubError | None:
+        limit = settings.AGENTCOM_MAX_FRAME_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return HubError(
+                "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
+            )
+        body = request.body
+        if len(body) > limit:
+            return HubError(
+                "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
+            )
+        if not body.strip():
+            request.parsed_json = None
+            return None
+        content_type = request.content_type or ""
+        # Form-encoded is tolerated because `curl -d '{...}'` sends it with a JSON body.
+        if content_type not in JSON_LIKE:
+            return HubError(
+                "unsupported_media_type", "send the body as application/json", http_status=415
+            )
+        try:
+            request.parsed_json = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return HubError("invalid_json", f"the body is not valid JSON: {exc}", http_status=400)
+        return None
+
+    def _jsonify(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code == 404:
+            return error_response(
+                HubError("not_found", f"no route {request.path}", http_status=404)
+            )
+        if response.status_code == 405:
+            return error_response(
+                HubError(
+                    "method_not_allowed",
+                    f"{request.method} is not allowed on {request.path}",
+                    http_status=405,
+                )
+            )
+        return response

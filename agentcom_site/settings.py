@@ -1,0 +1,193 @@
+"""AgentCom settings: every knob is an environment variable with a laptop-safe default.
+
+Embedded (default): SQLite in AGENTCOM_DATA_DIR and the in-memory channel layer.
+Scaled: DATABASE_URL (Postgres) and REDIS_URL (channels-redis).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.getenv(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.getenv(name)
+    return default if value is None or value == "" else int(value)
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.getenv(name)
+    return default if value is None or value == "" else float(value)
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.getenv(name)
+    if value is None or value == "":
+        return default
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+DATA_DIR = Path(os.getenv("AGENTCOM_DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once into the data dir."""
+    if key := os.getenv("SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_fsm",
+    "agentcom_site",
+    "agents",
+    "tasks",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "agentcom_site.middleware.ApiBodyGuardMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "agentcom_site.urls"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "agentcom_site.asgi.application"
+
+# --- Data -------------------------------------------------------------------
+if os.getenv("DATABASE_URL"):
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+        )
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "agentcom.sqlite3",
+            # IMMEDIATE takes the write lock at BEGIN, so two claims never interleave
+            # and a writer waits (busy timeout) instead of failing mid-transaction.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ------------------------------------------------------------
+REDIS_URL = os.getenv("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.getenv("AGENTCOM_REDIS_PREFIX", "agentcom"),
+                "capacity": 10_000,
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 10_000},
+        }
+    }
+
+# --- Protocol timers and limits (PROTOCOL.md §1) --------------------------------
+AGENTCOM_ACCEPT_TIMEOUT_S = envfloat("AGENTCOM_ACCEPT_TIMEOUT_S", 60)
+AGENTCOM_STUCK_AFTER_S = envfloat("AGENTCOM_STUCK_AFTER_S", 300)
+AGENTCOM_SWEEP_INTERVAL_S = envfloat("AGENTCOM_SWEEP_INTERVAL_S", 30)
+AGENTCOM_PING_TTL_S = envfloat("AGENTCOM_PING_TTL_S", 60)
+AGENTCOM_RECONNECT_GRACE_S = envfloat("AGENTCOM_RECONNECT_GRACE_S", 60)
+AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")
+# Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
+# deployments turn this off on the ASGI processes and run `manage.py schedule`.
+AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)
+
+AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
+AGENTCOM_VALIDATION_STRIKES = 10  # validation errors within the window close the socket
+AGENTCOM_VALIDATION_WINDOW_S = 60
+DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTCOM_MAX_FRAME_BYTES + 1024
+
+# --- Auth, i18n, static -----------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.getenv("AGENTCOM_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}

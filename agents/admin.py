@@ -1,0 +1,83 @@
+"""Agent and token admin. Tokens are shown once, on creation, and never stored in clear."""
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from agentcom_site.admin_transitions import ServiceTransitionsMixin
+from agents import services, tokens
+from agents.models import Agent, AgentToken, OperatorToken
+
+
+class AgentTokenInline(admin.TabularInline):
+    model = AgentToken
+    fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Agent)
+class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
+    fsm_fields = ["state"]
+    transition_services = {
+        "block": lambda agent, actor: services.block_agent(agent.pk, actor=actor),
+        "unblock": lambda agent, actor: services.unblock_agent(agent.pk, actor=actor),
+    }
+    list_display = (
+        "agent_id",
+        "name",
+        "state",
+        "unresponsive",
+        "busy",
+        "connected_at",
+        "last_seen",
+    )
+    list_filter = ("state", "unresponsive", "busy")
+    search_fields = ("agent_id", "name")
+    readonly_fields = (
+        "state",
+        "channel_name",
+        "connected_at",
+        "last_seen",
+        "idle_since",
+        "last_state_change",
+        "total_connections",
+        "created_at",
+    )
+    inlines = [AgentTokenInline]
+    actions = ["issue_token", "revoke_tokens"]
+
+    @admin.action(description="Issue a new token (shown once)")
+    def issue_token(self, request: HttpRequest, queryset) -> None:
+        for agent in queryset:
+            _, token = tokens.issue_agent_token(agent)
+            self.message_user(
+                request,
+                f"New token for {agent.agent_id} (copy it now, it is not shown again): {token}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Revoke all tokens")
+    def revoke_tokens(self, request: HttpRequest, queryset) -> None:
+        for agent in queryset:
+            count = tokens.revoke_agent_tokens(agent.agent_id)
+            self.message_user(request, f"Revoked {count} token(s) of {agent.agent_id}.")
+
+
+@admin.register(OperatorToken)
+class OperatorTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request: HttpRequest, obj: OperatorToken, form, change: bool) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        row, token = tokens.issue_operator_token(obj.name)
+        obj.pk = row.pk
+        self.message_user(
+            request, f"Operator token for {obj.name} (shown once): {token}", messages.WARNING
+        )

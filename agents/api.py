@@ -1,0 +1,97 @@
+"""Agent, token and health routes (PROTOCOL.md §4.2, §4.4)."""
+
+from django.db import connection
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from agentcom_site.api import require_operator
+from agentcom_site.clock import to_ms
+from agentcom_site.errors import forbidden, invalid, not_found
+from agentcom_site.validation import Strict, text
+from agents import tokens
+from agents.models import Agent, AgentToken
+from agents.selectors import agents_with_work, connected_agents, current_task_ids
+from agents.wire import presence, state_view
+
+router = Router(tags=["agents"])
+tokens_router = Router(tags=["tokens"])
+health_router = Router(tags=["health"])
+
+
+@health_router.get("", auth=None, response={200: dict, 503: dict}, summary="Liveness")
+def health(request: HttpRequest):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connected = connected_agents().count()
+    except Exception:
+        return Status(
+            503, {"status": "unavailable", "service": "agent_com", "error": "database_down"}
+        )
+    return {"status": "ok", "service": "agent_com", "agents_connected": connected}
+
+
+@router.get("/agents", response=dict, summary="Connected agents")
+def list_agents(request: HttpRequest):
+    return {"agents": [presence(agent) for agent in connected_agents()]}
+
+
+@router.get("/agents/states", response=dict, summary="Connected agents and offline holders")
+def agent_states(request: HttpRequest):
+    return {"agents": [state_view(agent, task_id) for agent, task_id in agents_with_work()]}
+
+
+@router.get("/agents/{agent_id}/state", response=dict, summary="One agent's lifecycle state")
+def agent_state(request: HttpRequest, agent_id: str):
+    agent = Agent.objects.filter(agent_id=agent_id).first()
+    if agent is None:
+        raise not_found("agent_not_found", f"no agent {agent_id}", agent_id=agent_id)
+    return state_view(agent, current_task_ids([agent.pk]).get(agent.pk))
+
+
+class TokenCreateIn(Strict):
+    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+
+
+@tokens_router.post("", response={201: dict}, summary="Issue an agent token (shown once)")
+def create_token(request: HttpRequest, body: TokenCreateIn):
+    require_operator(request)
+    if body.agent_id.startswith("operator:"):
+        raise invalid("agent_id", "invalid_value", "agent ids may not start with operator:")
+    agent, _ = tokens.create_agent(body.agent_id)
+    row, token = tokens.issue_agent_token(agent)
+    return Status(
+        201,
+        {
+            "agent_id": agent.agent_id,
+            "token": token,
+            "token_prefix": row.display_prefix,
+            "created_at": to_ms(row.created_at),
+        },
+    )
+
+
+@tokens_router.get("", response=dict, summary="List live agent tokens (prefixes only)")
+def list_tokens(request: HttpRequest):
+    require_operator(request)
+    rows = AgentToken.objects.live().select_related("agent").order_by("created_at")
+    return {
+        "tokens": [
+            {
+                "agent_id": row.agent.agent_id,
+                "token_prefix": row.display_prefix,
+                "created_at": to_ms(row.created_at),
+                "last_used_at": to_ms(row.last_used_at),
+            }
+            for row in rows
+        ]
+    }
+
+
+@tokens_router.delete("/{agent_id}", response=dict, summary="Revoke an agent's tokens")
+def revoke_tokens(request: HttpRequest, agent_id: str):
+    principal: tokens.Principal = request.auth
+    if not principal.is_operator and principal.name != agent_id:
+        raise forbidden("an agent may only revoke its own tokens")
+    revoked = tokens.revoke_agent_tokens(agent_id)
+    return {"status": "revoked", "agent_id": agent_id, "revoked": revoked}

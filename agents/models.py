@@ -1,0 +1,191 @@
+"""Agents, their tokens, and operator API tokens.
+
+An agent's state is volatile (DESIGN.md): it follows the socket and the task it holds.
+Tokens are stored only as SHA-256 hashes; the clear token is shown once at creation.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from agentcom_site.clock import now
+
+
+class AgentState(models.TextChoices):
+    OFFLINE = "offline"
+    IDLE = "idle"
+    ASSIGNED = "assigned"
+    WORKING = "working"
+    BLOCKED = "blocked"
+
+
+S = AgentState
+
+
+class Agent(ConcurrentTransitionMixin, models.Model):
+    agent_id = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=256, blank=True)
+    capabilities = models.JSONField(default=list, blank=True)
+    status_text = models.CharField(max_length=256, blank=True, default="")
+    state = FSMField(default=S.OFFLINE, choices=S.choices, protected=True, db_index=True)
+
+    # Presence: the channel name of the live socket, if any (latest connection wins).
+    channel_name = models.CharField(max_length=255, blank=True, default="")
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    idle_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_state_change = models.DateTimeField(default=now)
+    total_connections = models.PositiveIntegerField(default=0)
+
+    # Flags (PROTOCOL.md §3.8).
+    unresponsive = models.BooleanField(default=False)
+    busy = models.BooleanField(default=False)
+    busy_since = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["agent_id"]
+
+    def __str__(self) -> str:
+        return self.agent_id
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state != S.OFFLINE
+
+    @property
+    def flags(self) -> list[str]:
+        return [flag for flag in ("unresponsive", "busy") if getattr(self, flag)]
+
+    def _moved(self) -> None:
+        self.last_state_change = now()
+
+    # --- lifecycle ---------------------------------------------------------------
+    @transition(
+        field=state,
+        source=[S.OFFLINE, S.IDLE, S.ASSIGNED, S.WORKING, S.BLOCKED],
+        target=RETURN_VALUE(S.IDLE, S.ASSIGNED, S.WORKING, S.BLOCKED),
+        custom={"admin": False},
+    )
+    def come_online(self, *, holding: str | None) -> str:
+        """Identify: the state follows the task the agent holds (`assigned`/`working`)."""
+        self._moved()
+        if self.state == S.BLOCKED:
+            return S.BLOCKED
+        if holding in (S.ASSIGNED, S.WORKING):
+            return holding
+        self.idle_since = now()
+        return S.IDLE
+
+    @transition(field=state, source=S.IDLE, target=S.ASSIGNED, custom={"admin": False})
+    def take_task(self) -> None:
+        self._moved()
+        self.idle_since = None
+
+    @transition(
+        field=state, source=[S.ASSIGNED, S.WORKING], target=S.WORKING, custom={"admin": False}
+    )
+    def start_working(self) -> None:
+        self._moved()
+
+    @transition(
+        field=state,
+        source=[S.ASSIGNED, S.WORKING, S.IDLE],
+        target=S.IDLE,
+        custom={"admin": False},
+    )
+    def become_idle(self) -> None:
+        self._moved()
+        self.idle_since = now()
+
+    @transition(
+        field=state,
+        source=[S.IDLE, S.WORKING],
+        target=S.BLOCKED,
+        custom={"label": "Block (stop offering work)"},
+    )
+    def block(self) -> None:
+        self._moved()
+
+    @transition(
+        field=state,
+        source=S.BLOCKED,
+        target=RETURN_VALUE(S.IDLE, S.WORKING),
+        custom={"label": "Unblock"},
+    )
+    def unblock(self) -> str:
+        self._moved()
+        if self.held_tasks.filter(status__in=("assigned", "working")).exists():
+            return S.WORKING
+        self.idle_since = now()
+        return S.IDLE
+
+    @transition(field=state, source="*", target=S.OFFLINE, custom={"label": "Mark offline"})
+    def go_offline(self) -> None:
+        self._moved()
+        self.channel_name = ""
+        self.idle_since = None
+
+
+TOKEN_BYTES = 32
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """32 random bytes as 64 lowercase hex characters."""
+    return secrets.token_hex(TOKEN_BYTES)
+
+
+class TokenQuerySet(models.QuerySet):
+    def live(self) -> "TokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+    def matching(self, token: str) -> "TokenQuerySet":
+        return self.live().filter(token_hash=hash_token(token))
+
+
+class TokenBase(models.Model):
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(default=now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TokenQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def set_token(self, token: str) -> None:
+        self.token_hash = hash_token(token)
+        self.prefix = token[:8]
+
+    @property
+    def display_prefix(self) -> str:
+        return f"{self.prefix}..."
+
+
+class AgentToken(TokenBase):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens")
+
+    def __str__(self) -> str:
+        return f"{self.agent.agent_id} {self.display_prefix}"
+
+
+class OperatorToken(TokenBase):
+    """An operator API token: acts as `operator:<name>`."""
+
+    name = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    def __str__(self) -> str:
+        return f"operator:{self.name} {self.display_prefix}"

@@ -1,0 +1,82 @@
+"""Issuing, checking and revoking credentials. Clear tokens are returned once, never stored."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from agentcom_site.clock import now
+from agents.models import Agent, AgentToken, OperatorToken, new_token
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an agent (acts as itself) or an operator."""
+
+    kind: str  # "agent" or "operator"
+    name: str
+    agent: Agent | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == "operator"
+
+    @property
+    def actor(self) -> str:
+        """The name written into `submitted_by`, `created_by` and audit rows."""
+        return self.name if self.kind == "agent" else f"operator:{self.name}"
+
+
+def create_agent(
+    agent_id: str, *, name: str = "", capabilities: list[str] | None = None
+) -> tuple[Agent, bool]:
+    agent, created = Agent.objects.get_or_create(
+        agent_id=agent_id,
+        defaults={"name": name or agent_id, "capabilities": capabilities or []},
+    )
+    return agent, created
+
+
+@transaction.atomic
+def issue_agent_token(agent: Agent) -> tuple[AgentToken, str]:
+    """Create a token for `agent`; older tokens stay valid. Returns (row, clear token)."""
+    token = new_token()
+    row = AgentToken(agent=agent)
+    row.set_token(token)
+    row.save()
+    return row, token
+
+
+@transaction.atomic
+def issue_operator_token(name: str) -> tuple[OperatorToken, str]:
+    token = new_token()
+    row = OperatorToken(name=name)
+    row.set_token(token)
+    row.save()
+    return row, token
+
+
+def revoke_agent_tokens(agent_id: str) -> int:
+    return AgentToken.objects.live().filter(agent__agent_id=agent_id).update(revoked_at=now())
+
+
+def agent_for_token(token: str) -> tuple[Agent | None, str | None]:
+    """Resolve an agent token; (None, reason) when it is unknown or revoked."""
+    row = AgentToken.objects.matching(token).select_related("agent").first()
+    if row is None:
+        return None, "invalid_token"
+    AgentToken.objects.filter(pk=row.pk).update(last_used_at=now())
+    return row.agent, None
+
+
+def authenticate(token: str) -> Principal | None:
+    """An agent or operator principal for a Bearer token, or None."""
+    if not token or len(token) > 256:
+        return None
+    agent, _ = agent_for_token(token)
+    if agent is not None:
+        return Principal("agent", agent.agent_id, agent)
+    row = OperatorToken.objects.matching(token).first()
+    if row is None:
+        return None
+    OperatorToken.objects.filter(pk=row.pk).update(last_used_at=now())
+    return Principal("operator", row.name)

@@ -1,0 +1,146 @@
+"""Task admin: the control room's view of the queue, with transitions as buttons."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from agentcom_site.admin_transitions import ServiceTransitionsMixin, operator_actor
+from agentcom_site.errors import HubError
+from tasks import queue
+from tasks.models import Task, TaskEvent
+
+
+class TaskEventInline(admin.TabularInline):
+    model = TaskEvent
+    fields = (
+        "seq",
+        "created_at",
+        "event",
+        "from_status",
+        "to_status",
+        "actor",
+        "agent_id",
+        "generation",
+        "reason",
+    )
+    readonly_fields = fields
+    ordering = ("-seq",)
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _bulk(service, label: str):
+    def action(modeladmin, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        done, refused = 0, 0
+        for task_id in queryset.values_list("pk", flat=True):
+            try:
+                service(task_id, operator_actor(request))
+                done += 1
+            except HubError:
+                refused += 1
+        level = messages.SUCCESS if not refused else messages.WARNING
+        modeladmin.message_user(
+            request, f"{label}: {done} done, {refused} not in a valid state.", level
+        )
+
+    action.short_description = label
+    action.__name__ = f"bulk_{label.lower().replace(' ', '_')}"
+    return action
+
+
+def _requeue(task_id: str, actor: str) -> None:
+    if queue.reclaim_task(task_id, reason="operator_requeue", actor=actor) is None:
+        raise HubError("invalid_state", "only assigned or working tasks can be requeued")
+
+
+@admin.register(Task)
+class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
+    fsm_fields = ["status"]
+    transition_services = {
+        "cancel": lambda task, actor: queue.cancel_task(
+            task.pk, actor=actor, reason="cancelled by operator"
+        ),
+        "retry": lambda task, actor: queue.retry_dead_letter(task.pk, actor=actor),
+        "reclaim": lambda task, actor: _requeue(task.pk, actor),
+    }
+    list_display = (
+        "id",
+        "title",
+        "status",
+        "priority",
+        "holder",
+        "generation",
+        "retry_count",
+        "submitted_by",
+        "created_at",
+    )
+    list_filter = ("status", "priority", ("holder", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("id", "title", "description", "holder__agent_id", "submitted_by")
+    ordering = ("priority", "created_at")
+    inlines = [TaskEventInline]
+    actions = [
+        _bulk(lambda pk, actor: queue.retry_dead_letter(pk, actor=actor), "Retry dead letters"),
+        _bulk(
+            lambda pk, actor: queue.cancel_task(pk, actor=actor, reason="cancelled by operator"),
+            "Cancel",
+        ),
+        _bulk(_requeue, "Requeue held tasks"),
+    ]
+    readonly_fields = (
+        "id",
+        "status",
+        "holder",
+        "generation",
+        "retry_count",
+        "rejected_by",
+        "result",
+        "tokens_used",
+        "last_error",
+        "progress",
+        "submitted_by",
+        "waiting_on",
+        "created_at",
+        "updated_at",
+        "assigned_at",
+        "accepted_at",
+        "completed_at",
+        "last_activity_at",
+        "holder_lost_at",
+        "event_count",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tasks enter through the queue service (API, dashboard form)
+
+
+@admin.register(TaskEvent)
+class TaskEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "task",
+        "seq",
+        "event",
+        "from_status",
+        "to_status",
+        "actor",
+        "agent_id",
+        "generation",
+        "created_at",
+    )
+    list_filter = ("event", "to_status")
+    search_fields = ("task__id", "actor", "agent_id", "reason")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,151 @@
+"""Task routes (PROTOCOL.md §4.5): thin views over `tasks.queue` and `tasks.selectors`."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from agentcom_site.api import require_operator
+from agentcom_site.clock import from_ms, to_ms
+from agentcom_site.errors import forbidden, invalid, not_found
+from agents.models import Agent
+from agents.tokens import Principal
+from tasks import queue
+from tasks.models import Task, TaskStatus
+from tasks.schemas import CancelIn, PushTaskIn, TaskSubmitIn, parse_priority
+from tasks.selectors import queue_order, task_stats
+from tasks.wire import task_record
+
+router = Router(tags=["tasks"])
+admin_router = Router(tags=["tasks"])
+
+
+class TaskListQuery(Schema):
+    status: str | None = None
+    priority: str | None = None
+    assigned_to: str | None = None
+    submitted_by: str | None = None
+    limit: int = Field(200, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+def _get_task(task_id: str) -> Task:
+    task = Task.objects.select_related("holder", "pinned_to").filter(pk=task_id).first()
+    if task is None:
+        raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
+    return task
+
+
+def _submitted(task: Task) -> dict[str, Any]:
+    return {
+        "status": task.status,
+        "task_id": task.id,
+        "title": task.title,
+        "priority": task.priority,
+        "created_at": to_ms(task.created_at),
+    }
+
+
+@router.post("", response={200: dict, 201: dict}, summary="Submit a task")
+def submit(request: HttpRequest, body: TaskSubmitIn):
+    principal: Principal = request.auth
+    pinned = None
+    if body.assign_to is not None:
+        pinned = Agent.objects.filter(agent_id=body.assign_to).first()
+        if pinned is None:
+            raise invalid("assign_to", "not_found", f"no agent {body.assign_to}")
+    task, created = queue.submit_task(
+        description=body.description,
+        submitted_by=principal.actor,
+        title=body.title,
+        priority=body.priority,
+        metadata=body.metadata,
+        max_retries=body.max_retries,
+        complete_by=from_ms(body.complete_by),
+        needed_capabilities=list(dict.fromkeys(body.needed_capabilities)),
+        idempotency_key=body.idempotency_key,
+        depends_on=body.depends_on,
+        pinned_to=pinned,
+    )
+    return Status(201 if created else 200, _submitted(task))
+
+
+@router.get("", response=dict, summary="List tasks by priority then age")
+def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
+    tasks = Task.objects.select_related("holder", "pinned_to").prefetch_related("depends_on")
+    if filters.status is not None:
+        if filters.status not in TaskStatus.values:
+            raise invalid("status", "invalid_value", f"unknown status {filters.status!r}")
+        tasks = tasks.filter(status=filters.status)
+    if filters.priority is not None:
+        value = filters.priority
+        try:
+            priority = parse_priority(int(value) if value.lstrip("-").isdigit() else value)
+        except ValueError as exc:
+            raise invalid("priority", "invalid_value", str(exc)) from None
+        if not 0 <= priority <= 3:
+            raise invalid("priority", "out_of_range", "priority must be 0-3")
+        tasks = tasks.filter(priority=priority)
+    if filters.assigned_to is not None:
+        tasks = tasks.filter(holder__agent_id=filters.assigned_to)
+    if filters.submitted_by is not None:
+        tasks = tasks.filter(submitted_by=filters.submitted_by)
+    total = tasks.count()
+    page = queue_order(tasks)[filters.offset : filters.offset + filters.limit]
+    records = [task_record(t, history=False) for t in page]
+    return {"tasks": records, "count": len(records), "total": total}
+
+
+@router.get("/dead-letter", response=dict, summary="Tasks in the dead letter queue")
+def dead_letter(request: HttpRequest):
+    tasks = queue_order(Task.objects.filter(status=TaskStatus.DEAD_LETTER)).select_related(
+        "holder", "pinned_to"
+    )
+    records = [task_record(t, history=False) for t in tasks[:1000]]
+    return {"tasks": records, "count": len(records)}
+
+
+@router.get("/stats", response=dict, summary="Queue counts")
+def stats(request: HttpRequest):
+    return task_stats()
+
+
+@router.get("/{task_id}", response=dict, summary="One task with its history, newest first")
+def get_task(request: HttpRequest, task_id: str):
+    return task_record(_get_task(task_id))
+
+
+@router.post("/{task_id}/retry", response=dict, summary="Requeue a dead-letter task")
+def retry(request: HttpRequest, task_id: str):
+    principal: Principal = request.auth
+    task = queue.retry_dead_letter(task_id, actor=principal.actor)
+    return {"status": "requeued", "task_id": task.id, "priority": task.priority}
+
+
+@router.post("/{task_id}/cancel", response=dict, summary="Cancel a task (operator or submitter)")
+def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
+    principal: Principal = request.auth
+    task = _get_task(task_id)
+    if not principal.is_operator and task.submitted_by != principal.actor:
+        raise forbidden("only an operator or the submitter may cancel a task")
+    reason = body.reason if body is not None else "cancelled"
+    queue.cancel_task(task_id, actor=principal.actor, reason=reason)
+    return {"status": "cancelled", "task_id": task_id}
+
+
+@admin_router.post("/push-task", response=dict, summary="Assign a new task straight to an agent")
+def push_task(request: HttpRequest, body: PushTaskIn):
+    principal = require_operator(request)
+    task = queue.push_task(
+        agent_id=body.agent_id,
+        submitted_by=principal.actor,
+        description=body.description,
+        title=body.title,
+        metadata=body.metadata,
+        priority=body.priority,
+        max_retries=body.max_retries,
+        complete_by=None,
+        needed_capabilities=[],
+    )
+    return {"status": "pushed", "task_id": task.id, "agent_id": body.agent_id}

@@ -1,0 +1,235 @@
+"""Tasks and their audit trail.
+
+The task lifecycle (DESIGN.md) is a protected FSM field changed only by the transition
+methods below. Transitions only move fields; `tasks.queue` wraps each one with the
+row lock, the fence checks, the TaskEvent and the after-commit announcement.
+"""
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from agentcom_site.clock import now
+
+
+class TaskStatus(models.TextChoices):
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    WORKING = "working"
+    COMPLETED = "completed"
+    DEAD_LETTER = "dead_letter"
+    CANCELLED = "cancelled"
+
+
+class Priority(models.IntegerChoices):
+    URGENT = 0
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+
+
+S = TaskStatus
+HELD = (S.ASSIGNED, S.WORKING)
+FINISHED = (S.COMPLETED, S.DEAD_LETTER, S.CANCELLED)
+
+
+def new_task_id() -> str:
+    return f"task-{secrets.token_hex(8)}"
+
+
+def default_title(description: str) -> str:
+    """The first non-blank line of the description, cut to 80 characters."""
+    for line in description.splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return ""
+
+
+class Task(ConcurrentTransitionMixin, models.Model):
+    id = models.CharField(primary_key=True, max_length=21, default=new_task_id, editable=False)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    status = FSMField(default=S.QUEUED, choices=S.choices, protected=True)
+
+    holder = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="held_tasks"
+    )
+    pinned_to = models.ForeignKey(
+        "agents.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pinned_tasks",
+    )
+    generation = models.PositiveIntegerField(default=0)
+    retry_count = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveIntegerField(default=3)
+    needed_capabilities = models.JSONField(default=list, blank=True)
+    rejected_by = models.JSONField(default=list, blank=True)
+    complete_by = models.DateTimeField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    tokens_used = models.PositiveBigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    progress = models.JSONField(null=True, blank=True)
+
+    submitted_by = models.CharField(max_length=256)
+    # NULL (not "") for "no key", so the conditional unique constraint ignores it.
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    depends_on = models.ManyToManyField(
+        "self", symmetrical=False, related_name="dependents", blank=True
+    )
+    # Dependencies not yet completed; the scheduler only looks at tasks with 0.
+    waiting_on = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life from the holder (assign, accept, progress); drives the timers.
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Set when the holder's socket drops; the reconnect grace runs from here.
+    holder_lost_at = models.DateTimeField(null=True, blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["priority", "created_at"]
+        indexes = [
+            models.Index(fields=["status", "priority", "created_at"], name="task_queue_order"),
+            models.Index(fields=["status", "holder"], name="task_status_holder"),
+            models.Index(fields=["submitted_by", "created_at"], name="task_submitter"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitted_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="task_idempotency_per_submitter",
+            ),
+            models.CheckConstraint(condition=Q(priority__lte=3), name="task_priority_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.title}"
+
+    @property
+    def priority_name(self) -> str:
+        return Priority(self.priority).label.lower()
+
+    @property
+    def is_held(self) -> bool:
+        return self.status in HELD
+
+    def _release(self, *, requeue: bool) -> None:
+        """The holder lets go. A return to `queued` bumps the generation (PROTOCOL.md §3.1),
+        so any late update from the old holder is stale."""
+        if requeue:
+            self.generation += 1
+        self.holder = None
+        self.assigned_at = None
+        self.accepted_at = None
+        self.holder_lost_at = None
+        self.last_activity_at = None
+
+    # --- lifecycle ---------------------------------------------------------------
+    @transition(field=status, source=S.QUEUED, target=S.ASSIGNED, custom={"admin": False})
+    def assign(self, agent) -> None:
+        moment = now()
+        self.holder = agent
+        self.generation += 1
+        self.assigned_at = moment
+        self.last_activity_at = moment
+        self.holder_lost_at = None
+        self.progress = None
+
+    @transition(field=status, source=HELD, target=S.WORKING, custom={"admin": False})
+    def accept(self) -> None:
+        moment = now()
+        self.accepted_at = self.accepted_at or moment
+        self.last_activity_at = moment
+        self.holder_lost_at = None
+
+    @transition(field=status, source=HELD, target=S.COMPLETED, custom={"admin": False})
+    def complete(self, *, result: dict, tokens_used: int | None) -> None:
+        self.result = result
+        self.tokens_used = tokens_used
+        self.completed_at = now()
+        self.holder_lost_at = None
+
+    @transition(
+        field=status,
+        source=HELD,
+        target=RETURN_VALUE(S.QUEUED, S.DEAD_LETTER),
+        custom={"admin": False},
+    )
+    def fail(self, *, error: str) -> str:
+        """A counted attempt: retry while retry_count + 1 < max_retries (v1.0 arithmetic)."""
+        retry = self.retry_count + 1 < self.max_retries
+        self.retry_count += 1
+        self.last_error = error
+        self._release(requeue=retry)
+        return S.QUEUED if retry else S.DEAD_LETTER
+
+    @transition(field=status, source=S.ASSIGNED, target=S.QUEUED, custom={"admin": False})
+    def reject(self, *, agent_id: str, reason: str) -> None:
+        if agent_id not in self.rejected_by:
+            self.rejected_by = [*self.rejected_by, agent_id]
+        self.last_error = f"rejected by {agent_id}: {reason}"
+        self._release(requeue=True)
+
+    @transition(
+        field=status,
+        source=HELD,
+        target=S.QUEUED,
+        custom={"label": "Reclaim (requeue without using a retry)"},
+    )
+    def reclaim(self) -> None:
+        self._release(requeue=True)
+
+    @transition(
+        field=status,
+        source=[S.QUEUED, *HELD],
+        target=S.CANCELLED,
+        custom={"label": "Cancel"},
+    )
+    def cancel(self) -> None:
+        self.completed_at = now()
+
+    @transition(field=status, source=S.DEAD_LETTER, target=S.QUEUED, custom={"label": "Retry"})
+    def retry(self) -> None:
+        self.generation += 1
+        self.retry_count = 0
+        self.last_error = ""
+        self.rejected_by = []
+
+    @transition(field=status, source=S.QUEUED, target=S.DEAD_LETTER, custom={"admin": False})
+    def expire(self, *, error: str) -> None:
+        """A queued task whose deadline passed before anyone took it."""
+        self.last_error = error
+
+
+class TaskEvent(models.Model):
+    """Append-only audit row, written in the same transaction as the change it records."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=256)
+    agent_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    reason = models.TextField(blank=True, default="")
+    generation = models.PositiveIntegerField()
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="taskevent_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.seq} {self.event}"

@@ -1,0 +1,527 @@
+"""Task operations: the only code that changes a task.
+
+Every operation runs in one transaction that locks the task row (then the agent row),
+checks the fence, applies the model transition, writes its TaskEvent and queues an
+after-commit announcement. A refusal raises `TaskRefused` and changes nothing.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from agentcom_site.clock import now
+from agentcom_site.errors import HubError, conflict, invalid, not_found
+from agents.models import Agent, AgentState
+from tasks.events import announce
+from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
+from tasks.wire import assign_frame
+
+S = TaskStatus
+SCHEDULER = "scheduler"
+SWEEP = "sweep"
+
+
+class TaskRefused(HubError):
+    """A fenced task frame that was refused: `task_<verb>_failed: <reason>` (§3.4)."""
+
+    def __init__(self, verb: str, reason: str, task_id: str) -> None:
+        super().__init__(
+            f"task_{verb}_failed: {reason}",
+            f"cannot {verb} {task_id}: {reason.replace('_', ' ')}",
+            http_status=409,
+            task_id=task_id,
+        )
+        self.reason = reason
+
+
+# --- building blocks -----------------------------------------------------------------
+
+
+def record(
+    task: Task,
+    event: str,
+    *,
+    from_status: str,
+    actor: str,
+    reason: str = "",
+    agent_id: str = "",
+    details: dict[str, Any] | None = None,
+) -> TaskEvent:
+    """Append the audit row for a change of `task` (call inside its transaction)."""
+    task.event_count += 1
+    Task.objects.filter(pk=task.pk).update(event_count=task.event_count)
+    return TaskEvent.objects.create(
+        task=task,
+        seq=task.event_count,
+        event=event,
+        from_status=from_status,
+        to_status=task.status,
+        actor=actor,
+        agent_id=agent_id,
+        reason=reason,
+        generation=task.generation,
+        details=details or {},
+    )
+
+
+def _locked_task(task_id: str) -> Task | None:
+    return Task.objects.select_for_update().filter(pk=task_id).first()
+
+
+def _locked_agent(pk: int | None) -> Agent | None:
+    if pk is None:
+        return None
+    return Agent.objects.select_for_update().filter(pk=pk).first()
+
+
+def _fenced(
+    verb: str,
+    task_id: str,
+    agent: Agent,
+    generation: int | None,
+    allowed: Iterable[str] = HELD,
+) -> Task:
+    """Lock the task and check PROTOCOL.md §3.3 in order; the first failure names the reason."""
+    task = _locked_task(task_id)
+    if task is None:
+        raise TaskRefused(verb, "not_found", task_id)
+    if task.status not in allowed:
+        raise TaskRefused(verb, "invalid_state", task_id)
+    if task.holder_id != agent.pk:
+        raise TaskRefused(verb, "not_assignee", task_id)
+    if generation is not None and generation != task.generation:
+        raise TaskRefused(verb, "stale_generation", task_id)
+    return task
+
+
+def _free_holder(agent: Agent | None, *, busy: bool = False, unresponsive: bool = False) -> None:
+    """The holder no longer has this task: it becomes idle if it is online."""
+    if agent is None:
+        return
+    if agent.state in (AgentState.ASSIGNED, AgentState.WORKING):
+        agent.become_idle()
+    agent.busy = busy
+    agent.busy_since = now() if busy else None
+    agent.unresponsive = agent.unresponsive or unresponsive
+    agent.save()
+    if agent.state == AgentState.IDLE:
+        announce("agent_idle", agent_id=agent.agent_id)
+
+
+def _tell_holder_it_is_gone(task: Task, agent: Agent | None, reason: str) -> None:
+    """A connected holder whose task is taken away gets `task_cancelled` after commit."""
+    if agent is not None and agent.channel_name:
+        announce(
+            "task_taken",
+            task_id=task.id,
+            agent_id=agent.agent_id,
+            channel_name=agent.channel_name,
+            reason=reason,
+        )
+
+
+# --- submit --------------------------------------------------------------------------
+
+
+def submit_task(
+    *,
+    description: str,
+    submitted_by: str,
+    title: str | None = None,
+    priority: int = Priority.NORMAL,
+    metadata: dict[str, Any] | None = None,
+    max_retries: int = 3,
+    complete_by: datetime | None = None,
+    needed_capabilities: list[str] | None = None,
+    idempotency_key: str | None = None,
+    depends_on: list[str] | None = None,
+    pinned_to: Agent | None = None,
+) -> tuple[Task, bool]:
+    """Queue a new task; returns (task, created).
+
+    A repeated `idempotency_key` from the same submitter returns the existing task with
+    created=False and changes nothing. Unknown `depends_on` ids raise ValidationFailed.
+    Announces `task_submitted` after commit.
+    """
+    if idempotency_key:
+        existing = Task.objects.filter(
+            submitted_by=submitted_by, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            task = _create_task(
+                description=description,
+                submitted_by=submitted_by,
+                title=title,
+                priority=priority,
+                metadata=metadata,
+                max_retries=max_retries,
+                complete_by=complete_by,
+                needed_capabilities=needed_capabilities,
+                idempotency_key=idempotency_key,
+                depends_on=depends_on or [],
+                pinned_to=pinned_to,
+            )
+    except IntegrityError:
+        # A concurrent submit with the same key won the race: answer with its task.
+        existing = Task.objects.filter(
+            submitted_by=submitted_by, idempotency_key=idempotency_key
+        ).first()
+        if idempotency_key and existing is not None:
+            return existing, False
+        raise
+    return task, True
+
+
+def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> Task:
+    dependency_ids = list(dict.fromkeys(depends_on))
+    found = dict(Task.objects.filter(pk__in=dependency_ids).values_list("pk", "status"))
+    for index, dependency_id in enumerate(dependency_ids):
+        if dependency_id not in found:
+            raise invalid(
+                f"depends_on[{index}]", "not_found", f"no task {dependency_id} to depend on"
+            )
+    task = Task(
+        title=title or default_title(fields["description"]),
+        metadata=fields.pop("metadata") or {},
+        needed_capabilities=fields.pop("needed_capabilities") or [],
+        waiting_on=sum(1 for status in found.values() if status != S.COMPLETED),
+        **fields,
+    )
+    task.save(force_insert=True)
+    if dependency_ids:
+        task.depends_on.set(dependency_ids)
+    record(task, "queued", from_status="", actor=task.submitted_by, reason="submitted")
+    announce("task_submitted", task_id=task.id, agent_id=None)
+    return task
+
+
+# --- assignment ----------------------------------------------------------------------
+
+
+def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task | None:
+    """Claim a queued task and an idle, connected agent together, or neither.
+
+    Rows already locked by another claimer are skipped (Postgres), so concurrent
+    schedulers never wait on each other and never double-book. Returns the assigned
+    task, or None when either side was no longer available. `task_assign` is pushed
+    to the agent's own socket after commit.
+    """
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update(skip_locked=True)
+            .filter(pk=task_id, status=S.QUEUED)
+            .first()
+        )
+        if task is None:
+            return None
+        agent = (
+            Agent.objects.select_for_update(skip_locked=True)
+            .filter(pk=agent_pk, state=AgentState.IDLE, busy=False)
+            .exclude(channel_name="")
+            .first()
+        )
+        if agent is None:
+            return None
+        _assign_locked(task, agent, actor=actor)
+    return task
+
+
+def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
+    task.assign(agent)
+    task.save()
+    agent.take_task()
+    agent.save()
+    record(task, "assigned", from_status=S.QUEUED, actor=actor, agent_id=agent.agent_id)
+    announce(
+        "task_assigned",
+        task_id=task.id,
+        agent_id=agent.agent_id,
+        channel_name=agent.channel_name,
+        frame=assign_frame(task),
+    )
+
+
+def push_task(*, agent_id: str, submitted_by: str, **fields: Any) -> Task:
+    """Create a task pinned to a connected idle agent and assign it at once (admin push).
+
+    Raises 404 `agent_not_connected` or 409 `agent_busy`; nothing is created then.
+    """
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(agent_id=agent_id).first()
+        if agent is None or not agent.channel_name:
+            raise not_found("agent_not_connected", f"agent {agent_id} is not connected")
+        if agent.state != AgentState.IDLE or agent.busy:
+            raise conflict("agent_busy", f"agent {agent_id} is {agent.state}", agent_id=agent_id)
+        task = _create_task(
+            submitted_by=submitted_by,
+            pinned_to=agent,
+            depends_on=[],
+            idempotency_key=None,
+            **fields,
+        )
+        _assign_locked(task, agent, actor=submitted_by)
+    return task
+
+
+# --- holder frames -------------------------------------------------------------------
+
+
+def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Task:
+    """`task_accepted`: assigned → working (a repeat while working is acked again)."""
+    with transaction.atomic():
+        task = _fenced("accept", task_id, agent, generation)
+        holder = _locked_agent(agent.pk)
+        previous = task.status
+        task.accept()
+        task.save()
+        if holder is not None:
+            if holder.state == AgentState.ASSIGNED:
+                holder.start_working()
+            holder.unresponsive = False
+            holder.save()
+        if previous == S.ASSIGNED:
+            record(
+                task,
+                "accepted",
+                from_status=previous,
+                actor=agent.agent_id,
+                agent_id=agent.agent_id,
+            )
+            announce("task_accepted", task_id=task.id, agent_id=agent.agent_id)
+    return task
+
+
+def record_progress(
+    task_id: str, agent: Agent, generation: int | None = None, progress: Any = None
+) -> Task:
+    """`task_progress` (and `wake_result` success): activity that keeps the stuck timer away."""
+    with transaction.atomic():
+        task = _fenced("progress", task_id, agent, generation)
+        fields = {"last_activity_at": now(), "updated_at": now(), "holder_lost_at": None}
+        if progress is not None:
+            fields["progress"] = progress
+        Task.objects.filter(pk=task.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(task, name, value)
+        announce("task_progress", task_id=task.id, agent_id=agent.agent_id)
+    return task
+
+
+def complete_task(
+    task_id: str,
+    agent: Agent,
+    generation: int | None,
+    *,
+    result: dict[str, Any],
+    tokens_used: int | None = None,
+) -> Task:
+    """`task_complete`: assigned|working → completed, once. Unblocks dependents."""
+    if tokens_used is None and isinstance(result.get("tokens_used"), int):
+        tokens_used = result["tokens_used"] if result["tokens_used"] >= 0 else None
+    with transaction.atomic():
+        task = _fenced("complete", task_id, agent, generation)
+        holder = _locked_agent(agent.pk)
+        previous = task.status
+        task.complete(result=result, tokens_used=tokens_used)
+        task.save()
+        record(
+            task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
+        )
+        _free_holder(holder)
+        released = Task.objects.filter(depends_on=task, waiting_on__gt=0).update(
+            waiting_on=F("waiting_on") - 1
+        )
+        announce("task_completed", task_id=task.id, agent_id=agent.agent_id, released=released)
+    return task
+
+
+def fail_task(
+    task_id: str,
+    agent: Agent | None,
+    generation: int | None,
+    *,
+    error: str,
+    actor: str | None = None,
+) -> Task:
+    """A counted failure: retry (queued, generation +1) or dead letter (§3.1).
+
+    `agent` None means the hub itself fails the task (deadline); no fence on the holder.
+    """
+    with transaction.atomic():
+        if agent is None:
+            task = _locked_task(task_id)
+            if task is None or task.status not in HELD:
+                raise TaskRefused("fail", "invalid_state" if task else "not_found", task_id)
+        else:
+            task = _fenced("fail", task_id, agent, generation)
+        holder = _locked_agent(task.holder_id)
+        previous = task.status
+        outcome = task.fail(error=error)
+        task.save()
+        event = "retry" if outcome == S.QUEUED else "dead_letter"
+        record(
+            task,
+            event,
+            from_status=previous,
+            actor=actor or (agent.agent_id if agent else SWEEP),
+            agent_id=holder.agent_id if holder else "",
+            reason=error,
+        )
+        if agent is None:
+            _tell_holder_it_is_gone(task, holder, error)
+        _free_holder(holder)
+        announce("task_retried" if outcome == S.QUEUED else "task_dead_letter", task_id=task.id)
+    return task
+
+
+def reject_task(task_id: str, agent: Agent, generation: int | None, *, reason: str) -> Task:
+    """`task_rejected`: assigned → queued without using a retry; a `busy` reason flags the agent."""
+    with transaction.atomic():
+        task = _fenced("reject", task_id, agent, generation, allowed=(S.ASSIGNED,))
+        holder = _locked_agent(agent.pk)
+        task.reject(agent_id=agent.agent_id, reason=reason)
+        task.save()
+        record(
+            task,
+            "rejected",
+            from_status=S.ASSIGNED,
+            actor=agent.agent_id,
+            agent_id=agent.agent_id,
+            reason=reason,
+        )
+        _free_holder(holder, busy=reason == "busy")
+        announce("task_rejected", task_id=task.id, agent_id=agent.agent_id)
+    return task
+
+
+def reclaim_task(
+    task_id: str,
+    *,
+    reason: str,
+    actor: str = SWEEP,
+    expected_generation: int | None = None,
+    flag_unresponsive: bool = False,
+) -> Task | None:
+    """Take a held task back to the queue (generation +1, no retry used).
+
+    Used by the timers, the reconnect grace and operators. With `expected_generation`
+    it is a no-op (returns None) if the task moved on meanwhile.
+    """
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None or task.status not in HELD:
+            return None
+        if expected_generation is not None and task.generation != expected_generation:
+            return None
+        holder = _locked_agent(task.holder_id)
+        previous = task.status
+        task.reclaim()
+        task.save()
+        record(
+            task,
+            "reclaimed",
+            from_status=previous,
+            actor=actor,
+            agent_id=holder.agent_id if holder else "",
+            reason=reason,
+        )
+        _tell_holder_it_is_gone(task, holder, reason)
+        _free_holder(holder, unresponsive=flag_unresponsive)
+        announce("task_reclaimed", task_id=task.id, agent_id=holder.agent_id if holder else None)
+    return task
+
+
+def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> Task:
+    """A recovering holder reports its task: it continues in `working` (§3.7)."""
+    with transaction.atomic():
+        task = _fenced("continue", task_id, agent, generation)
+        holder = _locked_agent(agent.pk)
+        previous = task.status
+        task.accept()
+        task.save()
+        if holder is not None and holder.state in (AgentState.ASSIGNED, AgentState.IDLE):
+            if holder.state == AgentState.IDLE:
+                holder.take_task()
+            holder.start_working()
+            holder.save()
+        record(
+            task, "continued", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
+        )
+        announce("task_continued", task_id=task.id, agent_id=agent.agent_id)
+    return task
+
+
+# --- operator operations -------------------------------------------------------------
+
+
+def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
+    """Cancel a queued or held task; a connected holder gets `task_cancelled`.
+
+    Raises 404 `task_not_found` or 409 `invalid_state` (completed, dead_letter, cancelled).
+    """
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
+        if task.status not in (S.QUEUED, *HELD):
+            raise conflict(
+                "invalid_state",
+                f"task {task_id} is {task.status} and cannot be cancelled",
+                task_id=task_id,
+                status=task.status,
+            )
+        holder = _locked_agent(task.holder_id) if task.is_held else None
+        previous = task.status
+        task.cancel()
+        task.save()
+        record(
+            task,
+            "cancelled",
+            from_status=previous,
+            actor=actor,
+            agent_id=holder.agent_id if holder else "",
+            reason=reason,
+        )
+        _tell_holder_it_is_gone(task, holder, "cancelled")
+        _free_holder(holder)
+        announce("task_cancelled", task_id=task.id)
+    return task
+
+
+def retry_dead_letter(task_id: str, *, actor: str) -> Task:
+    """dead_letter → queued with a fresh retry budget. 404 / 409 `invalid_state` otherwise."""
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
+        if task.status != S.DEAD_LETTER:
+            raise conflict(
+                "invalid_state",
+                f"task {task_id} is {task.status}; only dead-letter tasks can be retried",
+                task_id=task_id,
+                status=task.status,
+            )
+        task.retry()
+        task.save()
+        record(task, "queued", from_status=S.DEAD_LETTER, actor=actor, reason="retry")
+        announce("task_requeued", task_id=task.id)
+    return task
+
+
+def expire_queued(task_id: str) -> Task | None:
+    """A queued task past its `complete_by` goes to the dead letter queue."""
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None or task.status != S.QUEUED:
+            return None
+        task.expire(error="deadline_exceeded")
+        task.save()
+        record(task, "dead_letter", from_status=S.QUEUED, actor=SWEEP, reason="deadline_exceeded")
+        announce("task_dead_letter", task_id=task.id)
+    return task

@@ -1,0 +1,58 @@
+"""Input schemas for task requests (PROTOCOL.md §4.5), shared by HTTP and admin forms."""
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from agentcom_site.validation import LIMITS, Capability, Strict, text
+from tasks.models import Priority
+
+PRIORITY_NAMES = {
+    "urgent": Priority.URGENT,
+    "critical": Priority.URGENT,  # legacy v1.0 name
+    "high": Priority.HIGH,
+    "normal": Priority.NORMAL,
+    "low": Priority.LOW,
+}
+
+
+def parse_priority(value: Any) -> Any:
+    """Names (any case, `critical` = urgent) become integers; integers pass to the range check."""
+    if isinstance(value, str):
+        try:
+            return int(PRIORITY_NAMES[value.strip().lower()])
+        except KeyError:
+            raise ValueError("priority must be urgent, high, normal, low or 0-3") from None
+    return value
+
+
+PriorityValue = Annotated[int, BeforeValidator(parse_priority), Field(ge=0, le=3)]
+TaskId = text("task_id", min_length=1)
+
+
+class TaskSubmitIn(Strict):
+    description: text("description", min_length=1)  # type: ignore[valid-type]
+    title: text("title") | None = None  # type: ignore[valid-type]
+    priority: PriorityValue = Priority.NORMAL
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    complete_by: Annotated[int, Field(ge=0)] | None = None
+    needed_capabilities: Annotated[list[Capability], Field(max_length=64)] = Field(
+        default_factory=list
+    )
+    idempotency_key: text("idempotency_key", min_length=1) | None = None  # type: ignore[valid-type]
+    depends_on: Annotated[list[TaskId], Field(max_length=100)] = Field(default_factory=list)  # type: ignore[valid-type]
+    assign_to: text("agent_id", min_length=1) | None = None  # type: ignore[valid-type]
+
+
+class PushTaskIn(Strict):
+    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    description: text("description", min_length=1)  # type: ignore[valid-type]
+    title: text("title") | None = None  # type: ignore[valid-type]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    priority: PriorityValue = Priority.NORMAL
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, Field(max_length=LIMITS["reason"])] = "cancelled"

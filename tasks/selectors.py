@@ -1,0 +1,39 @@
+"""Read-side queries over tasks: queue order, filters and counts."""
+
+from django.db.models import Count, Q, QuerySet
+
+from agentcom_site.clock import now
+from tasks.models import Priority, Task, TaskStatus
+
+S = TaskStatus
+
+
+def queue_order(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """Priority lane first, then age (FIFO inside a lane)."""
+    return queryset.order_by("priority", "created_at", "id")
+
+
+def eligible_queued() -> QuerySet[Task]:
+    """Queued tasks the scheduler may hand out now: dependencies done, deadline not passed."""
+    moment = now()
+    return queue_order(
+        Task.objects.filter(status=S.QUEUED, waiting_on=0).filter(
+            Q(complete_by__isnull=True) | Q(complete_by__gt=moment)
+        )
+    )
+
+
+def task_stats() -> dict:
+    by_status = {status: 0 for status in S.values}
+    for row in Task.objects.values("status").annotate(n=Count("id")):
+        by_status[row["status"]] = row["n"]
+    by_priority = {str(p): 0 for p in Priority.values}
+    queued = Task.objects.filter(status=S.QUEUED)
+    for row in queued.values("priority").annotate(n=Count("id")):
+        by_priority[str(row["priority"])] = row["n"]
+    return {
+        "by_status": by_status,
+        "by_priority": by_priority,
+        "dead_letter": by_status[S.DEAD_LETTER],
+        "queued_index_size": eligible_queued().count(),
+    }

@@ -1,0 +1,73 @@
+"""Task shapes on the wire (PROTOCOL.md §3.1, §3.2): integer priorities, ms timestamps."""
+
+from typing import Any
+
+from agentcom_site.clock import to_ms
+from tasks.models import Task, TaskEvent
+
+HISTORY_LIMIT = 50
+
+
+def history_entry(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "event": event.event,
+        "timestamp": to_ms(event.created_at),
+        "details": event.reason,
+        "from": event.from_status or None,
+        "to": event.to_status,
+        "actor": event.actor,
+        "agent_id": event.agent_id or None,
+        "generation": event.generation,
+        "seq": event.seq,
+    }
+
+
+def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
+    record = {
+        "id": task.id,
+        "task_id": task.id,
+        "title": task.title,
+        "description": task.description,
+        "metadata": task.metadata,
+        "priority": task.priority,
+        "status": task.status,
+        "assigned_to": task.holder.agent_id if task.holder_id else None,
+        "assigned_at": to_ms(task.assigned_at),
+        "accepted_at": to_ms(task.accepted_at),
+        "generation": task.generation,
+        "retry_count": task.retry_count,
+        "max_retries": task.max_retries,
+        "needed_capabilities": task.needed_capabilities,
+        "depends_on": sorted(d.id for d in task.depends_on.all()),
+        "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
+        "idempotency_key": task.idempotency_key,
+        "complete_by": to_ms(task.complete_by),
+        "last_error": task.last_error or None,
+        "progress": task.progress,
+        "result": task.result,
+        "tokens_used": task.tokens_used,
+        "rejected_by": task.rejected_by,
+        "submitted_by": task.submitted_by,
+        "created_at": to_ms(task.created_at),
+        "updated_at": to_ms(task.updated_at),
+        "completed_at": to_ms(task.completed_at),
+    }
+    if history:
+        events = task.events.order_by("-seq")[:HISTORY_LIMIT]
+        record["history"] = [history_entry(e) for e in events]
+    return record
+
+
+def assign_frame(task: Task) -> dict[str, Any]:
+    return {
+        "type": "task_assign",
+        "task_id": task.id,
+        "description": task.description,
+        "metadata": task.metadata,
+        "generation": task.generation,
+        "assigned_at": to_ms(task.assigned_at),
+        "title": task.title,
+        "priority": task.priority,
+        "complete_by": to_ms(task.complete_by),
+        "needed_capabilities": task.needed_capabilities,
+    }
