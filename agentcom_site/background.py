@@ -1,13 +1,85 @@
-"""Background duties of a hub process: the scheduler loop, the sweep, socket liveness."""
+"""Background duties of a hub process, on its event loop.
 
+Every ASGI process checks its own sockets' liveness and batches `last_seen` writes.
+The scheduler and the sweep run here in embedded mode, or in `manage.py schedule`
+workers in scaled mode (`run_scheduler_and_sweep`).
+"""
+
+import asyncio
 import logging
+import time
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from agents import connections, presence
+from tasks import scheduler
+from tasks.sweep import sweep_once
 
 log = logging.getLogger("agentcom.background")
 
+LIVENESS_PERIOD_S = 5.0
 
-def start(*, scheduler: bool, fresh_start: bool) -> None:
-    """Start this process's background loops on the running event loop."""
+_tasks: list[asyncio.Task] = []
+
+
+async def liveness_loop() -> None:
+    """Close silent sockets and refresh `last_seen` of the active ones."""
+    last_touch = time.monotonic()
+    while True:
+        await asyncio.sleep(min(LIVENESS_PERIOD_S, settings.AGENTCOM_PING_TTL_S / 3))
+        try:
+            await connections.close_silent()
+            active = connections.identified_agent_pks(since=last_touch)
+            last_touch = time.monotonic()
+            await database_sync_to_async(presence.touch)(active)
+        except Exception:
+            log.exception("liveness check failed")
+
+
+def _sweep() -> None:
+    close_old_connections()
+    sweep_once()
+
+
+async def sweep_loop(stopping: asyncio.Event | None = None) -> None:
+    """Run the sweep every AGENTCOM_SWEEP_INTERVAL_S, then ask for a scheduling pass."""
+    while stopping is None or not stopping.is_set():
+        try:
+            await database_sync_to_async(_sweep)()
+            scheduler.request_pass()
+        except Exception:
+            log.exception("sweep failed; trying again next interval")
+        try:
+            if stopping is None:
+                await asyncio.sleep(settings.AGENTCOM_SWEEP_INTERVAL_S)
+            else:
+                await asyncio.wait_for(stopping.wait(), settings.AGENTCOM_SWEEP_INTERVAL_S)
+        except TimeoutError:
+            pass
+
+
+def start(*, scheduler_enabled: bool, fresh_start: bool) -> None:
+    """Start this process's background loops on the running event loop.
+
+    `fresh_start` (embedded mode) marks every agent offline first: no socket survives
+    a restart, and the sweep then starts the reconnect grace of their tasks.
+    """
+    loop = asyncio.get_event_loop()
+    if fresh_start:
+        close_old_connections()
+        reset = presence.reset_all_offline()
+        if reset:
+            log.info("hub start: %d agents marked offline", reset)
+    _tasks.append(loop.create_task(liveness_loop()))
+    if scheduler_enabled:
+        scheduler.install_local_loop()
+        _tasks.append(loop.create_task(sweep_loop()))
 
 
 def stop() -> None:
-    """Stop the loops started by `start` (best effort, at process exit)."""
+    for task in _tasks:
+        task.cancel()
+    _tasks.clear()
+    scheduler.uninstall_local_loop()

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class AgentsConfig(AppConfig):
     name = "agents"
+
+    def ready(self) -> None:
+        from agents.push import connect_listeners
+
+        connect_listeners()

@@ -5,8 +5,8 @@ Like the task operations, each runs in one transaction and announces after commi
 
 from django.db import transaction
 
+from agentcom_site.events import announce
 from agents.models import Agent, AgentState
-from tasks.events import announce
 
 
 def _locked(agent_pk: int) -> Agent:

@@ -39,6 +39,13 @@ def new_task_id() -> str:
     return f"task-{secrets.token_hex(8)}"
 
 
+CAPABILITY_SEPARATOR = "\x1f"
+
+
+def capability_key(capabilities: list[str]) -> str:
+    return CAPABILITY_SEPARATOR.join(sorted(set(capabilities)))
+
+
 def default_title(description: str) -> str:
     """The first non-blank line of the description, cut to 80 characters."""
     for line in description.splitlines():
@@ -69,6 +76,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
     retry_count = models.PositiveIntegerField(default=0)
     max_retries = models.PositiveIntegerField(default=3)
     needed_capabilities = models.JSONField(default=list, blank=True)
+    # The sorted capabilities as one string: lets the scheduler skip, in SQL, every
+    # task that no idle agent can take instead of reading the whole queue.
+    capability_key = models.CharField(max_length=2048, blank=True, default="")
     rejected_by = models.JSONField(default=list, blank=True)
     complete_by = models.DateTimeField(null=True, blank=True)
 
@@ -101,6 +111,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         ordering = ["priority", "created_at"]
         indexes = [
             models.Index(fields=["status", "priority", "created_at"], name="task_queue_order"),
+            models.Index(fields=["status", "capability_key"], name="task_capability_key"),
             models.Index(fields=["status", "holder"], name="task_status_holder"),
             models.Index(fields=["submitted_by", "created_at"], name="task_submitter"),
         ]
@@ -115,6 +126,10 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.title}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.capability_key = capability_key(self.needed_capabilities)
+        super().save(*args, **kwargs)
 
     @property
     def priority_name(self) -> str:

@@ -14,8 +14,8 @@ from django.db.models import F
 
 from agentcom_site.clock import now
 from agentcom_site.errors import HubError, conflict, invalid, not_found
+from agentcom_site.events import announce
 from agents.models import Agent, AgentState
-from tasks.events import announce
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 

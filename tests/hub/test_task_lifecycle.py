@@ -260,7 +260,7 @@ def test_queue_order_is_priority_then_age(submit):
 
 
 def test_announcements_wait_for_commit(submit, django_capture_on_commit_callbacks):
-    from tasks import events as task_events
+    from agentcom_site import events as task_events
 
     seen = []
     listener = task_events.subscribe(lambda event: seen.append(event.kind))

@@ -37,7 +37,7 @@ class Command(BaseCommand):
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
         def ready() -> None:
-            background.start(scheduler=embedded, fresh_start=True)
+            background.start(scheduler_enabled=embedded, fresh_start=embedded)
             if demo:
                 from agentcom_site import demo as demo_mode
 

@@ -1,4 +1,4 @@
-"""After-commit announcements: the one way `tasks` tells the rest of the hub what happened.
+"""After-commit announcements: how one part of the hub tells the others what happened.
 
 Services call `announce()` inside their transaction; listeners (the scheduler trigger,
 socket pushes, the dashboard feed) run only once that transaction has committed, so no

@@ -1,0 +1,144 @@
+"""The agent WebSocket `/ws` (PROTOCOL.md §2).
+
+The consumer is thin: it checks each frame in the order of §2.1, then hands it to the
+handler registered for its type (`agents.frames`, `tasks.frames`, `messaging.frames`),
+which validates it and calls one service. Refusals become error frames; the socket
+stays open except after too many validation errors.
+"""
+
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from agentcom_site.clock import now_ms
+from agentcom_site.errors import FieldProblem, HubError, ValidationFailed
+from agentcom_site.hooks import frame_handlers, run_disconnect_hooks
+from agents import connections, presence
+from agents.models import Agent
+from agents.push import BROADCAST_GROUP
+
+log = logging.getLogger(__name__)
+
+STRIKE_CODES = ("invalid_json", "unknown_message_type", "validation_failed")
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    agent: Agent | None = None
+
+    # --- connection ----------------------------------------------------------------
+    async def connect(self) -> None:
+        self.agent = None
+        self.opened_at = time.monotonic()
+        self.last_frame_at = self.opened_at
+        self.strikes: deque[float] = deque()
+        self.closing = False
+        self.replaced = False
+        await self.accept()
+        connections.register(self)
+
+    async def disconnect(self, code: int) -> None:
+        connections.unregister(self)
+        if self.agent is not None:
+            await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
+            await database_sync_to_async(presence.disconnect)(
+                self.agent.pk, channel_name=self.channel_name
+            )
+            await run_disconnect_hooks(self)
+
+    async def close_with(self, code: int, reason: str) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code, reason=reason)
+
+    # --- inbound -------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_frame_at = time.monotonic()
+        if self.closing:
+            return
+        try:
+            frame = self._parse(text_data, bytes_data)
+            await self._dispatch(frame)
+        except HubError as error:
+            await self.send_error(error)
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        limit = settings.AGENTCOM_MAX_FRAME_BYTES
+        if size > limit:
+            raise ValidationFailed(
+                [FieldProblem(None, "too_large", f"the frame is over the {limit} byte limit")],
+                message_type=None,
+            )
+        if text_data is None:
+            raise HubError("invalid_json", "binary frames are not accepted; send JSON text")
+        try:
+            frame = json.loads(text_data)
+        except ValueError as exc:
+            raise HubError("invalid_json", f"the frame is not valid JSON: {exc}") from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise ValidationFailed(
+                [FieldProblem("type", "required", "a frame is a JSON object with a string type")],
+                message_type=None,
+            )
+        return frame
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "ping":
+            await self.send_frame({"type": "pong", "timestamp": now_ms()})
+            return
+        handlers = frame_handlers()
+        if kind == "identify":
+            await handlers["identify"](self, frame)
+            return
+        if self.agent is None:
+            raise HubError("not_identified", "send identify first")
+        handler = handlers.get(kind)
+        if handler is None:
+            raise HubError(
+                "unknown_message_type", f"unknown frame type {kind!r}", message_type=kind
+            )
+        await handler(self, frame)
+
+    # --- outbound ------------------------------------------------------------------
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        if not self.closing:
+            await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def send_error(self, error: HubError) -> None:
+        await self.send_frame({"type": "error", **error.as_dict()})
+        if error.code in STRIKE_CODES:
+            await self._strike()
+
+    async def _strike(self) -> None:
+        moment = time.monotonic()
+        self.strikes.append(moment)
+        window = settings.AGENTCOM_VALIDATION_WINDOW_S
+        while self.strikes and self.strikes[0] < moment - window:
+            self.strikes.popleft()
+        if len(self.strikes) >= settings.AGENTCOM_VALIDATION_STRIKES:
+            await self.close_with(1008, "too many validation errors")
+
+    # --- channel layer messages (agents.push) ----------------------------------------
+    async def agent_push(self, message: dict[str, Any]) -> None:
+        if self.agent is None:
+            return
+        if message.get("exclude") and message["exclude"] == self.agent.agent_id:
+            return
+        await self.send_frame(message["frame"])
+
+    async def agent_close(self, message: dict[str, Any]) -> None:
+        self.replaced = message["code"] == 4000
+        await self.close_with(message["code"], message.get("reason", ""))
+
+    async def agent_join_group(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.group_add(message["group"], self.channel_name)
+
+    async def agent_leave_group(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.group_discard(message["group"], self.channel_name)

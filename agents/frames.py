@@ -1,0 +1,76 @@
+"""Agent frames: identify, status, list_agents (PROTOCOL.md §2.2, §2.3)."""
+
+from typing import Annotated, Any
+
+from channels.db import database_sync_to_async
+from pydantic import Field
+
+from agentcom_site.errors import HubError
+from agentcom_site.hooks import run_identified_hooks
+from agentcom_site.validation import Capability, Strict, text, unique, validate
+from agents import presence
+from agents.push import BROADCAST_GROUP, close_message, send_to_socket
+from agents.selectors import connected_agents
+from agents.tokens import agent_for_token
+from agents.wire import presence as presence_view
+
+
+class IdentifyFrame(Strict):
+    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    token: text("token", min_length=1)  # type: ignore[valid-type]
+    name: text("name") | None = None  # type: ignore[valid-type]
+    status: text("status") | None = None  # type: ignore[valid-type]
+    capabilities: Annotated[list[Capability], Field(max_length=256)] | None = None
+
+
+class StatusFrame(Strict):
+    status: text("status")  # type: ignore[valid-type]
+
+
+@database_sync_to_async
+def _check_token(agent_id: str, token: str):
+    agent, _ = agent_for_token(token)
+    if agent is None:
+        raise HubError("invalid_token", "the token is unknown, revoked or not an agent token")
+    if agent.agent_id != agent_id:
+        raise HubError("token_agent_mismatch", f"this token does not belong to {agent_id}")
+    return agent
+
+
+async def identify(consumer: Any, raw: dict[str, Any]) -> None:
+    frame = validate(IdentifyFrame, raw, message_type="identify")
+    if consumer.agent is not None and consumer.agent.agent_id != frame.agent_id:
+        raise HubError(
+            "already_identified", f"this socket is already identified as {consumer.agent.agent_id}"
+        )
+    agent = await _check_token(frame.agent_id, frame.token)
+    bound = await database_sync_to_async(presence.identify)(
+        agent.pk,
+        channel_name=consumer.channel_name,
+        name=frame.name or frame.agent_id,
+        status=frame.status if frame.status is not None else "connected",
+        capabilities=unique(frame.capabilities or []),
+    )
+    if bound.replaced_channel:
+        await send_to_socket(bound.replaced_channel, close_message(4000, "replaced"))
+    first_time = consumer.agent is None
+    consumer.agent = bound.agent
+    if first_time:
+        await consumer.channel_layer.group_add(BROADCAST_GROUP, consumer.channel_name)
+    await run_identified_hooks(consumer)
+    await consumer.send_frame({"type": "identified", "agent_id": bound.agent.agent_id})
+
+
+async def status(consumer: Any, raw: dict[str, Any]) -> None:
+    frame = validate(StatusFrame, raw, message_type="status")
+    agent = await database_sync_to_async(presence.update_status)(consumer.agent.pk, frame.status)
+    consumer.agent = agent
+    await consumer.send_frame({"type": "status_updated", "status": agent.status_text})
+
+
+async def list_agents(consumer: Any, raw: dict[str, Any]) -> None:
+    agents = await database_sync_to_async(lambda: [presence_view(a) for a in connected_agents()])()
+    await consumer.send_frame({"type": "agents", "agents": agents})
+
+
+HANDLERS = {"identify": identify, "status": status, "list_agents": list_agents}

@@ -1,0 +1,147 @@
+"""Presence: what identify, disconnect and liveness do to agents and the tasks they hold.
+
+The agent row records the live socket's channel name. A socket only changes presence
+while it is the recorded one, so a replaced socket's late disconnect changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from agentcom_site.clock import now
+from agentcom_site.events import announce
+from agents.models import Agent, AgentState
+from agents.wire import presence
+from tasks import queue
+from tasks.models import HELD, Task
+
+
+@dataclass(frozen=True)
+class Identified:
+    agent: Agent
+    replaced_channel: str  # the older socket to close with 4000, or ""
+    was_online: bool
+
+
+def identify(
+    agent_pk: int, *, channel_name: str, name: str, status: str, capabilities: list[str]
+) -> Identified:
+    """Bind the socket: store what the agent declared; its state follows the task it holds.
+
+    Commits before returning; announces `agent_joined` (not on replacement or refresh)
+    and `agent_idle` so the scheduler runs.
+    """
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().get(pk=agent_pk)
+        previous_channel = agent.channel_name
+        was_online = agent.state != AgentState.OFFLINE and bool(previous_channel)
+        held = (
+            Task.objects.filter(holder=agent, status__in=HELD)
+            .values_list("status", flat=True)
+            .first()
+        )
+        moment = now()
+        if previous_channel != channel_name:
+            agent.connected_at = moment
+            agent.total_connections += 1
+        agent.name = name
+        agent.status_text = status
+        agent.capabilities = capabilities
+        agent.last_seen = moment
+        agent.unresponsive = False
+        agent.busy = False
+        agent.busy_since = None
+        agent.come_online(holding=held)
+        agent.channel_name = channel_name
+        agent.save()
+        if not was_online:
+            announce("agent_joined", agent_id=agent.agent_id, agent=presence(agent))
+        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state)
+        if agent.state == AgentState.IDLE:
+            announce("agent_idle", agent_id=agent.agent_id)
+    replaced = previous_channel if previous_channel and previous_channel != channel_name else ""
+    return Identified(agent, replaced, was_online)
+
+
+def disconnect(agent_pk: int, *, channel_name: str, reason: str = "disconnected") -> bool:
+    """The socket closed: offline at once; held tasks keep the grace or are reclaimed now.
+
+    Returns False (and changes nothing) when `channel_name` is no longer the agent's
+    live socket, i.e. it was replaced by a newer connection.
+    """
+    grace = settings.AGENTCOM_RECONNECT_GRACE_S
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(pk=agent_pk).first()
+        if agent is None or agent.channel_name != channel_name:
+            return False
+        agent.go_offline()
+        agent.save()
+        held = list(Task.objects.filter(holder=agent, status__in=HELD).values_list("id", flat=True))
+        if grace > 0:
+            Task.objects.filter(pk__in=held, holder_lost_at__isnull=True).update(
+                holder_lost_at=now()
+            )
+        announce("agent_left", agent_id=agent.agent_id, reason=reason)
+        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state)
+    if grace <= 0:
+        for task_id in held:
+            queue.reclaim_task(task_id, reason="agent_disconnect")
+    return True
+
+
+def idle_reset(agent_pk: int) -> None:
+    """After a refused complete/fail (§3.4): an agent holding nothing becomes idle, not busy."""
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(pk=agent_pk).first()
+        if agent is None or Task.objects.filter(holder=agent, status__in=HELD).exists():
+            return
+        if agent.state in (AgentState.ASSIGNED, AgentState.WORKING):
+            agent.become_idle()
+        agent.busy = False
+        agent.busy_since = None
+        agent.save()
+        if agent.state == AgentState.IDLE:
+            announce("agent_idle", agent_id=agent.agent_id)
+
+
+def update_status(agent_pk: int, status: str) -> Agent:
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().get(pk=agent_pk)
+        agent.status_text = status
+        agent.last_seen = now()
+        agent.save(update_fields=["status_text", "last_seen"])
+        announce("status_changed", agent_id=agent.agent_id, agent=presence(agent))
+    return agent
+
+
+def touch(agent_pks: list[int]) -> None:
+    """Refresh `last_seen` for sockets this process saw frames from (one query)."""
+    if agent_pks:
+        Agent.objects.filter(pk__in=agent_pks).update(last_seen=now())
+
+
+def reset_all_offline() -> int:
+    """Embedded hub start: no socket survived the restart, so nobody is connected.
+
+    A bulk update is deliberate here: it is the one moment the FSM has no live
+    sockets to reconcile, and the held tasks' grace starts in the sweep that follows.
+    """
+    return Agent.objects.exclude(state=AgentState.OFFLINE).update(
+        state=AgentState.OFFLINE, channel_name="", idle_since=None, last_state_change=now()
+    )
+
+
+def expire_silent_agents() -> list[str]:
+    """Scaled mode: agents whose process died without a disconnect go offline.
+
+    Live sockets refresh `last_seen` several times per ping TTL, so three TTLs of
+    silence means the hub process holding the socket is gone.
+    """
+    cutoff = now() - timedelta(seconds=3 * settings.AGENTCOM_PING_TTL_S)
+    gone = []
+    for agent in Agent.objects.exclude(state=AgentState.OFFLINE).filter(last_seen__lt=cutoff):
+        if disconnect(agent.pk, channel_name=agent.channel_name, reason="silent"):
+            gone.append(agent.agent_id)
+    return gone

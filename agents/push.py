@@ -1,0 +1,85 @@
+"""Pushing frames to agent sockets through the channel layer.
+
+Every socket listens on its own channel name (stored on the Agent row while it is the
+agent's live connection) and on the broadcast group. Messages the consumer understands:
+
+- `agent.push`       {"frame": {...}, "exclude": agent_id | None}
+- `agent.close`      {"code": int, "reason": str}
+- `agent.join_group` / `agent.leave_group` {"group": str}
+"""
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+from agentcom_site.clock import now_ms
+from agentcom_site.events import Event, subscribe
+
+log = logging.getLogger(__name__)
+
+BROADCAST_GROUP = "agentcom.agents"
+
+
+def push_message(frame: dict[str, Any], *, exclude: str | None = None) -> dict[str, Any]:
+    return {"type": "agent.push", "frame": frame, "exclude": exclude}
+
+
+def close_message(code: int, reason: str) -> dict[str, Any]:
+    return {"type": "agent.close", "code": code, "reason": reason}
+
+
+async def send_to_socket(channel_name: str, message: dict[str, Any]) -> bool:
+    """Best-effort delivery to one socket; False when the channel is gone or full."""
+    if not channel_name:
+        return False
+    try:
+        await get_channel_layer().send(channel_name, message)
+    except ChannelFull:
+        log.warning("channel %s is full; dropped %s", channel_name, message.get("type"))
+        return False
+    return True
+
+
+async def send_to_all(message: dict[str, Any]) -> None:
+    await get_channel_layer().group_send(BROADCAST_GROUP, message)
+
+
+def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> bool:
+    return async_to_sync(send_to_socket)(channel_name, message)
+
+
+def send_to_all_sync(message: dict[str, Any]) -> None:
+    async_to_sync(send_to_all)(message)
+
+
+# --- committed events become frames ------------------------------------------------------
+
+
+def on_event(event: Event) -> None:
+    """Turn committed changes into pushes: task frames to the holder's own socket,
+    presence frames to every identified socket."""
+    if event.kind == "task_assigned":
+        send_to_socket_sync(event.data["channel_name"], push_message(event.data["frame"]))
+    elif event.kind == "task_taken":
+        frame = {
+            "type": "task_cancelled",
+            "task_id": event.task_id,
+            "timestamp": now_ms(),
+            "reason": event.data["reason"],
+        }
+        send_to_socket_sync(event.data["channel_name"], push_message(frame))
+    elif event.kind == "agent_joined":
+        frame = {"type": "agent_joined", "agent": event.data["agent"]}
+        send_to_all_sync(push_message(frame, exclude=event.agent_id))
+    elif event.kind == "agent_left":
+        frame = {"type": "agent_left", "agent_id": event.agent_id}
+        send_to_all_sync(push_message(frame, exclude=event.agent_id))
+    elif event.kind == "status_changed":
+        send_to_all_sync(push_message({"type": "status_changed", "agent": event.data["agent"]}))
+
+
+def connect_listeners() -> None:
+    subscribe(on_event)

@@ -1,0 +1,40 @@
+"""`manage.py schedule`: a scheduler and sweep worker for the scaled mode.
+
+Any number of these run beside the ASGI processes, sharing Postgres and Redis. Claims
+are atomic, so workers never double-assign; triggers reach whichever worker is free.
+SIGTERM or SIGINT lets the current pass or sweep finish, then the worker exits 0.
+"""
+
+import asyncio
+import logging
+import signal
+
+from django.core.management.base import BaseCommand
+
+from agentcom_site.background import sweep_loop
+from tasks import scheduler
+
+log = logging.getLogger("agentcom.schedule")
+
+
+class Command(BaseCommand):
+    help = "Run scheduling passes on every trigger and the periodic sweep until SIGTERM."
+
+    def handle(self, *args, **options) -> None:
+        asyncio.run(self._run())
+        self.stdout.write("scheduler worker stopped")
+
+    async def _run(self) -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        worker = scheduler.install_local_loop()
+        sweeper = asyncio.create_task(sweep_loop(stopping))
+        self.stdout.write("scheduler worker running")
+        self.stdout.flush()
+        await stopping.wait()
+        await worker.stop()  # a pass in flight completes in its thread before this returns
+        await sweeper
+        scheduler.uninstall_local_loop()
+        log.info("scheduler worker: %d passes, %d assignments", worker.passes, worker.assigned)

@@ -1,0 +1,180 @@
+"""The agent socket: handshake, frame checks and errors, with the database asserted after each."""
+
+import json
+
+import pytest
+
+from agents import tokens
+from agents.models import Agent
+from tasks.models import Task, TaskEvent
+from tests.hub.socket_helpers import Socket, agent_socket, db
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@db
+def new_agent(agent_id: str = "gcu", capabilities=()) -> tuple[Agent, str]:
+    agent, _ = tokens.create_agent(agent_id, capabilities=list(capabilities))
+    return agent, tokens.issue_agent_token(agent)[1]
+
+
+@db
+def snapshot() -> tuple:
+    return (
+        list(Agent.objects.order_by("pk").values_list("agent_id", "state", "status_text")),
+        list(Task.objects.order_by("pk").values_list("id", "status", "generation")),
+        TaskEvent.objects.count(),
+    )
+
+
+async def test_ping_is_answered_even_before_identify():
+    sock = await Socket().open()
+    pong = await sock.ask({"type": "ping"})
+    assert pong["type"] == "pong" and isinstance(pong["timestamp"], int)
+    await sock.close()
+
+
+async def test_identify_binds_the_agent_idle_with_its_capabilities():
+    _, token = await new_agent()
+    sock = await agent_socket(
+        "gcu",
+        token,
+        name="Sleeper",
+        capabilities=["code", {"name": "python"}, "code"],
+        protocol_version=1,
+        client_type="sidecar",
+    )
+    agent = await db(Agent.objects.get)(agent_id="gcu")
+    assert agent.state == "idle" and agent.capabilities == ["code", "python"]
+    assert agent.name == "Sleeper" and agent.status_text == "connected" and agent.channel_name
+    await sock.close()
+    agent = await db(Agent.objects.get)(agent_id="gcu")
+    assert agent.state == "offline" and agent.channel_name == ""
+
+
+@pytest.mark.parametrize(
+    ("frame", "error", "field"),
+    [
+        ("{nope", "invalid_json", None),
+        ("[1,2]", "validation_failed", "type"),
+        ('{"no_type": 1}', "validation_failed", "type"),
+        ('{"type": 5}', "validation_failed", "type"),
+        ({"type": "task_accepted", "task_id": "task-1"}, "not_identified", None),
+        ({"type": "identify", "token": "x"}, "validation_failed", "agent_id"),
+        ({"type": "identify", "agent_id": "gcu", "token": 7}, "validation_failed", "token"),
+        (
+            {"type": "identify", "agent_id": "x" * 129, "token": "t"},
+            "validation_failed",
+            "agent_id",
+        ),
+        ({"type": "identify", "agent_id": "gcu", "token": "0" * 64}, "invalid_token", None),
+    ],
+)
+async def test_bad_frames_before_identify_are_answered_and_change_nothing(frame, error, field):
+    await new_agent()
+    before = await snapshot()
+    sock = await Socket().open()
+    reply = await sock.ask(frame)
+    assert reply["type"] == "error" and reply["error"] == error and reply["detail"]
+    if field is not None:
+        assert reply["errors"][0]["field"] == field
+    assert await snapshot() == before
+    assert (await sock.ask({"type": "ping"}))["type"] == "pong"  # still open
+    await sock.close()
+
+
+async def test_binary_and_oversized_frames():
+    _, token = await new_agent()
+    sock = await agent_socket("gcu", token)
+    await sock.comm.send_to(bytes_data=b"\x00\x01")
+    assert (await sock.recv())["error"] == "invalid_json"
+    reply = await sock.ask(json.dumps({"type": "status", "status": "x" * (1024 * 1024 + 1)}))
+    assert reply["error"] == "validation_failed"
+    assert reply["errors"][0]["error"] == "too_large"
+    assert (await sock.ask({"type": "ping"}))["type"] == "pong"
+    await sock.close()
+
+
+async def test_wrong_token_then_retry_on_the_same_socket():
+    _, token = await new_agent("gcu")
+    _, other_token = await new_agent("other")
+    sock = await Socket().open()
+    reply = await sock.ask({"type": "identify", "agent_id": "gcu", "token": other_token})
+    assert reply["error"] == "token_agent_mismatch"
+    assert (await snapshot())[0][0][1] == "offline"
+    assert (await sock.identify("gcu", token))["agent_id"] == "gcu"
+    await sock.close()
+
+
+async def test_revoked_and_operator_tokens_are_invalid():
+    _, token = await new_agent()
+    operator = (await db(tokens.issue_operator_token)("ops"))[1]
+    await db(tokens.revoke_agent_tokens)("gcu")
+    sock = await Socket().open()
+    for bad in (token, operator):
+        reply = await sock.ask({"type": "identify", "agent_id": "gcu", "token": bad})
+        assert reply["error"] == "invalid_token"
+    await sock.close()
+
+
+async def test_identified_socket_errors_unknown_type_and_already_identified():
+    _, token = await new_agent("gcu")
+    _, other = await new_agent("other")
+    sock = await agent_socket("gcu", token)
+    reply = await sock.ask({"type": "teleport"})
+    assert reply["error"] == "unknown_message_type"
+    reply = await sock.ask({"type": "identify", "agent_id": "other", "token": other})
+    assert reply["error"] == "already_identified"
+    again = await sock.ask(
+        {"type": "identify", "agent_id": "gcu", "token": token, "status": "busy"}
+    )
+    assert again == {"type": "identified", "agent_id": "gcu"}
+    assert (await db(Agent.objects.get)(agent_id="gcu")).status_text == "busy"
+    await sock.close()
+
+
+async def test_ten_validation_errors_close_the_socket_with_1008():
+    _, token = await new_agent()
+    sock = await agent_socket("gcu", token)
+    for _ in range(9):
+        assert (await sock.ask({"type": "status"}))["error"] == "validation_failed"
+    await sock.send({"type": "status"})
+    assert (await sock.recv())["error"] == "validation_failed"
+    closed = await sock.comm.receive_output(timeout=2)
+    assert closed == {
+        "type": "websocket.close",
+        "code": 1008,
+        "reason": "too many validation errors",
+    }
+
+
+async def test_latest_connection_wins_and_the_old_socket_closes_4000():
+    _, token = await new_agent()
+    first = await agent_socket("gcu", token)
+    second = await agent_socket("gcu", token)
+    closed = await first.comm.receive_output(timeout=2)
+    assert closed["type"] == "websocket.close" and closed["code"] == 4000
+    await first.close()  # the old socket's disconnect must not take the agent offline
+    agent = await db(Agent.objects.get)(agent_id="gcu")
+    assert agent.state == "idle" and agent.channel_name
+    assert (await second.ask({"type": "ping"}))["type"] == "pong"
+    await second.close()
+
+
+async def test_presence_pushes_to_other_agents():
+    _, token_a = await new_agent("a")
+    _, token_b = await new_agent("b")
+    a = await agent_socket("a", token_a)
+    b = await agent_socket("b", token_b)
+    joined = await a.recv()
+    assert joined["type"] == "agent_joined" and joined["agent"]["agent_id"] == "b"
+    reply = await b.ask({"type": "status", "status": "thinking"})
+    assert reply == {"type": "status_updated", "status": "thinking"}
+    changed = await b.recv()
+    assert changed["type"] == "status_changed" and changed["agent"]["status"] == "thinking"
+    assert (await a.recv())["type"] == "status_changed"
+    listed = await a.ask({"type": "list_agents"})
+    assert sorted(x["agent_id"] for x in listed["agents"]) == ["a", "b"]
+    await b.close()
+    assert await a.recv() == {"type": "agent_left", "agent_id": "b"}
+    await a.close()
