@@ -103,6 +103,7 @@ def run_pytest(extra: list[str], env: dict[str, str], label: str) -> int:
 def test(extra: list[str]) -> int:
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     base["AGENTCOM_DATA_DIR"] = str(ROOT / "var" / "test")
+    base["AGENTCOM_DB_CONN_MAX_AGE"] = "0"  # worker threads must not keep the test DB open
     status = run_pytest(extra, base, "SQLite + in-memory channel layer")
     ci = os.getenv("CI", "").lower() == "true"
     database_url = os.getenv("DATABASE_URL", CI_POSTGRES)

@@ -60,18 +60,22 @@ async def sweep_loop(stopping: asyncio.Event | None = None) -> None:
             pass
 
 
-def start(*, scheduler_enabled: bool, fresh_start: bool) -> None:
-    """Start this process's background loops on the running event loop.
+def prepare(*, fresh_start: bool) -> None:
+    """Synchronous start-up, before the event loop runs.
 
-    `fresh_start` (embedded mode) marks every agent offline first: no socket survives
-    a restart, and the sweep then starts the reconnect grace of their tasks.
+    `fresh_start` (embedded mode) marks every agent offline: no socket survives a
+    restart, and the first sweep then starts the reconnect grace of their tasks.
     """
-    loop = asyncio.get_event_loop()
     if fresh_start:
-        close_old_connections()
         reset = presence.reset_all_offline()
         if reset:
             log.info("hub start: %d agents marked offline", reset)
+        close_old_connections()
+
+
+def start(*, scheduler_enabled: bool) -> None:
+    """Start this process's background loops; call from inside the running event loop."""
+    loop = asyncio.get_running_loop()
     _tasks.append(loop.create_task(liveness_loop()))
     if scheduler_enabled:
         scheduler.install_local_loop()

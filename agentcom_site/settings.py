@@ -109,7 +109,9 @@ ASGI_APPLICATION = "agentcom_site.asgi.application"
 if os.getenv("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(
-            os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+            os.environ["DATABASE_URL"],
+            conn_max_age=envint("AGENTCOM_DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
         )
     }
 else:

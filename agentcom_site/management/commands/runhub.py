@@ -5,6 +5,7 @@ off, runs the scheduler and the sweep on the same event loop.
 """
 
 import logging
+import os
 
 from django.conf import settings
 from django.core.management import call_command
@@ -28,6 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, no_scheduler: bool, demo: bool, **options):
         from daphne.server import Server  # imported first: it installs the asyncio reactor
+        from twisted.internet import reactor
 
         call_command("migrate", interactive=False, verbosity=0)
 
@@ -36,8 +38,11 @@ class Command(BaseCommand):
 
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
+        background.prepare(fresh_start=embedded)
+
         def ready() -> None:
-            background.start(scheduler_enabled=embedded, fresh_start=embedded)
+            # Called before the reactor runs: start the loops on its first turn.
+            reactor.callLater(0, background.start, scheduler_enabled=embedded)
             if demo:
                 from agentcom_site import demo as demo_mode
 
@@ -57,7 +62,11 @@ class Command(BaseCommand):
             application_close_timeout=5,
             verbosity=0,
         )
-        try:
-            server.run()
-        finally:
-            background.stop()
+        server.run()
+        background.stop()
+        self.stdout.write("AgentCom hub stopped")
+        self.stdout.flush()
+        # Worker threads may still be waiting to hand a frame to the stopped loop. Every
+        # state change is already committed and each frame is re-derivable from it, so
+        # leaving now loses nothing and does not hang the shutdown.
+        os._exit(0)
