@@ -152,14 +152,14 @@ class HubProcess:
                 ["--no-scheduler"] if self.no_scheduler else []
             )
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         self._wait_ready()
         return self
 

@@ -94,7 +94,7 @@ async def test_work_spreads_evenly_across_agents(backend, start_hub):
     task_ids = [await submit(hub, ops) for _ in range(20)]
     await wait_until(lambda: sum(len(a.completed) for a in agents) == 20, timeout=30)
     counts = [len(a.completed) for a in agents]
-    assert sorted(sum((a.completed for a in agents), [])) == sorted(task_ids)
+    assert sorted(t for a in agents for t in a.completed) == sorted(task_ids)
     assert all(3 <= c <= 7 for c in counts), counts
     for agent in agents:
         await agent.stop()
