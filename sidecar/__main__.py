@@ -1,0 +1,106 @@
+"""Command line: ``python -m sidecar [run|report|started] [--config PATH] ...``.
+
+* ``run`` (the default): the relay, until SIGTERM/SIGINT.
+* ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``).
+* ``started``: write ``<task_id>.started``.
+
+``report``/``started`` take the task id and results directory from the options,
+else from ``AGENTCOM_TASK_ID``/``AGENTCOM_RESULTS_DIR`` (set for a woken agent),
+else from the config file. Config errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from sidecar.config import ConfigError, load_config, read_config_file, results_dir_from
+
+CONFIG_ERROR_EXIT = 2
+COMMANDS = ("run", "report", "started")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in COMMANDS else "run"
+    parser = _parser(command)
+    options = parser.parse_args(args)
+    try:
+        if command == "run":
+            return _run(options)
+        return _report(options, started_only=command == "started")
+    except ConfigError as exc:
+        print(f"sidecar: config error: {exc.field}: {exc.detail}", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m sidecar {command}".strip())
+    parser.add_argument(
+        "--config", default=None, help="path of config.json (default ./config.json)"
+    )
+    if command == "run":
+        return parser
+    parser.add_argument("--task-id", default=os.environ.get("AGENTCOM_TASK_ID"))
+    parser.add_argument("--results-dir")
+    if command == "report":
+        parser.add_argument("--status", choices=("success", "failed"))
+        parser.add_argument("--output")
+        parser.add_argument("--pr-url")
+        parser.add_argument("--tokens-used", type=int)
+        parser.add_argument("--reason")
+        parser.add_argument(
+            "--started", action="store_true", help="write <task_id>.started instead"
+        )
+    return parser
+
+
+def _run(options: argparse.Namespace) -> int:
+    # Until the event loop installs its own handlers there is nothing to save: just exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    from sidecar.service import run
+
+    return run(load_config(options.config))
+
+
+def _report(options: argparse.Namespace, *, started_only: bool) -> int:
+    from sidecar.report import build_result, write_result, write_started
+
+    if not options.task_id:
+        print("sidecar: --task-id is required (or set AGENTCOM_TASK_ID)", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    results_dir = _results_dir(options)
+    if started_only or options.started:
+        print(write_started(results_dir, options.task_id))
+        return 0
+    if options.status is None:
+        print("sidecar: --status success|failed is required", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    result = build_result(
+        status=options.status,
+        output=options.output,
+        pr_url=options.pr_url,
+        tokens_used=options.tokens_used,
+        reason=options.reason,
+    )
+    print(write_result(results_dir, options.task_id, result))
+    return 0
+
+
+def _results_dir(options: argparse.Namespace) -> Path:
+    """--results-dir, else --config's, else $AGENTCOM_RESULTS_DIR, else ./config.json's."""
+    if options.results_dir:
+        return Path(options.results_dir)
+    from_env = os.environ.get("AGENTCOM_RESULTS_DIR")
+    if from_env and not options.config:
+        return Path(from_env)
+    config_path, raw = read_config_file(options.config)
+    return results_dir_from(config_path, raw)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

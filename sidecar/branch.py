@@ -1,0 +1,92 @@
+"""Names and texts the git wrapper derives from a task (§6.6): branch, PR title, labels, body."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SLUG_MAX = 40
+SHORT_AGENT_MAX = 8
+TITLE_MAX = 60
+TITLE_CUT = 57
+DEFAULT_HUB_API_URL = "http://localhost:4000"
+PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
+CONVENTIONAL_COMMIT = re.compile(
+    r"^(feat|fix|docs|style|refactor|test|chore|perf|ci|build|revert)(\([a-zA-Z0-9._-]+\))?!?:\s.+"
+)
+
+
+def short_agent(agent_id: str) -> str:
+    """The agent id up to its first '-', at most 8 characters."""
+    return agent_id.split("-", 1)[0][:SHORT_AGENT_MAX]
+
+
+def slugify(description: str, max_length: int = SLUG_MAX) -> str:
+    """The Node wrapper's slug: [a-z0-9] words joined by single '-', cut to max_length."""
+    slug = description.lower()
+    slug = re.sub(r"[^a-z0-9\s-]", "", slug)
+    slug = re.sub(r"\s+", "-", slug)
+    slug = re.sub(r"-+", "-", slug)
+    slug = re.sub(r"^-|-$", "", slug)
+    return re.sub(r"-$", "", slug[:max_length])
+
+
+def branch_name(agent_id: str, description: str, task_id: str) -> str:
+    """`<short>/<slug>`; a description with no usable characters falls back to the task id."""
+    slug = slugify(description) or slugify(task_id) or "task"
+    return f"{short_agent(agent_id)}/{slug}"
+
+
+def pr_title(task: dict[str, Any]) -> str:
+    """The task's title if any, else the description cut to 57 characters + '...' past 60."""
+    title = task.get("title")
+    if isinstance(title, str) and title.strip():
+        return title
+    description = task.get("description") or "agent task"
+    return description[:TITLE_CUT] + "..." if len(description) > TITLE_MAX else description
+
+
+def priority_label(task: dict[str, Any]) -> str:
+    """metadata.priority, else the task's priority name, else normal."""
+    metadata = task.get("metadata") if isinstance(task.get("metadata"), dict) else {}
+    if metadata.get("priority"):
+        return str(metadata["priority"])
+    priority = task.get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool):
+        return PRIORITY_NAMES.get(priority, "normal")
+    if isinstance(priority, str) and priority:
+        return priority.lower()
+    return "normal"
+
+
+def pr_body(task: dict[str, Any], agent_id: str, diff_stat: str, hub_api_url: str) -> str:
+    """Markdown PR body listing task id, agent, priority, task link, description and diffstat."""
+    task_id = task.get("task_id") or task.get("id") or "unknown"
+    hub = (hub_api_url or DEFAULT_HUB_API_URL).rstrip("/")
+    return "\n".join(
+        [
+            f"## Task: {task_id}",
+            "",
+            f"**Agent:** {agent_id}",
+            f"**Priority:** {priority_label(task)}",
+            f"**Task Link:** {hub}/api/tasks/{task_id}",
+            "",
+            "### Description",
+            "",
+            task.get("description") or "No description provided",
+            "",
+            "### Changes",
+            "",
+            "```",
+            diff_stat or "No changes",
+            "```",
+            "",
+            "---",
+            f"*Submitted by the AgentCom sidecar | Agent: {agent_id} | Task: {task_id}*",
+        ]
+    )
+
+
+def non_conventional(subjects: list[str]) -> list[str]:
+    """Commit subjects not of the form `type(scope)!: text`."""
+    return [s for s in subjects if s and not CONVENTIONAL_COMMIT.match(s)]

@@ -1,0 +1,199 @@
+"""Loading and validating the sidecar's config.json (PROTOCOL.md §6.1).
+
+The same file is read by the Node.js sidecar, so defaults follow its rules: a
+missing, null or empty value means "use the default". Keys the protocol does not
+name (the timer overrides below) exist so tests and unusual deployments can
+shorten the protocol's timers; their defaults are the protocol values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_NAME = "config.json"
+QUEUE_FILE_NAME = "queue.json"
+
+
+class ConfigError(Exception):
+    """A config problem, naming the offending field (or the file itself)."""
+
+    def __init__(self, field_name: str, detail: str) -> None:
+        super().__init__(f"{field_name}: {detail}")
+        self.field = field_name
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    """Validated settings; every path is absolute."""
+
+    config_path: Path
+    agent_id: str
+    token: str
+    hub_url: str
+    capabilities: list[Any] = field(default_factory=list)
+    wake_command: str | None = None
+    cancel_command: str | None = None
+    confirmation_timeout_ms: int = 30_000
+    progress_interval_ms: int = 60_000
+    results_dir: Path = Path("results")
+    log_file: Path = Path("sidecar.log")
+    repo_dir: Path | None = None
+    reviewer: str = ""
+    hub_api_url: str = ""
+    # Timer overrides beyond the protocol (defaults are the protocol's values).
+    ping_interval_ms: int = 30_000
+    pong_timeout_ms: int = 10_000
+    reconnect_base_ms: int = 1_000
+    reconnect_max_ms: int = 60_000
+    auth_retry_ms: int = 60_000
+    wake_retry_delays_ms: tuple[int, ...] = (5_000, 15_000, 30_000)
+    wake_timeout_ms: int = 60_000
+    cancel_timeout_ms: int = 60_000
+    git_timeout_ms: int = 180_000
+    results_poll_ms: int = 150
+    result_stable_ms: int = 500
+
+    @property
+    def sidecar_dir(self) -> Path:
+        """The directory holding config.json: queue.json, task files and wakes live here."""
+        return self.config_path.parent
+
+    @property
+    def queue_path(self) -> Path:
+        return self.sidecar_dir / QUEUE_FILE_NAME
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.sidecar_dir / "tasks"
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> tuple[Path, dict[str, Any]]:
+    """Return (absolute path, parsed object); raise ConfigError if unreadable or not an object."""
+    config_path = Path(path or DEFAULT_CONFIG_NAME).expanduser().absolute()
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError("config", f"file not found: {config_path}") from exc
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {config_path}: {exc.strerror}") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("config", f"invalid JSON in {config_path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("config", f"{config_path} must hold a JSON object")
+    return config_path, raw
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    """Resolve a config path the way the Node sidecar does: relative to the config's directory."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def results_dir_from(config_path: Path, raw: dict[str, Any]) -> Path:
+    """The results directory named by a parsed config (default ./results)."""
+    value = _optional_str(raw, "results_dir") or "./results"
+    return resolve_path(config_path.parent, value)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
+    """Read and validate config.json; raise ConfigError naming the first bad field."""
+    config_path, raw = read_config_file(path)
+    base = config_path.parent
+
+    hub_url = _required_str(raw, "hub_url")
+    if not hub_url.startswith(("ws://", "wss://")):
+        raise ConfigError("hub_url", "must be a ws:// or wss:// URL")
+
+    repo_dir = _optional_str(raw, "repo_dir")
+    return SidecarConfig(
+        config_path=config_path,
+        agent_id=_required_str(raw, "agent_id"),
+        token=_required_str(raw, "token"),
+        hub_url=hub_url,
+        capabilities=_capabilities(raw),
+        wake_command=_optional_str(raw, "wake_command") or None,
+        cancel_command=_optional_str(raw, "cancel_command") or None,
+        # Node treats 0 as "unset" here; keep the same meaning for a shared file.
+        confirmation_timeout_ms=_ms(
+            raw, "confirmation_timeout_ms", 30_000, zero_means_default=True
+        ),
+        progress_interval_ms=_ms(raw, "progress_interval_ms", 60_000),
+        results_dir=results_dir_from(config_path, raw),
+        log_file=resolve_path(base, _optional_str(raw, "log_file") or "./sidecar.log"),
+        repo_dir=resolve_path(base, repo_dir) if repo_dir else None,
+        reviewer=_optional_str(raw, "reviewer"),
+        hub_api_url=_optional_str(raw, "hub_api_url"),
+        ping_interval_ms=_ms(raw, "ping_interval_ms", 30_000, zero_means_default=True),
+        pong_timeout_ms=_ms(raw, "pong_timeout_ms", 10_000, zero_means_default=True),
+        reconnect_base_ms=_ms(raw, "reconnect_base_ms", 1_000, zero_means_default=True),
+        reconnect_max_ms=_ms(raw, "reconnect_max_ms", 60_000, zero_means_default=True),
+        auth_retry_ms=_ms(raw, "auth_retry_ms", 60_000),
+        wake_retry_delays_ms=_ms_list(raw, "wake_retry_delays_ms", (5_000, 15_000, 30_000)),
+        wake_timeout_ms=_ms(raw, "wake_timeout_ms", 60_000, zero_means_default=True),
+        cancel_timeout_ms=_ms(raw, "cancel_timeout_ms", 60_000, zero_means_default=True),
+        git_timeout_ms=_ms(raw, "git_timeout_ms", 180_000, zero_means_default=True),
+        results_poll_ms=_ms(raw, "results_poll_ms", 150, zero_means_default=True),
+        result_stable_ms=_ms(raw, "result_stable_ms", 500),
+    )
+
+
+def _required_str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        raise ConfigError(key, "required key is missing or empty")
+    if not isinstance(value, str):
+        raise ConfigError(key, "must be a string")
+    return value
+
+
+def _optional_str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(key, "must be a string")
+    return value
+
+
+def _capabilities(raw: dict[str, Any]) -> list[Any]:
+    value = raw.get("capabilities")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError("capabilities", 'must be a list of strings or {"name": ...} objects')
+    for index, item in enumerate(value):
+        named = isinstance(item, dict) and isinstance(item.get("name"), str)
+        if not (isinstance(item, str) or named):
+            raise ConfigError(f"capabilities[{index}]", 'must be a string or {"name": ...}')
+    return list(value)
+
+
+def _ms(raw: dict[str, Any], key: str, default: int, *, zero_means_default: bool = False) -> int:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, "must be a number of milliseconds")
+    if value < 0:
+        raise ConfigError(key, "must not be negative")
+    if value == 0 and zero_means_default:
+        return default
+    return int(value)
+
+
+def _ms_list(raw: dict[str, Any], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(
+        isinstance(item, int | float) and not isinstance(item, bool) and item >= 0 for item in value
+    ):
+        raise ConfigError(key, "must be a list of non-negative milliseconds")
+    return tuple(int(item) for item in value)

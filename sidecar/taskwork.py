@@ -1,0 +1,330 @@
+"""Driving the active task: git start-task, wake with retries, then result files (§6.4 to §6.6).
+
+The hub-facing decisions (accept, reject, drop, continue) belong to the relay;
+this module does the work in between and ends a task with exactly one final
+report through ``finish``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from sidecar.config import SidecarConfig
+from sidecar.logs import EventLog
+from sidecar.queuefile import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, LocalTask
+from sidecar.repo import run_git_wrapper
+from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
+from sidecar.slot import TaskSlot
+from sidecar.wake import plan_command, remove_task_files
+
+Send = Callable[[dict[str, Any]], Awaitable[bool]]
+WAKE_ERROR_CHARS = 2000
+
+
+class TaskWork:
+    """Background work on the slot's active task; all of it stops with the task's epoch."""
+
+    def __init__(self, config: SidecarConfig, log: EventLog, slot: TaskSlot, send: Send) -> None:
+        self._config = config
+        self._log = log
+        self._slot = slot
+        self._send = send
+        self._watcher = ResultWatcher(config.results_dir, stable_ms=config.result_stable_ms)
+        self._task_jobs: set[asyncio.Task[None]] = set()
+        self._other_jobs: set[asyncio.Task[None]] = set()
+        self._poll_task: asyncio.Task[None] | None = None
+        self._confirm_deadline: float | None = None
+        self._last_keepalive = 0.0
+        self._progress: list[Any] = []  # the last progress value sent, if any
+
+    def start(self) -> None:
+        self._config.results_dir.mkdir(parents=True, exist_ok=True)
+        self._poll_task = asyncio.create_task(self._poll_loop())
+
+    async def stop(self) -> None:
+        """Stop watching and kill every command still running."""
+        jobs = [j for j in (self._poll_task, *self._task_jobs, *self._other_jobs) if j is not None]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    def clear_stale_files(self, task_id: str) -> None:
+        """Forget result files left from an earlier assignment of task_id.
+
+        The Node sidecar only reacts to files created after it started watching; a fresh
+        assignment must likewise not be completed by an old result.
+        """
+        self._watcher.forget(task_id)
+        remove_result_files(self._config.results_dir, task_id)
+
+    def launch(self, task: LocalTask, epoch: int) -> None:
+        """Start git start-task (if configured) and the wake for a freshly accepted task."""
+        self._reset()
+        self._spawn(self._run_task(task, epoch), self._task_jobs)
+
+    def resume(self) -> None:
+        """The active task continues after recovery: wait for its results, no wake."""
+        self._reset()
+        self._enter_working()
+
+    def abandon(self, task: LocalTask, *, cancel_command: bool = False) -> None:
+        """Stop the work of a task taken out of the slot and remove its files.
+
+        With cancel_command, the configured cancel command runs first (best effort).
+        """
+        for job in self._task_jobs:
+            job.cancel()
+        self._reset()
+        task_id = task["task_id"]
+        self._watcher.forget(task_id)
+        remove_result_files(self._config.results_dir, task_id)
+        if cancel_command and self._config.cancel_command:
+            self._spawn(self._run_cancel_command(task), self._other_jobs)
+        else:
+            remove_task_files(self._config, task_id)
+
+    async def finish(self, task: LocalTask, frame: dict[str, Any]) -> None:
+        """End task with its final report: saved with the slot's release, files removed, sent.
+
+        Does nothing if task has meanwhile left the slot (dropped or cancelled by the hub).
+        """
+        task_id = task["task_id"]
+        if self._slot.active is not task:
+            self._log.debug("finish_skipped", task_id=task_id, frame_type=frame["type"])
+            return
+        self._slot.release(task, frame)
+        self._watcher.forget(task_id)
+        remove_result_files(self._config.results_dir, task_id)
+        remove_task_files(self._config, task_id)
+        if frame["type"] == "task_failed":
+            self._log.info("task_failed", task_id=task_id, reason=frame.get("reason"))
+        await self._send(frame)
+
+    # ----- git and wake --------------------------------------------------
+
+    async def _run_task(self, task: LocalTask, epoch: int) -> None:
+        if self._config.repo_dir is not None:
+            answer = await run_git_wrapper(
+                self._config,
+                "start-task",
+                {
+                    "agent_id": self._config.agent_id,
+                    "task_id": task["task_id"],
+                    "description": task.get("description") or "",
+                    "metadata": task.get("metadata") or {},
+                },
+            )
+            if not self._slot.current(epoch):
+                return
+            if answer.get("status") == "ok":
+                task["branch"] = answer.get("branch")
+                self._log.info("git_start_task_ok", task_id=task["task_id"], branch=task["branch"])
+            else:
+                task["git_warning"] = answer.get("error") or "start-task failed"
+                self._log.warning("git_start_task_failed", task_id=task["task_id"], answer=answer)
+            self._slot.save()
+        await self._wake(task, epoch)
+
+    async def _wake(self, task: LocalTask, epoch: int) -> None:
+        task_id = task["task_id"]
+        template = self._config.wake_command
+        if not template:
+            task["status"] = WORKING
+            self._enter_working()
+            self._slot.save()
+            self._log.info("wake_skipped", task_id=task_id, reason="no wake_command configured")
+            return
+        task["status"] = WAKING
+        self._slot.save()
+        plan = plan_command(self._config, template, task, "wake")
+        delays = self._config.wake_retry_delays_ms
+        for attempt in range(1, len(delays) + 2):
+            task["wake_attempts"] = attempt
+            self._slot.save()
+            self._log.info("wake_attempt", task_id=task_id, attempt=attempt, command=plan.command)
+            outcome = await plan.run(self._config.wake_timeout_ms)
+            if not self._slot.current(epoch):
+                return
+            if outcome.ok:
+                task["status"] = WAKING_CONFIRMATION
+                timeout_s = self._config.confirmation_timeout_ms / 1000
+                self._confirm_deadline = time.monotonic() + timeout_s
+                self._slot.save()
+                self._log.info("wake_success", task_id=task_id, attempt=attempt)
+                await self._send(
+                    {
+                        "type": "wake_result",
+                        "task_id": task_id,
+                        "status": "success",
+                        "attempt": attempt,
+                    }
+                )
+                return
+            error = outcome.describe()[:WAKE_ERROR_CHARS]
+            self._log.error("wake_error", task_id=task_id, attempt=attempt, error=error)
+            await self._send(
+                {
+                    "type": "wake_result",
+                    "task_id": task_id,
+                    "status": "timeout" if outcome.timed_out else "failed",
+                    "attempt": attempt,
+                    "error": error,
+                }
+            )
+            if attempt <= len(delays):
+                delay_ms = delays[attempt - 1]
+                self._log.warning(
+                    "wake_retry", task_id=task_id, next_attempt=attempt + 1, delay_ms=delay_ms
+                )
+                await asyncio.sleep(delay_ms / 1000)
+                if not self._slot.current(epoch):
+                    return
+        task["status"] = FAILED
+        self._log.error("wake_failed", task_id=task_id, attempts=len(delays) + 1)
+        await self.finish(task, failure_frame(task, f"wake_failed_after_{len(delays)}_attempts"))
+
+    async def _run_cancel_command(self, task: LocalTask) -> None:
+        task_id = task["task_id"]
+        try:
+            plan = plan_command(self._config, self._config.cancel_command or "", task, "cancel")
+            outcome = await plan.run(self._config.cancel_timeout_ms)
+            self._log.write(
+                "info" if outcome.ok else "warning",
+                "cancel_command_done",
+                task_id=task_id,
+                result=outcome.describe(),
+            )
+        finally:
+            remove_task_files(self._config, task_id)
+
+    # ----- result files --------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.results_poll_ms / 1000)
+            try:
+                await self._poll_once()
+            except Exception as exc:  # one bad poll must not stop the watcher
+                self._log.error("poll_error", error=f"{type(exc).__name__}: {exc}")
+
+    async def _poll_once(self) -> None:
+        task = self._slot.active
+        if task is None:
+            return
+        task_id, epoch, now = task["task_id"], self._slot.epoch, time.monotonic()
+        text = self._watcher.ready_result(task_id)
+        if text is not None:
+            await self._on_result(task, epoch, text)
+            return
+        status = task.get("status")
+        if status == WAKING_CONFIRMATION and self._watcher.started(task_id):
+            status = task["status"] = WORKING
+            self._enter_working()
+            self._slot.save()
+            self._log.info("confirmation_received", task_id=task_id)
+        progress = self._watcher.new_progress(task_id)
+        if not no_progress(progress):
+            self._progress = [progress]
+            self._last_keepalive = now
+            await self._send(progress_frame(task, self._progress))
+        deadline = self._confirm_deadline
+        if status == WAKING_CONFIRMATION and deadline is not None and now >= deadline:
+            await self._confirmation_timed_out(task)
+            return
+        interval = self._config.progress_interval_ms / 1000
+        if status == WORKING and interval > 0 and now - self._last_keepalive >= interval:
+            self._last_keepalive = now
+            self._log.debug("keepalive", task_id=task_id)
+            await self._send(progress_frame(task, self._progress))
+
+    async def _confirmation_timed_out(self, task: LocalTask) -> None:
+        task_id = task["task_id"]
+        timeout_ms = self._config.confirmation_timeout_ms
+        self._log.warning("confirmation_timeout", task_id=task_id, timeout_ms=timeout_ms)
+        task["status"] = FAILED
+        await self._send(
+            {
+                "type": "wake_result",
+                "task_id": task_id,
+                "status": "timeout",
+                "attempt": task.get("wake_attempts"),
+                "error": "confirmation_timeout",
+            }
+        )
+        await self.finish(task, failure_frame(task, "confirmation_timeout"))
+
+    async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
+        task_id = task["task_id"]
+        outcome = parse_result(text)
+        if not outcome.success:
+            await self.finish(task, failure_frame(task, outcome.reason or "unknown"))
+            return
+        result = dict(outcome.result or {})
+        if self._config.repo_dir is not None:
+            answer = await run_git_wrapper(
+                self._config,
+                "submit",
+                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task},
+            )
+            if not self._slot.current(epoch):
+                return
+            if answer.get("status") == "ok" and answer.get("pr_url"):
+                result["pr_url"] = answer["pr_url"]
+                self._log.info("git_submit_ok", task_id=task_id, pr_url=answer["pr_url"])
+            else:
+                self._log.warning("git_submit_failed", task_id=task_id, answer=answer)
+        frame: dict[str, Any] = {
+            "type": "task_complete",
+            "task_id": task_id,
+            "generation": task.get("generation"),
+            "result": result,
+        }
+        if outcome.tokens_used is not None:
+            frame["tokens_used"] = outcome.tokens_used
+        self._log.info("task_complete", task_id=task_id, pr_url=result.get("pr_url"))
+        await self.finish(task, frame)
+
+    # ----- helpers -------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._confirm_deadline = None
+        self._progress = []
+
+    def _enter_working(self) -> None:
+        self._confirm_deadline = None
+        self._last_keepalive = time.monotonic()
+
+    def _spawn(self, work: Coroutine[Any, Any, None], jobs: set[asyncio.Task[None]]) -> None:
+        job = asyncio.create_task(work)
+        jobs.add(job)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            jobs.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                error = finished.exception()
+                self._log.error("job_error", error=f"{type(error).__name__}: {error}")
+
+        job.add_done_callback(done)
+
+
+def failure_frame(task: LocalTask, reason: str) -> dict[str, Any]:
+    return {
+        "type": "task_failed",
+        "task_id": task["task_id"],
+        "generation": task.get("generation"),
+        "reason": reason,
+    }
+
+
+def progress_frame(task: LocalTask, progress: list[Any]) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "task_progress",
+        "task_id": task["task_id"],
+        "generation": task.get("generation"),
+    }
+    if progress:
+        frame["progress"] = progress[0]
+    return frame

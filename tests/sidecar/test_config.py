@@ -1,0 +1,115 @@
+"""config.json loading: defaults, path resolution, and exit status 2 naming the bad field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sidecar.config import ConfigError, load_config
+from tests.sidecar.harness import PYTHON, REPO_ROOT, TOKEN, sidecar_env
+
+VALID = {"agent_id": "gcu-sleeper", "token": TOKEN, "hub_url": "ws://127.0.0.1:8000/ws"}
+
+
+def write_config(directory: Path, content: object) -> Path:
+    path = directory / "config.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def test_defaults_follow_the_protocol(tmp_path):
+    config = load_config(write_config(tmp_path, VALID))
+
+    assert config.results_dir == tmp_path / "results"
+    assert config.log_file == tmp_path / "sidecar.log"
+    assert config.queue_path == tmp_path / "queue.json"
+    assert config.confirmation_timeout_ms == 30000
+    assert config.progress_interval_ms == 60000
+    assert config.capabilities == []
+    assert config.wake_command is None
+    assert config.repo_dir is None
+    assert (config.ping_interval_ms, config.pong_timeout_ms) == (30000, 10000)
+    assert (config.reconnect_base_ms, config.reconnect_max_ms) == (1000, 60000)
+    assert config.wake_retry_delays_ms == (5000, 15000, 30000)
+    assert (config.wake_timeout_ms, config.auth_retry_ms) == (60000, 60000)
+
+
+def test_relative_paths_resolve_against_the_config_directory(tmp_path):
+    nested = tmp_path / "agent"
+    nested.mkdir()
+    config = load_config(
+        write_config(
+            nested, {**VALID, "results_dir": "out", "log_file": "logs/s.log", "repo_dir": "repo"}
+        )
+    )
+
+    assert config.results_dir == nested / "out"
+    assert config.log_file == nested / "logs" / "s.log"
+    assert config.repo_dir == nested / "repo"
+
+
+def test_progress_interval_zero_means_off(tmp_path):
+    config = load_config(write_config(tmp_path, {**VALID, "progress_interval_ms": 0}))
+
+    assert config.progress_interval_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ({"token": TOKEN, "hub_url": "ws://h/ws"}, "agent_id"),
+        ({"agent_id": "a", "hub_url": "ws://h/ws"}, "token"),
+        ({"agent_id": "a", "token": TOKEN}, "hub_url"),
+        ({**VALID, "hub_url": "http://h/ws"}, "hub_url"),
+        ({**VALID, "agent_id": 7}, "agent_id"),
+        ({**VALID, "capabilities": "code"}, "capabilities"),
+        ({**VALID, "confirmation_timeout_ms": "soon"}, "confirmation_timeout_ms"),
+        ({**VALID, "wake_retry_delays_ms": [1, -1]}, "wake_retry_delays_ms"),
+        ("{not json", "config"),
+        ("[]", "config"),
+    ],
+)
+def test_invalid_config_names_the_field(tmp_path, content, field):
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, content))
+
+    assert error.value.field == field
+
+
+def run_sidecar(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "sidecar", *args],
+        cwd=cwd,
+        env=sidecar_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_missing_key_exits_2_naming_it(tmp_path):
+    path = write_config(tmp_path, {"agent_id": "a", "hub_url": "ws://h/ws"})
+
+    done = run_sidecar("--config", str(path), cwd=REPO_ROOT)
+
+    assert done.returncode == 2
+    assert "token" in done.stderr
+
+
+def test_missing_file_exits_2(tmp_path):
+    done = run_sidecar("run", "--config", str(tmp_path / "nope.json"), cwd=REPO_ROOT)
+
+    assert done.returncode == 2
+    assert "not found" in done.stderr
+
+
+def test_without_option_reads_config_json_in_the_working_directory(tmp_path):
+    write_config(tmp_path, "{broken")
+
+    done = run_sidecar(cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "invalid JSON" in done.stderr

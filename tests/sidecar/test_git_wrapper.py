@@ -1,0 +1,226 @@
+"""`python -m sidecar.git` against a real clone of a bare origin, and the naming rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sidecar.branch import branch_name, non_conventional, pr_title, priority_label, slugify
+from tests.sidecar.harness import PYTHON, git, make_clone, path_without_gh, sidecar_env
+
+GIT = shutil.which("git")
+pytestmark = pytest.mark.skipif(GIT is None, reason="git is not installed")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A clone of a bare origin whose main has one commit; config.json points at the clone."""
+    clone = make_clone(tmp_path)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"repo_dir": "repo", "hub_api_url": "http://hub"})
+    )
+    return clone
+
+
+def wrapper(repo: Path, command: str, args: object | None = None, **env: str) -> tuple[int, dict]:
+    argv = [PYTHON, "-m", "sidecar.git", "--config", str(repo.parent / "config.json"), command]
+    if args is not None:
+        argv.append(json.dumps(args))
+    done = subprocess.run(
+        argv, cwd=repo, env=sidecar_env(**env), capture_output=True, text=True, timeout=60
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout + done.stderr
+    return done.returncode, json.loads(lines[0])
+
+
+START_ARGS = {
+    "agent_id": "gcu-sleeper",
+    "task_id": "task-3f9a0c1d2e4b5a67",
+    "description": "Fix the flaky login test!",
+    "metadata": {},
+}
+
+
+def test_start_task_branches_from_the_latest_origin_main(repo, tmp_path):
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(tmp_path / "origin.git"), str(other))
+    (other / "new.txt").write_text("newer main\n")
+    git(other, "add", "new.txt")
+    git(other, "commit", "--quiet", "-m", "feat: newer")
+    git(other, "push", "--quiet", "origin", "main")
+
+    code, answer = wrapper(repo, "start-task", START_ARGS)
+
+    assert code == 0
+    assert answer == {
+        "status": "ok",
+        "branch": "gcu/fix-the-flaky-login-test",
+        "base_commit": git(other, "rev-parse", "--short", "HEAD"),
+        "repo_dir": str(repo),
+    }
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "gcu/fix-the-flaky-login-test"
+
+
+def test_start_task_twice_restarts_the_branch(repo):
+    wrapper(repo, "start-task", START_ARGS)
+
+    code, answer = wrapper(repo, "start-task", START_ARGS)
+
+    assert code == 0 and answer["branch"] == "gcu/fix-the-flaky-login-test"
+
+
+def test_start_task_refuses_a_dirty_tree(repo):
+    (repo / "scratch.txt").write_text("x")
+
+    code, answer = wrapper(repo, "start-task", START_ARGS)
+
+    assert code == 1
+    assert answer == {"status": "error", "error": "dirty_working_tree", "files": ["?? scratch.txt"]}
+
+
+def test_missing_arguments_are_named(repo):
+    code, answer = wrapper(repo, "start-task", {"task_id": "t"})
+    submit_code, submit_answer = wrapper(repo, "submit", {"agent_id": "a"})
+
+    assert (code, answer["error"]) == (1, "missing_args")
+    assert (submit_code, submit_answer["error"]) == (1, "missing_args")
+
+
+def test_submit_without_commits_is_no_commits(repo):
+    wrapper(repo, "start-task", START_ARGS)
+
+    code, answer = wrapper(repo, "submit", {"agent_id": "gcu-sleeper", "task_id": "t", "task": {}})
+
+    assert code == 1
+    assert answer["error"] == "no_commits"
+
+
+def test_submit_on_main_is_refused(repo):
+    code, answer = wrapper(repo, "submit", {"agent_id": "gcu-sleeper", "task_id": "t"})
+
+    assert (code, answer["error"], answer["branch"]) == (1, "on_main_branch", "main")
+
+
+def test_submit_pushes_the_branch_and_explains_a_missing_gh(repo, tmp_path):
+    wrapper(repo, "start-task", START_ARGS)
+    (repo / "login.py").write_text("fixed = True\n")
+    git(repo, "add", "login.py")
+    git(repo, "commit", "--quiet", "-m", "fix: flaky login")
+    task = {"task_id": "task-3f9a0c1d2e4b5a67", "description": "Fix the flaky login test!"}
+
+    code, answer = wrapper(
+        repo,
+        "submit",
+        {"agent_id": "gcu-sleeper", "task_id": task["task_id"], "task": task},
+        PATH=path_without_gh(tmp_path),
+    )
+
+    pushed = git(tmp_path / "origin.git", "rev-parse", "refs/heads/gcu/fix-the-flaky-login-test")
+    assert pushed == git(repo, "rev-parse", "HEAD")
+    assert code == 1
+    assert answer["error"] == "gh_not_installed"
+    assert answer["branch"] == "gcu/fix-the-flaky-login-test"
+    assert "open the pull request by hand" in answer["detail"]
+    assert not (repo / ".pr-body.tmp").exists()
+
+
+def test_status_reports_branch_commits_and_conventions(repo):
+    wrapper(repo, "start-task", START_ARGS)
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "--quiet", "-m", "fix(login): stop flaking")
+    (repo / "b.txt").write_text("b\n")
+    git(repo, "add", "b.txt")
+    git(repo, "commit", "--quiet", "-m", "did some stuff")
+    (repo / "c.txt").write_text("c\n")
+
+    code, answer = wrapper(repo, "status")
+
+    assert code == 0
+    assert answer["branch"] == "gcu/fix-the-flaky-login-test"
+    assert answer["commits_ahead"] == 2
+    assert "a.txt" in answer["diff_from_main"]
+    assert answer["uncommitted_changes"] == ["?? c.txt"]
+    assert answer["is_clean"] is False
+    assert answer["non_conventional_commits"] == ["did some stuff"]
+
+
+def test_unknown_command_and_bad_json_are_errors(repo):
+    unknown_code, unknown = wrapper(repo, "merge", {})
+    bad_code, bad = wrapper(repo, "status", None)
+    argv = [
+        PYTHON,
+        "-m",
+        "sidecar.git",
+        "--config",
+        str(repo.parent / "config.json"),
+        "status",
+        "{",
+    ]
+    done = subprocess.run(argv, cwd=repo, env=sidecar_env(), capture_output=True, text=True)
+
+    assert (unknown_code, unknown["error"]) == (1, "unknown_command")
+    assert (bad_code, bad["status"]) == (0, "ok")  # status needs no arguments
+    assert (done.returncode, json.loads(done.stdout)["error"]) == (1, "invalid_args")
+
+
+def test_missing_repo_dir_is_reported(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    done = subprocess.run(
+        [PYTHON, "-m", "sidecar.git", "status"],
+        cwd=tmp_path,
+        env=sidecar_env(AGENTCOM_SIDECAR_CONFIG=str(tmp_path / "config.json")),
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"] == "missing_repo_dir"
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "description", "expected"),
+    [
+        ("gcu-sleeper", "Fix the flaky login test", "gcu/fix-the-flaky-login-test"),
+        (
+            "verylongagentname-x",
+            "Add  feature: OAuth2 -- login",
+            "verylong/add-feature-oauth2-login",
+        ),
+        ("solo", "  --Trim me--  ", "solo/trim-me"),
+        ("a", "x" * 39 + " yz", "a/" + "x" * 39),
+        ("a", "!!!", "a/task-1"),
+        ("a", "Ünïcode café", "a/ncode-caf"),
+    ],
+)
+def test_branch_naming_rule(agent_id, description, expected):
+    assert branch_name(agent_id, description, "task-1") == expected
+
+
+def test_slug_is_cut_to_forty_characters():
+    assert len(slugify("word " * 30)) <= 40
+
+
+def test_pr_title_prefers_the_title_then_cuts_the_description():
+    long_description = "d" * 61
+
+    assert pr_title({"title": "Short title", "description": long_description}) == "Short title"
+    assert pr_title({"description": long_description}) == "d" * 57 + "..."
+    assert pr_title({"description": "d" * 60}) == "d" * 60
+
+
+def test_priority_label_order():
+    assert priority_label({"metadata": {"priority": "p1"}, "priority": 0}) == "p1"
+    assert priority_label({"priority": 0}) == "urgent"
+    assert priority_label({}) == "normal"
+
+
+def test_conventional_commit_check():
+    subjects = ["feat: a", "fix(core)!: b", "chore(x.y-z): c", "Feat: no", "feat:nospace", "wip"]
+
+    assert non_conventional(subjects) == ["Feat: no", "feat:nospace", "wip"]

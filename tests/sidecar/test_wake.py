@@ -1,0 +1,80 @@
+"""Wake retries, the confirmation timeout and the no-wake path."""
+
+from __future__ import annotations
+
+from tests.sidecar.harness import fast_config, task_assign, write_result
+
+
+async def test_failing_wake_is_retried_then_the_task_fails(hub, make_sidecar):
+    wake = "echo attempt >> attempts.txt; echo boom >&2; exit 3"
+    sidecar = make_sidecar(fast_config(hub.url, wake_command=wake)).start()
+    await hub.expect("identify")
+
+    await hub.send(task_assign(generation=5))
+    results = [await hub.expect("wake_result") for _ in range(4)]
+    failed = await hub.expect("task_failed")
+
+    assert [r["attempt"] for r in results] == [1, 2, 3, 4]
+    assert {r["status"] for r in results} == {"failed"}
+    assert results[0]["error"] == "exit code 3: boom"
+    assert failed["reason"] == "wake_failed_after_3_attempts"
+    assert failed["generation"] == 5
+    assert (sidecar.dir / "attempts.txt").read_text().count("attempt") == 4
+    assert sidecar.queue()["active"] is None
+
+
+async def test_wake_that_outlives_its_timeout_is_killed_and_reported(hub, make_sidecar):
+    config = fast_config(hub.url, wake_command="sleep 5", wake_timeout_ms=200)
+    config["wake_retry_delays_ms"] = []
+    make_sidecar(config).start()
+    await hub.expect("identify")
+
+    await hub.send(task_assign())
+    result = await hub.expect("wake_result")
+    failed = await hub.expect("task_failed")
+
+    assert result["status"] == "timeout"
+    assert failed["reason"] == "wake_failed_after_0_attempts"
+
+
+async def test_missing_started_file_fails_with_confirmation_timeout(hub, make_sidecar):
+    config = fast_config(hub.url, wake_command="true", confirmation_timeout_ms=300)
+    sidecar = make_sidecar(config).start()
+    await hub.expect("identify")
+
+    await hub.send(task_assign())
+    success = await hub.expect("wake_result")
+    timeout = await hub.expect("wake_result")
+    failed = await hub.expect("task_failed")
+
+    assert success["status"] == "success"
+    assert timeout["status"] == "timeout"
+    assert failed["reason"] == "confirmation_timeout"
+    assert sidecar.queue()["active"] is None
+
+
+async def test_background_agent_does_not_hold_up_the_wake(hub, make_sidecar):
+    # The shell exits at once; its background child keeps the output file open for 5 s.
+    wake = 'sleep 5 & touch "$AGENTCOM_RESULTS_DIR/$AGENTCOM_TASK_ID.started"'
+    sidecar = make_sidecar(fast_config(hub.url, wake_command=wake)).start()
+    await hub.expect("identify")
+
+    await hub.send(task_assign())
+    result = await hub.expect("wake_result", timeout=3)
+    await sidecar.wait_for_status("working", timeout=3)
+
+    assert result["status"] == "success"
+
+
+async def test_without_wake_command_the_task_goes_straight_to_working(hub, make_sidecar):
+    sidecar = make_sidecar(fast_config(hub.url, wake_command=None)).start()
+    await hub.expect("identify")
+
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+    write_result(sidecar.results_dir, "task-00000000000000a1", {"status": "success"})
+    complete = await hub.expect("task_complete")
+
+    assert complete["result"] == {"status": "success"}
+    assert "tokens_used" not in complete
+    assert hub.count("wake_result") == 0
