@@ -32,11 +32,19 @@ def _csrf_ok(request: HttpRequest) -> bool:
 class HubAuth(HttpBearer):
     """Bearer agent or operator token; a staff session; or `?token=` where `query_token`."""
 
-    def __init__(self, *, query_token: bool = False) -> None:
+    def __init__(self, *, query_token: bool = False, operator_only: bool = False) -> None:
         super().__init__()
         self.query_token = query_token
+        self.operator_only = operator_only
 
     def __call__(self, request: HttpRequest) -> Principal | None:
+        principal = self._identify(request)
+        # Checked before the body is validated, so an agent learns nothing about the schema.
+        if principal is not None and self.operator_only and not principal.is_operator:
+            raise forbidden("this route is for operators")
+        return principal
+
+    def _identify(self, request: HttpRequest) -> Principal | None:
         header = request.headers.get("Authorization", "")
         if header[:7].lower() == "bearer ":
             return self.authenticate(request, header[7:].strip())
@@ -59,6 +67,7 @@ class HubAuth(HttpBearer):
 
 any_auth = HubAuth()
 legacy_auth = HubAuth(query_token=True)  # routes marked † in PROTOCOL.md §4.1
+operator_auth = HubAuth(operator_only=True)
 
 
 def require_operator(request: HttpRequest) -> Principal:

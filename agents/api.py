@@ -4,7 +4,7 @@ from django.db import connection
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from agentcom_site.api import require_operator
+from agentcom_site.api import operator_auth
 from agentcom_site.clock import to_ms
 from agentcom_site.errors import forbidden, invalid, not_found
 from agentcom_site.validation import Strict, text
@@ -53,9 +53,10 @@ class TokenCreateIn(Strict):
     agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
 
 
-@tokens_router.post("", response={201: dict}, summary="Issue an agent token (shown once)")
+@tokens_router.post(
+    "", auth=operator_auth, response={201: dict}, summary="Issue an agent token (shown once)"
+)
 def create_token(request: HttpRequest, body: TokenCreateIn):
-    require_operator(request)
     if body.agent_id.startswith("operator:"):
         raise invalid("agent_id", "invalid_value", "agent ids may not start with operator:")
     agent, _ = tokens.create_agent(body.agent_id)
@@ -71,9 +72,10 @@ def create_token(request: HttpRequest, body: TokenCreateIn):
     )
 
 
-@tokens_router.get("", response=dict, summary="List live agent tokens (prefixes only)")
+@tokens_router.get(
+    "", auth=operator_auth, response=dict, summary="List live agent tokens (prefixes only)"
+)
 def list_tokens(request: HttpRequest):
-    require_operator(request)
     rows = AgentToken.objects.live().select_related("agent").order_by("created_at")
     return {
         "tokens": [

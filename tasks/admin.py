@@ -93,28 +93,9 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         ),
         _bulk(_requeue, "Requeue held tasks"),
     ]
-    readonly_fields = (
-        "id",
-        "status",
-        "holder",
-        "generation",
-        "retry_count",
-        "rejected_by",
-        "result",
-        "tokens_used",
-        "last_error",
-        "progress",
-        "submitted_by",
-        "waiting_on",
-        "created_at",
-        "updated_at",
-        "assigned_at",
-        "accepted_at",
-        "completed_at",
-        "last_activity_at",
-        "holder_lost_at",
-        "event_count",
-    )
+    def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
+        # Every change goes through a transition button or action, so it is audited.
+        return [f.name for f in Task._meta.concrete_fields] + ["depends_on"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks enter through the queue service (API, dashboard form)

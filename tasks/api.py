@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from agentcom_site.api import require_operator
+from agentcom_site.api import operator_auth
 from agentcom_site.clock import from_ms, to_ms
 from agentcom_site.errors import forbidden, invalid, not_found
 from agents.models import Agent
@@ -134,9 +134,14 @@ def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
     return {"status": "cancelled", "task_id": task_id}
 
 
-@admin_router.post("/push-task", response=dict, summary="Assign a new task straight to an agent")
+@admin_router.post(
+    "/push-task",
+    auth=operator_auth,
+    response=dict,
+    summary="Assign a new task straight to an agent",
+)
 def push_task(request: HttpRequest, body: PushTaskIn):
-    principal = require_operator(request)
+    principal: Principal = request.auth
     task = queue.push_task(
         agent_id=body.agent_id,
         submitted_by=principal.actor,

@@ -1,8 +1,10 @@
 """A real hub process, real WebSocket agents: dispatch, routing, spread, recovery, fencing."""
 
+import asyncio
 import time
 
 import pytest
+import websockets
 
 from tests.e2e.agents import InstantAgent, wait_until
 from tests.e2e.harness import AgentClient
@@ -239,3 +241,28 @@ async def test_hub_killed_mid_run_loses_nothing(backend, start_hub):
         assert [h["event"] for h in record["history"]].count("completed") == 1, record["history"]
     for agent in agents:
         await agent.stop()
+
+
+async def test_silent_socket_is_closed_4002_and_pinging_one_is_kept(backend, start_hub):
+    hub = start_hub({"AGENTCOM_PING_TTL_S": "1"})
+    tokens = backend.create_agents(["silent", "chatty"])
+    silent = await AgentClient(hub, "silent", tokens["silent"]).connect()
+    chatty = await AgentClient(hub, "chatty", tokens["chatty"]).connect()
+
+    async def keep_pinging():
+        while True:
+            await chatty.ask({"type": "ping"}, "pong")
+            await asyncio.sleep(0.3)
+
+    pinger = asyncio.create_task(keep_pinging())
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await silent.recv_type("never", timeout=10)
+    assert closed.value.rcvd.code == 4002
+    state = (await hub.ahttp("GET", "/api/agents/silent/state", token=tokens["chatty"]))[1]
+    assert state["fsm_state"] == "offline"
+    assert not pinger.done()  # the pinging socket is still open
+    pinger.cancel()
+    await asyncio.gather(pinger, return_exceptions=True)
+    state = (await hub.ahttp("GET", "/api/agents/chatty/state", token=tokens["chatty"]))[1]
+    assert state["fsm_state"] == "idle"
+    await chatty.close()

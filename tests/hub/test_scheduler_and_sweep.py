@@ -121,7 +121,7 @@ def test_recent_activity_keeps_a_task(assigned):
 
 
 def test_deadline_is_a_counted_failure_while_held_and_dead_letters_when_queued(assigned, submit):
-    task, agent = assigned(max_retries=3)
+    task, _ = assigned(max_retries=3)
     _age(task, 1, "complete_by")
     queued = submit()
     _age(queued, 1, "complete_by")
