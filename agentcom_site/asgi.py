@@ -6,10 +6,29 @@ no session middleware; the dashboard socket adds its own.
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentcom_site.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+
+class HubASGIHandler(ASGIHandler):
+    """Django's handler without a thread per request.
+
+    Django wraps each request in its own thread-sensitive context, so every request
+    starts a thread and opens a database connection. Here HTTP views share the one
+    long-lived database thread the socket consumers already use: on SQLite writers are
+    serialised anyway, and the connection stays open.
+    """
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+
+django_asgi_app = HubASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

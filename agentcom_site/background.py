@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from agents import connections, presence
+from agents import connections, presence, push
 from tasks import scheduler
 from tasks.sweep import sweep_once
 
@@ -76,6 +76,7 @@ def prepare(*, fresh_start: bool) -> None:
 def start(*, scheduler_enabled: bool) -> None:
     """Start this process's background loops; call from inside the running event loop."""
     loop = asyncio.get_running_loop()
+    push.attach_outbox()
     _tasks.append(loop.create_task(liveness_loop()))
     if scheduler_enabled:
         scheduler.install_local_loop()
@@ -87,3 +88,4 @@ def stop() -> None:
         task.cancel()
     _tasks.clear()
     scheduler.uninstall_local_loop()
+    push.detach_outbox()

@@ -106,12 +106,13 @@ TEMPLATES = [
 ASGI_APPLICATION = "agentcom_site.asgi.application"
 
 # --- Data -------------------------------------------------------------------
+# Database work runs on one long-lived thread per process (see asgi.py), so a
+# persistent connection saves a reconnect per operation.
+DB_CONN_MAX_AGE = envint("AGENTCOM_DB_CONN_MAX_AGE", 600)
 if os.getenv("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(
-            os.environ["DATABASE_URL"],
-            conn_max_age=envint("AGENTCOM_DB_CONN_MAX_AGE", 60),
-            conn_health_checks=True,
+            os.environ["DATABASE_URL"], conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
         )
     }
 else:
@@ -121,6 +122,7 @@ else:
             "NAME": DATA_DIR / "agentcom.sqlite3",
             # IMMEDIATE takes the write lock at BEGIN, so two claims never interleave
             # and a writer waits (busy timeout) instead of failing mid-transaction.
+            "CONN_MAX_AGE": DB_CONN_MAX_AGE,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

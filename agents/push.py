@@ -8,6 +8,7 @@ agent's live connection) and on the broadcast group. Messages the consumer under
 - `agent.join_group` / `agent.leave_group` {"group": str}
 """
 
+import asyncio
 import logging
 from typing import Any
 
@@ -47,12 +48,77 @@ async def send_to_all(message: dict[str, Any]) -> None:
     await get_channel_layer().group_send(BROADCAST_GROUP, message)
 
 
-def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> bool:
-    return async_to_sync(send_to_socket)(channel_name, message)
+class Outbox:
+    """Hands frames from database threads to the event loop without waiting for it.
+
+    Committed changes are announced from the thread that committed them; blocking
+    that thread until the loop has sent the frame would hold up the next database
+    operation. One sender task keeps the frames in the order they were queued.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[tuple[str | None, dict[str, Any]]] = asyncio.Queue()
+        self.task = loop.create_task(self._drain())
+
+    def put(self, channel_name: str | None, message: dict[str, Any]) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (channel_name, message))
+
+    async def _drain(self) -> None:
+        while True:
+            channel_name, message = await self.queue.get()
+            try:
+                if channel_name is None:
+                    await send_to_all(message)
+                else:
+                    await send_to_socket(channel_name, message)
+            except Exception:
+                log.exception("push of %s failed", message.get("type"))
+
+
+_outbox: Outbox | None = None
+
+
+def attach_outbox() -> Outbox:
+    """Call from the running loop of a hub or worker process."""
+    global _outbox
+    _outbox = Outbox(asyncio.get_running_loop())
+    return _outbox
+
+
+def detach_outbox() -> None:
+    global _outbox
+    if _outbox is not None:
+        _outbox.task.cancel()
+    _outbox = None
+
+
+def _usable_outbox() -> Outbox | None:
+    if _outbox is None or _outbox.loop.is_closed():
+        return None
+    try:
+        if asyncio.get_running_loop() is _outbox.loop:
+            return None  # on the loop itself a queued send could not be awaited in order
+    except RuntimeError:
+        pass
+    return _outbox
+
+
+def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> None:
+    """From synchronous code: queue the frame for the loop (or send it, without one)."""
+    outbox = _usable_outbox()
+    if outbox is not None:
+        outbox.put(channel_name, message)
+    else:
+        async_to_sync(send_to_socket)(channel_name, message)
 
 
 def send_to_all_sync(message: dict[str, Any]) -> None:
-    async_to_sync(send_to_all)(message)
+    outbox = _usable_outbox()
+    if outbox is not None:
+        outbox.put(None, message)
+    else:
+        async_to_sync(send_to_all)(message)
 
 
 # --- committed events become frames ------------------------------------------------------

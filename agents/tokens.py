@@ -1,6 +1,7 @@
 """Issuing, checking and revoking credentials. Clear tokens are returned once, never stored."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 
@@ -59,12 +60,23 @@ def revoke_agent_tokens(agent_id: str) -> int:
     return AgentToken.objects.live().filter(agent__agent_id=agent_id).update(revoked_at=now())
 
 
+# `last_used_at` is for operators, not for security: refreshing it at most once a
+# minute keeps every authenticated request from being a database write.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def _note_use(row: AgentToken | OperatorToken) -> None:
+    moment = now()
+    if row.last_used_at is None or moment - row.last_used_at > LAST_USED_RESOLUTION:
+        type(row).objects.filter(pk=row.pk).update(last_used_at=moment)
+
+
 def agent_for_token(token: str) -> tuple[Agent | None, str | None]:
     """Resolve an agent token; (None, reason) when it is unknown or revoked."""
     row = AgentToken.objects.matching(token).select_related("agent").first()
     if row is None:
         return None, "invalid_token"
-    AgentToken.objects.filter(pk=row.pk).update(last_used_at=now())
+    _note_use(row)
     return row.agent, None
 
 
@@ -78,5 +90,5 @@ def authenticate(token: str) -> Principal | None:
     row = OperatorToken.objects.matching(token).first()
     if row is None:
         return None
-    OperatorToken.objects.filter(pk=row.pk).update(last_used_at=now())
+    _note_use(row)
     return Principal("operator", row.name)

@@ -93,6 +93,7 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         ),
         _bulk(_requeue, "Requeue held tasks"),
     ]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         # Every change goes through a transition button or action, so it is audited.
         return [f.name for f in Task._meta.concrete_fields] + ["depends_on"]

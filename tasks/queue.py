@@ -49,10 +49,18 @@ def record(
     reason: str = "",
     agent_id: str = "",
     details: dict[str, Any] | None = None,
+    created: bool = False,
 ) -> TaskEvent:
-    """Append the audit row for a change of `task` (call inside its transaction)."""
+    """Save the task's transition and append its audit row (call inside its transaction).
+
+    One UPDATE (conditional on the state read, so a concurrent change raises) and one
+    INSERT; `created` inserts a new task instead.
+    """
     task.event_count += 1
-    Task.objects.filter(pk=task.pk).update(event_count=task.event_count)
+    if created:
+        task.save(force_insert=True)
+    else:
+        task.save()
     return TaskEvent.objects.create(
         task=task,
         seq=task.event_count,
@@ -193,10 +201,11 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
         waiting_on=sum(1 for status in found.values() if status != S.COMPLETED),
         **fields,
     )
-    task.save(force_insert=True)
+    record(
+        task, "queued", from_status="", actor=task.submitted_by, reason="submitted", created=True
+    )
     if dependency_ids:
         task.depends_on.set(dependency_ids)
-    record(task, "queued", from_status="", actor=task.submitted_by, reason="submitted")
     announce("task_submitted", task_id=task.id, agent_id=None)
     return task
 
@@ -234,7 +243,6 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task 
 
 def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
     task.assign(agent)
-    task.save()
     agent.take_task()
     agent.save()
     record(task, "assigned", from_status=S.QUEUED, actor=actor, agent_id=agent.agent_id)
@@ -279,7 +287,6 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        task.save()
         if holder is not None:
             if holder.state == AgentState.ASSIGNED:
                 holder.start_working()
@@ -294,6 +301,8 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
                 agent_id=agent.agent_id,
             )
             announce("task_accepted", task_id=task.id, agent_id=agent.agent_id)
+        else:
+            task.save()  # a repeat: only the activity time moves
     return task
 
 
@@ -329,7 +338,6 @@ def complete_task(
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.complete(result=result, tokens_used=tokens_used)
-        task.save()
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
@@ -363,7 +371,6 @@ def fail_task(
         holder = _locked_agent(task.holder_id)
         previous = task.status
         outcome = task.fail(error=error)
-        task.save()
         event = "retry" if outcome == S.QUEUED else "dead_letter"
         record(
             task,
@@ -386,7 +393,6 @@ def reject_task(task_id: str, agent: Agent, generation: int | None, *, reason: s
         task = _fenced("reject", task_id, agent, generation, allowed=(S.ASSIGNED,))
         holder = _locked_agent(agent.pk)
         task.reject(agent_id=agent.agent_id, reason=reason)
-        task.save()
         record(
             task,
             "rejected",
@@ -422,7 +428,6 @@ def reclaim_task(
         holder = _locked_agent(task.holder_id)
         previous = task.status
         task.reclaim()
-        task.save()
         record(
             task,
             "reclaimed",
@@ -444,7 +449,6 @@ def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> 
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        task.save()
         if holder is not None and holder.state in (AgentState.ASSIGNED, AgentState.IDLE):
             if holder.state == AgentState.IDLE:
                 holder.take_task()
@@ -479,7 +483,6 @@ def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
         holder = _locked_agent(task.holder_id) if task.is_held else None
         previous = task.status
         task.cancel()
-        task.save()
         record(
             task,
             "cancelled",
@@ -508,7 +511,6 @@ def retry_dead_letter(task_id: str, *, actor: str) -> Task:
                 status=task.status,
             )
         task.retry()
-        task.save()
         record(task, "queued", from_status=S.DEAD_LETTER, actor=actor, reason="retry")
         announce("task_requeued", task_id=task.id)
     return task
@@ -521,7 +523,6 @@ def expire_queued(task_id: str) -> Task | None:
         if task is None or task.status != S.QUEUED:
             return None
         task.expire(error="deadline_exceeded")
-        task.save()
         record(task, "dead_letter", from_status=S.QUEUED, actor=SWEEP, reason="deadline_exceeded")
         announce("task_dead_letter", task_id=task.id)
     return task

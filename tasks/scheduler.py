@@ -1,25 +1,30 @@
 """The scheduler: match queued tasks to idle agents and claim them (PROTOCOL.md §3.5).
 
+Scheduling runs when something changed, never on a fixed poll, and right where the
+change committed: a task that became schedulable looks for the longest-idle fitting
+agent (`place_task`), an agent that became idle takes the first task it fits
+(`feed_agent`). Broader changes (dependencies released, the sweep) ask the scheduler
+loop for a full pass (`request_pass`); triggers that arrive during a pass coalesce into
+one more pass.
+
 A pass reads the idle agents once, asks the database only for tasks that some idle
 agent can take (by capability key and pin), walks them in queue order and claims each
-match with `queue.assign_task`, which is atomic across processes. Passes run when
-something changed (`request_pass`), never on a fixed poll; triggers that arrive during
-a pass coalesce into one more pass.
+match with `queue.assign_task`, which is atomic across processes.
 """
 
 import asyncio
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import close_old_connections
 from django.db.models import Q
 
 from agentcom_site.events import Event, subscribe
+from agents import push
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import CAPABILITY_SEPARATOR
@@ -28,16 +33,6 @@ from tasks.selectors import eligible_queued
 log = logging.getLogger(__name__)
 
 SCHEDULE_CHANNEL = "agentcom.schedule"
-TRIGGERS = {
-    "task_submitted",
-    "task_requeued",
-    "task_retried",
-    "task_rejected",
-    "task_reclaimed",
-    "task_cancelled",
-    "task_completed",
-    "agent_idle",
-}
 CHUNK = 256
 
 
@@ -56,50 +51,84 @@ def _needed(key: str) -> frozenset[str]:
     return frozenset(key.split(CAPABILITY_SEPARATOR)) if key else frozenset()
 
 
+def _idle_in_order(agent_pk: int | None = None) -> Iterator[Candidate]:
+    """Idle, reachable, not busy agents, longest idle first, read in chunks."""
+    idle = (
+        Agent.objects.filter(state=AgentState.IDLE, busy=False)
+        .exclude(channel_name="")
+        .order_by("idle_since", "pk")
+    )
+    if agent_pk is not None:
+        idle = idle.filter(pk=agent_pk)
+    for pk, agent_id, capabilities in idle.values_list("pk", "agent_id", "capabilities").iterator(
+        chunk_size=CHUNK
+    ):
+        yield Candidate(pk, agent_id, frozenset(capabilities))
+
+
+def _others_can_take(needed: frozenset[str], rejecters: set[str]) -> bool:
+    """Is a connected agent that has not rejected the task able to take it (§3.5)?"""
+    connected = Agent.objects.exclude(state=AgentState.OFFLINE).exclude(channel_name="")
+    return any(
+        agent_id not in rejecters and needed <= set(capabilities)
+        for agent_id, capabilities in connected.values_list("agent_id", "capabilities")
+    )
+
+
 def _pick(
     needed: frozenset[str],
     rejected_by: list[str],
     pinned_pk: int | None,
-    idle: list[Candidate],
-    connected: list[Candidate],
+    idle: Iterable[Candidate],
 ) -> Candidate | None:
-    """The longest-idle fitting agent; rejecters are skipped while another capable
-    connected agent exists (§3.5)."""
+    """The longest-idle fitting agent. Agents that rejected the task are passed over
+    while another capable agent is connected; once all have rejected, that lapses."""
     if pinned_pk is not None:
         return next((a for a in idle if a.pk == pinned_pk), None)
-    fitting = [a for a in idle if _fits(needed, a)]
-    if rejected_by and fitting:
-        rejecters = set(rejected_by)
-        others_exist = any(_fits(needed, a) and a.agent_id not in rejecters for a in connected)
-        if others_exist:
-            fitting = [a for a in fitting if a.agent_id not in rejecters]
-    return fitting[0] if fitting else None
+    rejecters = set(rejected_by)
+    first_rejecter = None
+    for agent in idle:
+        if not _fits(needed, agent):
+            continue
+        if agent.agent_id not in rejecters:
+            return agent
+        first_rejecter = first_rejecter or agent
+    if first_rejecter is not None and not _others_can_take(needed, rejecters):
+        return first_rejecter
+    return None
 
 
-def schedule_pass() -> int:
-    """One matching pass; returns how many tasks were assigned."""
-    agents = Agent.objects.exclude(state=AgentState.OFFLINE).exclude(channel_name="")
-    connected = [
-        Candidate(pk, agent_id, frozenset(caps))
-        for pk, agent_id, caps in agents.values_list("pk", "agent_id", "capabilities")
-    ]
-    idle_pks = list(
-        agents.filter(state=AgentState.IDLE, busy=False)
-        .order_by("idle_since", "pk")
-        .values_list("pk", flat=True)
+def place_task(task_id: str) -> bool:
+    """A task just became schedulable: give it to the best idle agent, if one fits."""
+    row = (
+        eligible_queued()
+        .filter(pk=task_id)
+        .values_list("capability_key", "rejected_by", "pinned_to_id")
+        .first()
     )
-    by_pk = {a.pk: a for a in connected}
-    idle = [by_pk[pk] for pk in idle_pks if pk in by_pk]
+    if row is None:
+        return False
+    key, rejected_by, pinned_pk = row
+    agent = _pick(_needed(key), rejected_by, pinned_pk, _idle_in_order(pinned_pk))
+    return agent is not None and queue.assign_task(task_id, agent.pk) is not None
+
+
+def feed_agent(agent_id: str) -> bool:
+    """An agent just became idle: give it the first queued task it can take."""
+    pk = Agent.objects.filter(agent_id=agent_id).values_list("pk", flat=True).first()
+    return pk is not None and schedule_pass(agent_pk=pk) > 0
+
+
+def schedule_pass(*, agent_pk: int | None = None) -> int:
+    """Match queued tasks to idle agents (all, or one); returns how many were assigned."""
+    idle = list(_idle_in_order(agent_pk))
     if not idle:
         return 0
-
     queued = eligible_queued()
     keys = set(queued.order_by().values_list("capability_key", flat=True).distinct())
     fitting_keys = [k for k in keys if any(_fits(_needed(k), a) for a in idle)]
-    if not fitting_keys:
-        return 0
-    candidates = queued.filter(capability_key__in=fitting_keys).exclude(
-        pinned_to__isnull=False
+    candidates = queued.filter(
+        capability_key__in=fitting_keys, pinned_to__isnull=True
     ) | queued.filter(pinned_to__in=[a.pk for a in idle])
 
     assigned = 0
@@ -107,18 +136,15 @@ def schedule_pass() -> int:
     while idle:
         page = candidates.order_by("priority", "created_at", "id")
         if last is not None:
-            priority, created_at, task_id = last
-            page = page.filter(_after(priority, created_at, task_id))
+            page = page.filter(_after(*last))
         rows = list(
             page.values_list(
                 "id", "priority", "created_at", "capability_key", "rejected_by", "pinned_to_id"
             )[:CHUNK]
         )
-        if not rows:
-            break
         for task_id, priority, created_at, key, rejected_by, pinned_pk in rows:
             last = (priority, created_at, task_id)
-            agent = _pick(_needed(key), rejected_by, pinned_pk, idle, connected)
+            agent = _pick(_needed(key), rejected_by, pinned_pk, idle)
             if agent is None:
                 continue
             idle.remove(agent)  # claimed now, or taken by another process meanwhile
@@ -225,16 +251,29 @@ def request_pass() -> None:
     """Ask for a scheduling pass here and, in scaled mode, in the scheduler workers."""
     if _local is not None:
         _local.request()
-    layer = get_channel_layer()
-    if not isinstance(layer, InMemoryChannelLayer):
-        try:
-            async_to_sync(layer.send)(SCHEDULE_CHANNEL, {"type": "schedule"})
-        except ChannelFull:
-            pass  # plenty of passes are already pending
+    if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+        push.send_to_socket_sync(SCHEDULE_CHANNEL, {"type": "schedule"})
+
+
+PLACE_ON = {"task_submitted", "task_requeued", "task_retried", "task_reclaimed", "task_rejected"}
 
 
 def on_event(event: Event) -> None:
-    if event.kind in TRIGGERS:
+    """Schedule right where the change committed, for just what changed.
+
+    A new or requeued task looks for an agent; a newly idle agent looks for a task.
+    Anything broader (dependencies released, a failed attempt here) asks for a full
+    pass, which the scheduler loop coalesces.
+    """
+    try:
+        if event.kind in PLACE_ON and event.task_id:
+            place_task(event.task_id)
+        elif event.kind == "agent_idle" and event.agent_id:
+            feed_agent(event.agent_id)
+        elif event.kind == "task_completed" and event.data.get("released"):
+            request_pass()
+    except Exception:
+        log.exception("inline scheduling after %s failed; asking for a full pass", event.kind)
         request_pass()
 
 
