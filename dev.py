@@ -121,6 +121,8 @@ def test(extra: list[str]) -> int:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "AGENTCOM_TEST_SCALED": "1",
+        # A key prefix of its own, so a flush in one run never touches another's keys.
+        "AGENTCOM_REDIS_PREFIX": f"agentcom-test-{os.getpid()}",
     }
     return run_pytest(extra, scaled, "Postgres + Redis") or status
 
