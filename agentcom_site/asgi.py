@@ -30,13 +30,35 @@ class HubASGIHandler(ASGIHandler):
 
 django_asgi_app = HubASGIHandler()
 
+from asgiref.sync import sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from agentcom_site import background  # noqa: E402
 from agentcom_site.routing import websocket_urlpatterns  # noqa: E402
+
+
+async def lifespan(scope, receive, send) -> None:
+    """Servers that speak the ASGI lifespan protocol (uvicorn) get the background
+    duties `runhub` starts under daphne: liveness, and in embedded mode the
+    scheduler and the sweep. Embedded mode assumes one process, as with runhub."""
+    embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await sync_to_async(background.prepare)(fresh_start=embedded)
+            background.start(scheduler_enabled=embedded)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            background.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(websocket_urlpatterns),
+        "lifespan": lifespan,
     }
 )

@@ -44,3 +44,11 @@ async def close_silent() -> int:
             await consumer.close_with(4001, "identify timeout")
             closed += 1
     return closed
+
+
+async def close_all(code: int, reason: str) -> int:
+    """Close every socket of this process (hub shutdown: 1000 `shutdown`)."""
+    sockets = list(_open)
+    for consumer in sockets:
+        await consumer.close_with(code, reason)
+    return len(sockets)

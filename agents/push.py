@@ -143,6 +143,8 @@ def on_event(event: Event) -> None:
     elif event.kind == "agent_left":
         frame = {"type": "agent_left", "agent_id": event.agent_id}
         send_to_all_sync(push_message(frame, exclude=event.agent_id))
+    elif event.kind == "tokens_revoked":
+        send_to_socket_sync(event.data["channel_name"], close_message(4003, "token revoked"))
     elif event.kind == "status_changed":
         send_to_all_sync(push_message({"type": "status_changed", "agent": event.data["agent"]}))
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from agentcom_site.clock import now
+from agentcom_site.events import announce
 from agents.models import Agent, AgentToken, OperatorToken, new_token
 
 
@@ -57,7 +58,17 @@ def issue_operator_token(name: str) -> tuple[OperatorToken, str]:
 
 
 def revoke_agent_tokens(agent_id: str) -> int:
-    return AgentToken.objects.live().filter(agent__agent_id=agent_id).update(revoked_at=now())
+    """Revoke every live token of the agent; its open socket is closed with 4003."""
+    with transaction.atomic():
+        revoked = (
+            AgentToken.objects.live().filter(agent__agent_id=agent_id).update(revoked_at=now())
+        )
+        channel_name = (
+            Agent.objects.filter(agent_id=agent_id).values_list("channel_name", flat=True).first()
+        )
+        if revoked and channel_name:
+            announce("tokens_revoked", agent_id=agent_id, channel_name=channel_name)
+    return revoked
 
 
 # `last_used_at` is for operators, not for security: refreshing it at most once a

@@ -266,3 +266,29 @@ async def test_silent_socket_is_closed_4002_and_pinging_one_is_kept(backend, sta
     state = (await hub.ahttp("GET", "/api/agents/chatty/state", token=tokens["chatty"]))[1]
     assert state["fsm_state"] == "idle"
     await chatty.close()
+
+
+async def test_revoked_token_closes_the_socket_4003(backend, start_hub):
+    hub = start_hub()
+    token = backend.create_agent("revokee")
+    agent = await AgentClient(hub, "revokee", token).connect()
+    status, body = await hub.ahttp("DELETE", "/admin/tokens/revokee", token=token)
+    assert status == 200 and body["revoked"] == 1
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await agent.recv_type("never", timeout=10)
+    assert closed.value.rcvd.code == 4003
+    retry = await AgentClient(hub, "revokee", token).connect(identify=False)
+    refused = await retry.ask({"type": "identify", "agent_id": "revokee", "token": token}, "error")
+    assert refused["error"] == "invalid_token"
+    await retry.close()
+
+
+async def test_hub_shutdown_closes_sockets_with_1000(backend, start_hub):
+    hub = start_hub()
+    token = backend.create_agent("witness")
+    agent = await AgentClient(hub, "witness", token).connect()
+    stopping = asyncio.create_task(asyncio.to_thread(hub.stop))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await agent.recv_type("never", timeout=10)
+    assert closed.value.rcvd.code == 1000  # daphne sends the code without the reason text
+    assert await stopping == 0

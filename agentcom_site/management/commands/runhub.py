@@ -4,8 +4,10 @@ Migrates if needed, then serves HTTP and WebSockets with daphne and, unless turn
 off, runs the scheduler and the sweep on the same event loop.
 """
 
+import asyncio
 import logging
 import os
+import signal
 
 from django.conf import settings
 from django.core.management import call_command
@@ -35,6 +37,7 @@ class Command(BaseCommand):
 
         from agentcom_site import background
         from agentcom_site.asgi import application
+        from agents import connections
 
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
@@ -43,6 +46,7 @@ class Command(BaseCommand):
         def ready() -> None:
             # Called before the reactor runs: start the loops on its first turn.
             reactor.callLater(0, background.start, scheduler_enabled=embedded)
+            reactor.callLater(0, install_signal_handlers)
             if demo:
                 from agentcom_site import demo as demo_mode
 
@@ -51,7 +55,20 @@ class Command(BaseCommand):
             self.stdout.write(f"AgentCom hub listening on http://{host}:{port} ({mode})")
             self.stdout.flush()
 
+        def install_signal_handlers() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))
+
+        async def shut_down() -> None:
+            """Say goodbye to every agent (1000 `shutdown`), then stop serving."""
+            closed = await connections.close_all(1000, "shutdown")
+            if closed:
+                await asyncio.sleep(0.2)  # let the close frames leave
+            reactor.stop()
+
         server = Server(
+            signal_handlers=False,
             application=application,
             endpoints=[f"tcp:port={port}:interface={host}"],
             ready_callable=ready,
