@@ -119,6 +119,18 @@ def _free_holder(agent: Agent | None, *, busy: bool = False, unresponsive: bool 
         announce("agent_idle", agent_id=agent.agent_id)
 
 
+def _holder_works(holder: Agent | None) -> None:
+    """The holder is on its task now (accepted or recovered); it is not unresponsive."""
+    if holder is None:
+        return
+    if holder.state == AgentState.IDLE:
+        holder.take_task()
+    if holder.state == AgentState.ASSIGNED:
+        holder.start_working()
+    holder.unresponsive = False
+    holder.save()
+
+
 def _tell_holder_it_is_gone(task: Task, agent: Agent | None, reason: str) -> None:
     """A connected holder whose task is taken away gets `task_cancelled` after commit."""
     if agent is not None and agent.channel_name:
@@ -287,11 +299,7 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        if holder is not None:
-            if holder.state == AgentState.ASSIGNED:
-                holder.start_working()
-            holder.unresponsive = False
-            holder.save()
+        _holder_works(holder)
         if previous == S.ASSIGNED:
             record(
                 task,
@@ -449,11 +457,7 @@ def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> 
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        if holder is not None and holder.state in (AgentState.ASSIGNED, AgentState.IDLE):
-            if holder.state == AgentState.IDLE:
-                holder.take_task()
-            holder.start_working()
-            holder.save()
+        _holder_works(holder)
         record(
             task, "continued", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
