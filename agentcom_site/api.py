@@ -118,6 +118,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def register_routers() -> None:
     from agents.api import health_router, tokens_router
     from agents.api import router as agents_router
+    from messaging.api import router as messaging_router
     from tasks.api import admin_router as tasks_admin_router
     from tasks.api import router as tasks_router
 
@@ -126,6 +127,7 @@ def register_routers() -> None:
     api.add_router("/api/admin", tasks_admin_router)
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)
+    api.add_router("/api", messaging_router)
 
 
 register_routers()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from agents import connections, presence, push
+from messaging.retention import enforce_retention
 from tasks import scheduler
 from tasks.sweep import sweep_once
 
@@ -41,6 +42,7 @@ async def liveness_loop() -> None:
 def _sweep() -> None:
     close_old_connections()
     sweep_once()
+    enforce_retention()
 
 
 async def sweep_loop(stopping: asyncio.Event | None = None) -> None:

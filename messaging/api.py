@@ -1,0 +1,114 @@
+"""Messaging routes (PROTOCOL.md §4.2): send, mailboxes, history and threads.
+
+Thin views: validate, call one messaging operation, shape the answer. The channel,
+config and analytics routes live beside this module and hang off the same router.
+"""
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from agentcom_site.api import legacy_auth, require_operator
+from messaging import mailbox, retention, routing, selectors, threads, wire
+from messaging.access import require_agent, require_self
+from messaging.api_channels import router as channels_router
+from messaging.api_config import router as config_router
+from messaging.schemas import DEFAULT_MESSAGE_TYPE, AckIn, MessageIn
+
+router = Router(tags=["messaging"])
+router.add_router("", channels_router)
+router.add_router("", config_router)
+
+
+@router.post("/message", response=dict, summary="Send a direct or broadcast message")
+def send(request: HttpRequest, body: MessageIn):
+    principal = require_agent(request)
+    message = routing.send_message(
+        sender=principal.name,
+        to=body.to,
+        payload=body.payload,
+        message_type=body.type or DEFAULT_MESSAGE_TYPE,
+        reply_to=body.reply_to,
+    )
+    return {"status": "sent", "id": message.id}
+
+
+# Registered before `/mailbox/{agent_id}` so the literal path wins.
+@router.post("/mailbox/evict", response=dict, summary="Run mailbox retention now (operator)")
+def evict(request: HttpRequest):
+    require_operator(request)
+    retention.enforce_retention()
+    return {"status": "eviction_triggered"}
+
+
+class SinceQuery(Schema):
+    since: int = Field(0, ge=0)
+
+
+@router.get("/mailbox/{agent_id}", auth=legacy_auth, response=dict, summary="Poll a mailbox")
+def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
+    require_self(request, agent_id)
+    result = mailbox.poll(agent_id, since=query.since)
+    messages = [wire.mailbox_entry(e) for e in result.entries]
+    return {
+        "agent_id": agent_id,
+        "messages": messages,
+        "last_seq": result.last_seq,
+        "count": len(messages),
+    }
+
+
+@router.post(
+    "/mailbox/{agent_id}/ack", auth=legacy_auth, response=dict, summary="Acknowledge a mailbox"
+)
+def ack(request: HttpRequest, agent_id: str, body: AckIn):
+    require_self(request, agent_id)
+    mailbox.ack(agent_id, up_to=body.seq)
+    return {"status": "acked", "up_to": body.seq}
+
+
+class HistoryQuery(Schema):
+    sender: str | None = Field(None, alias="from")
+    to: str | None = None
+    channel: str | None = None
+    start_time: int | None = Field(None, ge=0)
+    end_time: int | None = Field(None, ge=0)
+    cursor: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=200)
+
+
+@router.get("/messages", auth=legacy_auth, response=dict, summary="Message history")
+def history(request: HttpRequest, query: Query[HistoryQuery]):
+    messages = selectors.message_history(
+        sender=query.sender,
+        to=query.to,
+        channel=query.channel,
+        start_ms=query.start_time,
+        end_ms=query.end_time,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+    items = [wire.history_item(m) for m in messages]
+    cursor = items[-1]["seq"] if items else query.cursor
+    return {"messages": items, "cursor": cursor, "count": len(items)}
+
+
+@router.get("/threads/{message_id}", auth=legacy_auth, response=dict, summary="A whole thread")
+def thread(request: HttpRequest, message_id: str):
+    root, messages = threads.thread(message_id)
+    items = [wire.message_view(m) for m in messages.order_by("seq")]
+    return {"root": root, "messages": items, "count": len(items)}
+
+
+@router.get(
+    "/threads/{message_id}/replies", auth=legacy_auth, response=dict, summary="Direct replies"
+)
+def replies(request: HttpRequest, message_id: str):
+    items = [wire.message_view(m) for m in threads.replies(message_id).order_by("seq")]
+    return {"parent": message_id, "replies": items, "count": len(items)}
+
+
+@router.get("/threads/{message_id}/root", auth=legacy_auth, response=dict, summary="Thread root")
+def root(request: HttpRequest, message_id: str):
+    threads.get_message(message_id)
+    return {"message_id": message_id, "root": threads.root_of(message_id)}

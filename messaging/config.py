@@ -1,0 +1,75 @@
+"""Messaging settings: live values operators change over HTTP, and fixed limits.
+
+Live values (heartbeat interval, default repository, mailbox TTL) are persisted in
+`ConfigValue` so every hub process and worker sees the same one. Limits come from
+Django settings or the environment variable of the same name, with the protocol's
+defaults (PROTOCOL.md §4.3, §4.4, §4.6).
+"""
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from agentcom_site.clock import now
+from messaging.models import ConfigValue
+
+HEARTBEAT_INTERVAL_MS = "heartbeat_interval_ms"
+MAILBOX_TTL_MS = "mailbox_ttl_ms"
+DEFAULT_REPO = "default_repo"
+
+DEFAULTS: dict[str, Any] = {
+    HEARTBEAT_INTERVAL_MS: 900_000,
+    MAILBOX_TTL_MS: 7 * 24 * 3600 * 1000,
+    DEFAULT_REPO: None,
+}
+
+CHANNEL_HISTORY_KEEP = 200  # messages kept per channel (PROTOCOL.md §4.3)
+TRAFFIC_KEEP_DAYS = 7  # hourly buckets older than this are dropped
+SESSIONS_KEEP_HOURS = 48  # connection time is reported over the last 24 hours
+
+
+def _limit(name: str, default: int) -> int:
+    value = getattr(settings, name, None)
+    if value is None:
+        raw = os.getenv(name)
+        value = int(raw) if raw else default
+    return int(value)
+
+
+def mailbox_cap() -> int:
+    """Entries kept per mailbox; the oldest are dropped beyond it (default 100)."""
+    return _limit("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
+
+
+def history_keep() -> int:
+    """Direct and broadcast messages kept in the global history (default 10 000)."""
+    return _limit("AGENTCOM_HISTORY_KEEP", 10_000)
+
+
+def get(key: str) -> Any:
+    row = ConfigValue.objects.filter(key=key).values_list("value", flat=True).first()
+    return DEFAULTS[key] if row is None else row
+
+
+def put(key: str, value: Any, *, actor: str) -> Any:
+    """Store a live value; returns it. Committed before returning."""
+    with transaction.atomic():
+        ConfigValue.objects.update_or_create(
+            key=key, defaults={"value": value, "updated_at": now(), "updated_by": actor}
+        )
+    return value
+
+
+def mailbox_ttl_ms() -> int:
+    return int(get(MAILBOX_TTL_MS))
+
+
+def heartbeat_interval_ms() -> int:
+    return int(get(HEARTBEAT_INTERVAL_MS))
+
+
+def default_repo() -> str | None:
+    """The repository new agents clone at onboarding, or None when unset."""
+    return get(DEFAULT_REPO) or None

@@ -1,0 +1,75 @@
+"""Committed messaging events become channel-layer work: pushes and group changes.
+
+Runs as an `agentcom_site.events` listener, so nothing here happens before the change
+it announces is committed (DESIGN.md rule 2). A direct or broadcast push that cannot be
+handed to the recipient's socket is put in its mailbox instead of vanishing.
+"""
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+from agentcom_site.events import Event
+from agents.push import push_message
+from messaging import mailbox
+from messaging.models import Message
+
+log = logging.getLogger(__name__)
+
+
+async def _push_each(targets: list[tuple[str, str]], frame: dict[str, Any]) -> list[str]:
+    """Send `frame` to each (agent_id, socket); returns the agents it could not reach."""
+    layer = get_channel_layer()
+    missed = []
+    for agent_id, socket in targets:
+        try:
+            await layer.send(socket, push_message(frame))
+        except ChannelFull:
+            log.warning("socket of %s is full; mailboxing message %s", agent_id, frame["id"])
+            missed.append(agent_id)
+        except Exception:
+            log.exception("push of message %s to %s failed; mailboxing it", frame["id"], agent_id)
+            missed.append(agent_id)
+    return missed
+
+
+async def _group_work(
+    group: str,
+    *,
+    add: str = "",
+    discard: str = "",
+    frame: dict[str, Any] | None = None,
+    exclude: str | None = None,
+) -> None:
+    layer = get_channel_layer()
+    if add:
+        await layer.group_add(group, add)
+    if discard:
+        await layer.group_discard(group, discard)
+    if frame is not None:
+        await layer.group_send(group, push_message(frame, exclude=exclude))
+
+
+def _mailbox_instead(message_pk: int, owners: list[str]) -> None:
+    message = Message.objects.filter(pk=message_pk).first()
+    if message is not None:
+        mailbox.deposit(mailbox.entry_for(message, owner) for owner in owners)
+
+
+def on_event(event: Event) -> None:
+    data = event.data
+    if event.kind == "message_routed":
+        missed = async_to_sync(_push_each)(data["targets"], data["frame"])
+        if missed:
+            _mailbox_instead(data["message_pk"], missed)
+    elif event.kind == "channel_published":
+        async_to_sync(_group_work)(data["group"], frame=data["frame"], exclude=event.agent_id)
+    elif event.kind == "channel_subscribed":
+        async_to_sync(_group_work)(
+            data["group"], add=data["socket"], frame=data["frame"], exclude=event.agent_id
+        )
+    elif event.kind == "channel_unsubscribed" and data["socket"]:
+        async_to_sync(_group_work)(data["group"], discard=data["socket"])

@@ -1,0 +1,83 @@
+"""Direct and broadcast routing (PROTOCOL.md §4.6).
+
+A message is stored in the history, threaded and counted in one transaction, together
+with a mailbox copy for every recipient that is offline. The pushes to the online
+recipients are announced and sent only after that commit (`messaging.delivery`); a
+push that cannot be sent falls back to the recipient's mailbox there.
+"""
+
+from typing import Any
+
+from django.db import transaction
+
+from agentcom_site.clock import now
+from agentcom_site.events import announce
+from agents.models import Agent
+from messaging import analytics, mailbox, threads, wire
+from messaging.models import Message, MessageKind
+
+BROADCAST = "broadcast"
+
+
+def is_broadcast(to: str | None) -> bool:
+    return to is None or to == BROADCAST
+
+
+def send_message(
+    *,
+    sender: str,
+    to: str | None,
+    payload: dict[str, Any],
+    message_type: str = "chat",
+    reply_to: str | None = None,
+) -> Message:
+    """Route a message from `sender`.
+
+    Direct (`to` an agent id): pushed if the recipient is online, else mailboxed (the
+    recipient need not exist). Broadcast (`to` null or "broadcast"): pushed to every
+    online agent, the sender included, and mailboxed once for every registered offline
+    agent except the sender. Committed before any push is sent.
+    """
+    broadcast = is_broadcast(to)
+    with transaction.atomic():
+        message = Message(
+            kind=MessageKind.BROADCAST if broadcast else MessageKind.DIRECT,
+            sender=sender,
+            recipient="" if broadcast else to,
+            message_type=message_type,
+            payload=payload,
+            reply_to=reply_to or "",
+            created_at=now(),
+        )
+        message.thread_root = threads.root_for_new(message.id, reply_to)
+        message.save()
+
+        if broadcast:
+            live = Agent.objects.exclude(channel_name="")
+            online = list(live.values_list("agent_id", "channel_name"))
+            offline = list(
+                Agent.objects.filter(channel_name="")
+                .exclude(agent_id=sender)
+                .values_list("agent_id", flat=True)
+            )
+        else:
+            recipient = Agent.objects.filter(agent_id=to)
+            socket = recipient.values_list("channel_name", flat=True).first()
+            online = [(to, socket)] if socket else []
+            offline = [] if socket else [to]
+
+        mailbox.deposit(mailbox.entry_for(message, owner) for owner in offline)
+        analytics.record_traffic(
+            sender=sender,
+            recipients=[agent_id for agent_id, _ in online] + offline,
+            moment=message.created_at,
+        )
+        if online:
+            announce(
+                "message_routed",
+                agent_id=sender,
+                message_pk=message.pk,
+                frame=wire.message_push(message),
+                targets=online,
+            )
+    return message

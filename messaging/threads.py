@@ -1,0 +1,64 @@
+"""Threads: a message replying to a known message joins that message's thread.
+
+Each message stores the id of its thread's root when it is created, so reading a thread
+is one indexed query. Finding a root walks the reply chain with that stored root as a
+shortcut and a visited set, so rows edited by hand into a loop still end the walk.
+"""
+
+from django.db.models import QuerySet
+
+from agentcom_site.errors import not_found
+from messaging.models import Message
+
+MAX_STEPS = 1_000  # a bound on the walk even if the chain were corrupted
+
+
+def root_of(message_id: str) -> str:
+    """The id at the top of the reply chain that contains `message_id` (itself if none)."""
+    current = message_id
+    seen = {current}
+    for _ in range(MAX_STEPS):
+        row = Message.objects.filter(id=current).values_list("reply_to", "thread_root").first()
+        if row is None:
+            return current
+        reply_to, stored_root = row
+        if stored_root and stored_root not in seen and _exists(stored_root):
+            step = stored_root
+        elif reply_to and reply_to not in seen and _exists(reply_to):
+            step = reply_to
+        else:
+            return current
+        seen.add(step)
+        current = step
+    return current
+
+
+def _exists(message_id: str) -> bool:
+    return Message.objects.filter(id=message_id).exists()
+
+
+def root_for_new(message_id: str, reply_to: str | None) -> str:
+    """The thread root a new message gets: its parent's if the parent is known."""
+    if reply_to and _exists(reply_to):
+        return root_of(reply_to)
+    return message_id
+
+
+def get_message(message_id: str) -> Message:
+    message = Message.objects.select_related("channel").filter(id=message_id).first()
+    if message is None:
+        raise not_found("message_not_found", f"no message {message_id}", message_id=message_id)
+    return message
+
+
+def thread(message_id: str) -> tuple[str, QuerySet[Message]]:
+    """(root id, every message of the thread oldest first); 404 for an unknown message."""
+    get_message(message_id)
+    root = root_of(message_id)
+    return root, Message.objects.select_related("channel").filter(thread_root=root)
+
+
+def replies(message_id: str) -> QuerySet[Message]:
+    """Direct replies to a known message, oldest first."""
+    get_message(message_id)
+    return Message.objects.select_related("channel").filter(reply_to=message_id)

@@ -1,0 +1,100 @@
+"""Messaging shapes on the wire (PROTOCOL.md §2.3, §2.4, §4.2, §4.3, §4.6).
+
+A message over HTTP is `{"id","from","to","type","payload","reply_to","timestamp"}`;
+in a push frame `type` is the frame's, so the message's own type is `message_type`.
+"""
+
+from typing import Any
+
+from agentcom_site.clock import to_ms
+from messaging.models import Channel, MailboxEntry, Message
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    view = {
+        "id": message.id,
+        "from": message.sender,
+        "to": message.recipient or None,
+        "type": message.message_type,
+        "payload": message.payload,
+        "reply_to": message.reply_to or None,
+        "timestamp": to_ms(message.created_at),
+    }
+    if message.channel_id is not None:
+        view["channel"] = message.channel.name
+    return view
+
+
+def history_item(message: Message) -> dict[str, Any]:
+    """An item of `GET /api/messages`: the message plus its global `seq`."""
+    return {**message_view(message), "seq": message.seq}
+
+
+def _push_fields(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "from": message.sender,
+        "message_type": message.message_type,
+        "payload": message.payload,
+        "reply_to": message.reply_to or None,
+        "timestamp": to_ms(message.created_at),
+    }
+
+
+def message_push(message: Message) -> dict[str, Any]:
+    """The `message` push (§2.4)."""
+    return {"type": "message", **_push_fields(message)}
+
+
+def channel_push(message: Message, channel: str) -> dict[str, Any]:
+    """The `channel_message` push: the normalised channel plus the message fields."""
+    return {"type": "channel_message", "channel": channel, **_push_fields(message)}
+
+
+def agent_joined_push(channel: str, agent_id: str) -> dict[str, Any]:
+    """`channel_agent_joined`: another agent subscribed to a channel this one is on."""
+    return {"type": "channel_agent_joined", "channel": channel, "agent_id": agent_id}
+
+
+def channel_history_entry(message: Message) -> dict[str, Any]:
+    """`{"seq","message","stored_at"}` of a channel's history; `seq` is the channel's.
+
+    The stored message carries both `type` (HTTP) and `message_type` (frames), so a
+    client written against either shape finds the message type.
+    """
+    inner = {**message_view(message), "message_type": message.message_type}
+    return {"seq": message.channel_seq, "message": inner, "stored_at": to_ms(message.created_at)}
+
+
+def mailbox_entry(entry: MailboxEntry) -> dict[str, Any]:
+    return {
+        "id": entry.message_id,
+        "from": entry.sender,
+        "to": entry.recipient or None,
+        "type": entry.message_type,
+        "payload": entry.payload,
+        "reply_to": entry.reply_to or None,
+        "timestamp": to_ms(entry.sent_at),
+        "seq": entry.seq,
+    }
+
+
+def channel_item(channel: Channel) -> dict[str, Any]:
+    """A channel in `GET /api/channels` and `list_channels` (needs `subscriber_count`)."""
+    return {
+        "name": channel.name,
+        "description": channel.description,
+        "subscriber_count": channel.subscriber_count,
+        "created_at": to_ms(channel.created_at),
+    }
+
+
+def channel_detail(channel: Channel, subscribers: list[str]) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "description": channel.description,
+        "subscribers": subscribers,
+        "subscriber_count": len(subscribers),
+        "created_at": to_ms(channel.created_at),
+        "created_by": channel.created_by,
+    }
