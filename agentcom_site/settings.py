@@ -134,6 +134,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ------------------------------------------------------------
 REDIS_URL = os.getenv("REDIS_URL", "")
+GROUP_EXPIRY_S = 10 * 365 * 24 * 3600
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -143,6 +144,8 @@ if REDIS_URL:
                 "prefix": os.getenv("AGENTCOM_REDIS_PREFIX", "agentcom"),
                 "capacity": 10_000,
                 "expiry": 60,
+                # Group memberships live as long as the socket, not a day.
+                "group_expiry": GROUP_EXPIRY_S,
             },
         }
     }
@@ -150,7 +153,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 10_000},
+            "CONFIG": {"capacity": 10_000, "group_expiry": GROUP_EXPIRY_S},
         }
     }
 
@@ -164,6 +167,9 @@ AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
 AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)
+
+AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
+AGENTCOM_HISTORY_KEEP = envint("AGENTCOM_HISTORY_KEEP", 10_000)
 
 AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
 AGENTCOM_VALIDATION_STRIKES = 10  # validation errors within the window close the socket

@@ -48,6 +48,14 @@ async def send_to_all(message: dict[str, Any]) -> None:
     await get_channel_layer().group_send(BROADCAST_GROUP, message)
 
 
+async def _send(channel_name: str | None, message: dict[str, Any]) -> None:
+    """To one socket, or to every identified socket when `channel_name` is None."""
+    if channel_name is None:
+        await send_to_all(message)
+    else:
+        await send_to_socket(channel_name, message)
+
+
 class Outbox:
     """Hands frames from database threads to the event loop without waiting for it.
 
@@ -68,10 +76,7 @@ class Outbox:
         while True:
             channel_name, message = await self.queue.get()
             try:
-                if channel_name is None:
-                    await send_to_all(message)
-                else:
-                    await send_to_socket(channel_name, message)
+                await _send(channel_name, message)
             except Exception:
                 log.exception("push of %s failed", message.get("type"))
 
@@ -93,32 +98,32 @@ def detach_outbox() -> None:
     _outbox = None
 
 
-def _usable_outbox() -> Outbox | None:
-    if _outbox is None or _outbox.loop.is_closed():
-        return None
+def _on_loop() -> asyncio.AbstractEventLoop | None:
     try:
-        if asyncio.get_running_loop() is _outbox.loop:
-            return None  # on the loop itself a queued send could not be awaited in order
+        return asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    return _outbox
+        return None
+
+
+def _hand_over(channel_name: str | None, message: dict[str, Any]) -> None:
+    loop = _on_loop()
+    if loop is not None:
+        # Called on the event loop itself (the sweep loop, say): schedule, don't block.
+        loop.create_task(_send(channel_name, message))
+    elif _outbox is not None and not _outbox.loop.is_closed():
+        _outbox.put(channel_name, message)
+    else:  # no hub loop in this process (a management command, a test)
+        async_to_sync(_send)(channel_name, message)
 
 
 def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> None:
-    """From synchronous code: queue the frame for the loop (or send it, without one)."""
-    outbox = _usable_outbox()
-    if outbox is not None:
-        outbox.put(channel_name, message)
-    else:
-        async_to_sync(send_to_socket)(channel_name, message)
+    """From any context: deliver to one socket without waiting for the event loop."""
+    _hand_over(channel_name, message)
 
 
 def send_to_all_sync(message: dict[str, Any]) -> None:
-    outbox = _usable_outbox()
-    if outbox is not None:
-        outbox.put(None, message)
-    else:
-        async_to_sync(send_to_all)(message)
+    """From any context: deliver to every identified socket."""
+    _hand_over(None, message)
 
 
 # --- committed events become frames ------------------------------------------------------
