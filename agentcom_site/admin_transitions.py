@@ -24,6 +24,12 @@ class ServiceTransitionsMixin(FSMAdminMixin):
     # transition method name -> service(obj, actor)
     transition_services: dict[str, Operation] = {}
 
+    def is_fsm_transition_visible(self, transition) -> bool:
+        # A button without a service behind it could only fail: do not show it.
+        return transition.name in self.transition_services and super().is_fsm_transition_visible(
+            transition
+        )
+
     def _apply_fsm_transition(
         self, *, obj, transition_name: str, request: HttpRequest, kwargs=None
     ) -> bool:

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "channels",
     "django_fsm",
     "agentcom_site",
+    "agentcom_site.dashboard",
     "agents",
     "tasks",
     "messaging",

@@ -1,0 +1,1 @@
+"""Operator surfaces: the live dashboard pages, `/ws/dashboard` and `/api/dashboard/state`."""

@@ -1,0 +1,14 @@
+"""`GET /api/dashboard/state` (PROTOCOL.md §4.7): the snapshot for operators and scripts."""
+
+from django.http import HttpRequest
+from ninja import Router
+
+from agentcom_site.api import operator_auth
+from agentcom_site.dashboard.state import dashboard_state
+
+router = Router(tags=["dashboard"])
+
+
+@router.get("/state", auth=operator_auth, response=dict, summary="Dashboard snapshot")
+def state(request: HttpRequest):
+    return dashboard_state()

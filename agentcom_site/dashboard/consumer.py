@@ -1,0 +1,132 @@
+"""The dashboard socket `/ws/dashboard` (PROTOCOL.md §5).
+
+Operators only: a staff session (AuthMiddlewareStack) and an allowed Origin
+(`origin.SameOriginMiddleware`), else the upgrade is refused with 403. On connect the
+socket gets a `snapshot`; feed events are buffered and sent as one `events` frame at most
+every 100 ms; `request_snapshot` and `retry_task` are answered. Client frames are checked
+in the order of §2.1 and refusals are error frames on an open socket.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from agentcom_site.clock import now_ms
+from agentcom_site.dashboard.feed import DASHBOARD_GROUP
+from agentcom_site.dashboard.state import dashboard_state
+from agentcom_site.errors import FieldProblem, HubError, ValidationFailed
+from agentcom_site.validation import Strict, text, validate
+from tasks import queue
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL_S = 0.1
+MAX_PENDING = 5_000  # past this a dashboard is told to resync instead of buffering more
+
+
+class RetryTaskFrame(Strict):
+    task_id: text("task_id", min_length=1)  # type: ignore[valid-type]
+
+
+def is_operator(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def retry_outcome(task_id: str, actor: str) -> str:
+    """`requeued`, `not_found` or `invalid_state`, through the same service as the API."""
+    try:
+        queue.retry_dead_letter(task_id, actor=actor)
+    except HubError as error:
+        return "not_found" if error.http_status == 404 else "invalid_state"
+    return "requeued"
+
+
+class DashboardConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not is_operator(user):
+            await self.close()  # before accept: the handshake is refused with 403
+            return
+        self.actor = f"operator:{user.get_username()}"
+        self.pending: list[dict[str, Any]] = []
+        self.flusher: asyncio.Task | None = None
+        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
+        await self.accept()
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "flusher", None) is not None:
+            self.flusher.cancel()
+        await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
+
+    # --- outbound ------------------------------------------------------------------
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def send_snapshot(self) -> None:
+        data = await database_sync_to_async(dashboard_state)()
+        await self.send_frame({"type": "snapshot", "data": data})
+
+    async def dashboard_events(self, message: dict[str, Any]) -> None:
+        """Feed events from any process: buffered, sent together within 100 ms."""
+        if len(self.pending) >= MAX_PENDING:
+            return  # the client resyncs from the snapshot the flush asks it to take
+        self.pending.extend(message["events"])
+        if self.flusher is None:
+            self.flusher = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(BATCH_INTERVAL_S)
+        events, self.pending = self.pending, []
+        self.flusher = None
+        if len(events) >= MAX_PENDING:
+            await self.send_snapshot()
+            return
+        await self.send_frame({"type": "events", "data": events})
+
+    # --- inbound -------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = self._parse(text_data, bytes_data)
+            await self._dispatch(frame)
+        except HubError as error:
+            await self.send_frame({"type": "error", **error.as_dict()})
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        limit = settings.AGENTCOM_MAX_FRAME_BYTES
+        if size > limit:
+            raise ValidationFailed(
+                [FieldProblem(None, "too_large", f"the frame is over the {limit} byte limit")]
+            )
+        if text_data is None:
+            raise HubError("invalid_json", "binary frames are not accepted; send JSON text")
+        try:
+            frame = json.loads(text_data)
+        except ValueError as exc:
+            raise HubError("invalid_json", f"the frame is not valid JSON: {exc}") from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise ValidationFailed(
+                [FieldProblem("type", "required", "a frame is a JSON object with a string type")]
+            )
+        return frame
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "ping":
+            await self.send_frame({"type": "pong", "timestamp": now_ms()})
+        elif kind == "request_snapshot":
+            await self.send_snapshot()
+        elif kind == "retry_task":
+            task_id = validate(RetryTaskFrame, frame, message_type=kind).task_id
+            outcome = await database_sync_to_async(retry_outcome)(task_id, self.actor)
+            await self.send_frame({"type": "retry_result", "task_id": task_id, "status": outcome})
+        else:
+            raise HubError(
+                "unknown_message_type", f"unknown frame type {kind!r}", message_type=kind
+            )

@@ -1,0 +1,19 @@
+"""Dashboard pages under /dashboard (exact paths, no trailing slash), and static files."""
+
+from django.urls import path
+
+from agentcom_site.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("dashboard", views.overview, name="overview"),
+    path("dashboard/tasks", views.task_list, name="tasks"),
+    path("dashboard/tasks/new", views.task_new, name="task_new"),
+    path("dashboard/tasks/<str:task_id>", views.task_detail, name="task"),
+    path("dashboard/tasks/<str:task_id>/cancel", views.task_cancel, name="task_cancel"),
+    path("dashboard/tasks/<str:task_id>/retry", views.task_retry, name="task_retry"),
+    path("dashboard/agents", views.agent_list, name="agents"),
+    path("dashboard/agents/<path:agent_id>", views.agent_detail, name="agent"),
+    path("static/<path:path>", views.static_file, name="static"),
+]

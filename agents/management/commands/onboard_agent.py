@@ -1,0 +1,142 @@
+"""`manage.py onboard_agent AGENT_ID`: agent, token and a ready sidecar directory in one go.
+
+With `--verify` it then waits for the sidecar to connect and to complete a task pinned
+to it, and names the step that failed otherwise (exit status 1).
+"""
+
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from agentcom_site.errors import HubError
+from agents import onboarding
+from agents.models import Agent, AgentState
+from tasks import queue
+from tasks.models import HELD, Task, TaskStatus
+
+POLL_S = 0.2
+S = TaskStatus
+
+
+class VerifyFailed(CommandError):
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"onboarding check failed: {step} ({detail})")
+        self.step = step
+
+
+class Command(BaseCommand):
+    help = "Create an agent and its token, write the sidecar's config.json, optionally verify."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("agent_id")
+        parser.add_argument("--capabilities", default="", help="comma-separated, e.g. code,python")
+        parser.add_argument(
+            "--hub-url", default="ws://localhost:8000/ws", help="the hub's agent WebSocket URL"
+        )
+        parser.add_argument("--hub-api-url", default="", help="default: derived from --hub-url")
+        parser.add_argument("--wake-command", default="", help="default: the OpenClaw template")
+        parser.add_argument("--out", default="", help="directory for config.json")
+        parser.add_argument(
+            "--verify",
+            action="store_true",
+            help="wait for the sidecar to connect and complete an onboarding task",
+        )
+        parser.add_argument("--timeout", type=float, default=120.0, help="seconds, for --verify")
+
+    def handle(self, *args, agent_id: str, **options) -> None:
+        if not options["hub_url"].startswith(("ws://", "wss://")):
+            raise CommandError("--hub-url must be a ws:// or wss:// URL")
+        capabilities = [c.strip() for c in options["capabilities"].split(",") if c.strip()]
+        out = Path(options["out"] or Path.home() / ".agentcom" / agent_id).expanduser().absolute()
+        try:
+            registration = onboarding.register_agent(
+                agent_id, capabilities=capabilities, allow_existing=True
+            )
+        except HubError as refusal:
+            raise CommandError(refusal.detail) from None
+        config = onboarding.sidecar_config(
+            agent_id=agent_id,
+            token=registration.token,
+            hub_url=options["hub_url"],
+            hub_api_url=options["hub_api_url"] or None,
+            capabilities=capabilities or registration.agent.capabilities,
+            wake_command=options["wake_command"] or None,
+        )
+        config_path = onboarding.write_config(out, config)
+        unit = onboarding.systemd_unit(agent_id, config_path)
+        (out / f"agentcom-sidecar-{agent_id}.service").write_text(unit, encoding="utf-8")
+
+        verb = "Created" if registration.created else "Reused (older tokens stay valid)"
+        self.stdout.write(f"{verb} agent {agent_id}; wrote {config_path} (mode 0600)")
+        self.stdout.write("\nStart the sidecar:\n")
+        self.stdout.write(f"  {onboarding.sidecar_command(config_path)}\n")
+        self.stdout.write(f"\nOr as a systemd service ({out / 'agentcom-sidecar-*.service'}):\n")
+        self.stdout.write(unit)
+        self.stdout.flush()
+        if options["verify"]:
+            self.verify(registration.agent, options["timeout"])
+
+    # --- --verify ------------------------------------------------------------------
+    def verify(self, agent: Agent, timeout: float) -> None:
+        # Submitted before the sidecar connects, so its identify schedules the task at once.
+        task, _ = queue.submit_task(
+            description=f"AgentCom onboarding check for {agent.agent_id}: report success.",
+            title=f"Onboarding check: {agent.agent_id}",
+            submitted_by="operator:onboard_agent",
+            pinned_to=agent,
+            max_retries=1,
+            metadata={"onboarding_check": True},
+        )
+        self.step(f"Waiting for {agent.agent_id} to connect and complete {task.id} ...")
+        deadline = time.monotonic() + timeout
+        try:
+            self.wait(lambda: self.connected(agent), deadline, "agent never connected")
+            self.step(f"  connected: {agent.agent_id}")
+            self.wait(lambda: self.accepted(task.id), deadline, "task not accepted")
+            self.step(f"  accepted: {task.id}")
+            self.wait(lambda: self.finished(task.id), deadline, "timeout")
+            self.step(f"  completed: {task.id}")
+        except VerifyFailed:
+            self.withdraw(task.id)
+            raise
+        self.stdout.write(self.style.SUCCESS(f"onboarding check passed for {agent.agent_id}"))
+
+    def step(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def wait(self, reached, deadline: float, step: str) -> None:
+        while not reached():
+            if time.monotonic() > deadline:
+                raise VerifyFailed(step, "no progress before the --timeout ran out")
+            time.sleep(POLL_S)
+
+    @staticmethod
+    def connected(agent: Agent) -> bool:
+        return Agent.objects.filter(pk=agent.pk).exclude(state=AgentState.OFFLINE).exists()
+
+    @staticmethod
+    def accepted(task_id: str) -> bool:
+        task = Task.objects.get(pk=task_id)
+        if task.status in (S.DEAD_LETTER, S.CANCELLED):
+            raise VerifyFailed("task failed", task.last_error or task.status)
+        return (
+            task.status == S.WORKING or task.status == S.COMPLETED or task.accepted_at is not None
+        )
+
+    @staticmethod
+    def finished(task_id: str) -> bool:
+        task = Task.objects.get(pk=task_id)
+        if task.status in (S.DEAD_LETTER, S.CANCELLED):
+            raise VerifyFailed("task failed", task.last_error or task.status)
+        return task.status == S.COMPLETED
+
+    @staticmethod
+    def withdraw(task_id: str) -> None:
+        """A failed check leaves no onboarding task behind in the queue."""
+        if Task.objects.filter(pk=task_id, status__in=(S.QUEUED, *HELD)).exists():
+            try:
+                queue.cancel_task(task_id, actor="operator:onboard_agent", reason="check failed")
+            except HubError:
+                pass  # it finished meanwhile

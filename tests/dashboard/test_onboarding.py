@@ -1,0 +1,130 @@
+"""POST /api/onboard/register and `manage.py onboard_agent` (without --verify)."""
+
+import json
+import stat
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from agents.models import Agent
+from agents.tokens import authenticate
+
+pytestmark = pytest.mark.django_db
+
+KEY = "let-me-in-" + "k" * 20
+
+
+def register(client, body=None, **headers):
+    return client.post(
+        "/api/onboard/register",
+        data=json.dumps(body if body is not None else {}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def test_closed_without_a_join_key(client):
+    with override_settings(AGENTCOM_JOIN_KEY=""):
+        response = register(client, {"agent_id": "new-1", "join_key": "anything"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "registration_closed"
+    assert not Agent.objects.exists()
+
+
+@override_settings(AGENTCOM_JOIN_KEY=KEY)
+def test_a_wrong_or_missing_key_is_refused(client):
+    assert register(client, {"agent_id": "new-1", "join_key": KEY + "x"}).json()["error"] == (
+        "invalid_join_key"
+    )
+    assert register(client, {"agent_id": "new-1"}).status_code == 403
+    assert register(client, {"agent_id": "new-1", "join_key": 5}).status_code == 403
+    assert not Agent.objects.exists()
+
+
+@override_settings(AGENTCOM_JOIN_KEY=KEY)
+def test_registration_returns_a_working_token_and_hub_urls(client):
+    response = register(client, {"agent_id": "new-1", "join_key": KEY, "capabilities": ["code"]})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["agent_id"] == "new-1"
+    assert body["hub_ws_url"] == "ws://testserver/ws"
+    assert body["hub_api_url"] == "http://testserver"
+    assert "default_repo" in body
+    principal = authenticate(body["token"])
+    assert principal is not None and principal.name == "new-1"
+    assert Agent.objects.get(agent_id="new-1").capabilities == ["code"]
+
+
+@override_settings(AGENTCOM_JOIN_KEY=KEY)
+def test_urls_follow_https_and_the_header_key_works(client):
+    response = client.post(
+        "/api/onboard/register",
+        data=json.dumps({"agent_id": "secure-1"}),
+        content_type="application/json",
+        headers={"X-Join-Key": KEY},
+        secure=True,
+    )
+    assert response.status_code == 201
+    assert response.json()["hub_ws_url"] == "wss://testserver/ws"
+    assert response.json()["hub_api_url"] == "https://testserver"
+
+
+@override_settings(AGENTCOM_JOIN_KEY=KEY)
+def test_an_existing_agent_is_409(client, make_agent):
+    make_agent("taken")
+    response = register(client, {"agent_id": "taken", "join_key": KEY})
+    assert response.status_code == 409
+    assert response.json()["error"] == "agent_id already registered"
+    assert Agent.objects.get(agent_id="taken").tokens.count() == 0
+
+
+@override_settings(AGENTCOM_JOIN_KEY=KEY)
+def test_a_bad_body_names_the_field(client):
+    response = register(client, {"join_key": KEY})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "agent_id"
+    assert register(client, {"agent_id": "operator:x", "join_key": KEY}).status_code == 422
+
+
+def test_onboard_agent_writes_a_private_ready_config(tmp_path):
+    out = StringIO()
+    call_command(
+        "onboard_agent",
+        "laptop-7",
+        "--capabilities",
+        "code,python",
+        "--hub-url",
+        "wss://hub.example.com/ws",
+        "--wake-command",
+        "run-agent ${TASK_ID}",
+        "--out",
+        str(tmp_path / "laptop-7"),
+        stdout=out,
+    )
+    path = tmp_path / "laptop-7" / "config.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    config = json.loads(path.read_text())
+    assert config["agent_id"] == "laptop-7"
+    assert config["hub_url"] == "wss://hub.example.com/ws"
+    assert config["hub_api_url"] == "https://hub.example.com"
+    assert config["capabilities"] == ["code", "python"]
+    assert config["wake_command"] == "run-agent ${TASK_ID}"
+    assert config["results_dir"] == "./results" and config["log_file"] == "./sidecar.log"
+    assert authenticate(config["token"]).name == "laptop-7"
+    printed = out.getvalue()
+    assert f"-m sidecar --config {path}" in printed
+    assert "[Service]" in printed and "ExecStart=" in printed
+    assert config["token"] not in printed
+    assert (tmp_path / "laptop-7" / "agentcom-sidecar-laptop-7.service").exists()
+
+
+def test_onboard_agent_again_issues_a_new_token(tmp_path):
+    target = str(tmp_path / "again")
+    call_command("onboard_agent", "again", "--out", target, stdout=StringIO())
+    first = json.loads((tmp_path / "again" / "config.json").read_text())["token"]
+    call_command("onboard_agent", "again", "--out", target, stdout=StringIO())
+    second = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert second["token"] != first and authenticate(first) is not None
+    assert second["wake_command"].startswith("openclaw agent")
