@@ -37,16 +37,14 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
     )
     list_filter = ("state", "unresponsive", "busy")
     search_fields = ("agent_id", "name")
-    readonly_fields = (
-        "state",
-        "channel_name",
-        "connected_at",
-        "last_seen",
-        "idle_since",
-        "last_state_change",
-        "total_connections",
-        "created_at",
-    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
+        # A transition button submits the whole form: with nothing editable, a stale
+        # form cannot overwrite what the agent declared since (it re-declares at identify).
+        if obj is None:
+            return ["state"]
+        return [f.name for f in Agent._meta.concrete_fields]
+
     inlines = [AgentTokenInline]
     actions = ["issue_token", "revoke_tokens"]
 

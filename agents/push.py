@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from agentcom_site.clock import now_ms
 from agentcom_site.events import Event, subscribe
@@ -96,6 +96,15 @@ def detach_outbox() -> None:
     if _outbox is not None:
         _outbox.task.cancel()
     _outbox = None
+
+
+def delivers_from_here() -> bool:
+    """Can a push made by this process reach sockets served elsewhere?
+
+    A hub or worker process has its outbox; with a shared (Redis) layer any process
+    reaches every socket. A plain command on the in-memory layer reaches none.
+    """
+    return _outbox is not None or not isinstance(get_channel_layer(), InMemoryChannelLayer)
 
 
 def _on_loop() -> asyncio.AbstractEventLoop | None:

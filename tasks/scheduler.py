@@ -265,6 +265,11 @@ def on_event(event: Event) -> None:
     Anything broader (dependencies released, a failed attempt here) asks for a full
     pass, which the scheduler loop coalesces.
     """
+    if not push.delivers_from_here():
+        # A command on the in-memory layer could assign but never tell the agent;
+        # leave it to the hub (its next sweep runs a pass).
+        request_pass()
+        return
     try:
         if event.kind in PLACE_ON and event.task_id:
             place_task(event.task_id)

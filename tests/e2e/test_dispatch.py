@@ -24,6 +24,10 @@ async def submit(hub, token, **body):
     return answer["task_id"]
 
 
+def agent_state(hub, token, agent_id: str) -> str:
+    return hub.http("GET", f"/api/agents/{agent_id}/state", token=token)[1]["fsm_state"]
+
+
 async def task_status(hub, token, task_id):
     return (await hub.ahttp("GET", f"/api/tasks/{task_id}", token=token))[1]
 
@@ -131,8 +135,7 @@ async def test_disconnect_reclaims_after_grace_and_reschedules(backend, start_hu
     await dropper.recv_type("task_assign")
     await dropper.ask({"type": "task_accepted", "task_id": task_id}, "task_ack")
     await dropper.close()
-    state = (await hub.ahttp("GET", "/api/agents/dropper/state", token=ops))[1]
-    assert state["fsm_state"] == "offline"
+    await wait_until(lambda: agent_state(hub, ops, "dropper") == "offline", timeout=10)
     backup = await AgentClient(hub, "backup", tokens["backup"]).connect()
     frame = await backup.recv_type("task_assign", timeout=10)
     assert frame["task_id"] == task_id
@@ -258,8 +261,7 @@ async def test_silent_socket_is_closed_4002_and_pinging_one_is_kept(backend, sta
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await silent.recv_type("never", timeout=10)
     assert closed.value.rcvd.code == 4002
-    state = (await hub.ahttp("GET", "/api/agents/silent/state", token=tokens["chatty"]))[1]
-    assert state["fsm_state"] == "offline"
+    await wait_until(lambda: agent_state(hub, tokens["chatty"], "silent") == "offline", timeout=10)
     assert not pinger.done()  # the pinging socket is still open
     pinger.cancel()
     await asyncio.gather(pinger, return_exceptions=True)

@@ -180,3 +180,18 @@ def test_busy_flag_lapses(make_agent, settings):
     agent.refresh_from_db()
     assert not agent.busy
     bring_online(agent)
+
+
+def test_placement_happens_on_commit_only_where_pushes_can_reach_agents(
+    make_agent, submit, monkeypatch, django_capture_on_commit_callbacks
+):
+    from agents import push
+
+    make_agent("ready", online=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        stranded = submit("from a command on the in-memory layer")
+    assert holder_of(stranded) is None  # it would be assigned with nobody told
+    monkeypatch.setattr(push, "delivers_from_here", lambda: True)
+    with django_capture_on_commit_callbacks(execute=True):
+        placed = submit("from the hub process")
+    assert holder_of(placed) == "ready"
