@@ -188,6 +188,7 @@ def test_placement_happens_on_commit_only_where_pushes_can_reach_agents(
     from agents import push
 
     make_agent("ready", online=True)
+    monkeypatch.setattr(push, "delivers_from_here", lambda: False)
     with django_capture_on_commit_callbacks(execute=True):
         stranded = submit("from a command on the in-memory layer")
     assert holder_of(stranded) is None  # it would be assigned with nobody told
