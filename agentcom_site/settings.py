@@ -141,7 +141,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels-redis blocks 5 s in BZPOPMIN per receive; the client's read
+                # timeout must be longer, or an idle socket's receive fails and the
+                # consumer dies.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": os.getenv("AGENTCOM_REDIS_PREFIX", "agentcom"),
                 "capacity": 10_000,
                 "expiry": 60,

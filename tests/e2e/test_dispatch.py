@@ -294,3 +294,15 @@ async def test_hub_shutdown_closes_sockets_with_1000(backend, start_hub):
         await agent.recv_type("never", timeout=10)
     assert closed.value.rcvd.code == 1000  # daphne sends the code without the reason text
     assert await stopping == 0
+
+
+async def test_an_agent_idle_past_the_layer_read_timeout_still_gets_work(backend, start_hub):
+    """channels-redis waits 5 s per receive: a socket idle longer must survive it."""
+    hub = start_hub()
+    token = backend.create_agent("patient")
+    ops = backend.operator_token()
+    agent = await AgentClient(hub, "patient", token).connect()
+    await asyncio.sleep(7)  # the idle time is the condition under test, not a wait
+    task_id = await submit(hub, ops)
+    assert (await agent.recv_type("task_assign", timeout=5))["task_id"] == task_id
+    await agent.close()
