@@ -4,12 +4,14 @@ Schemas are strict pydantic models; their errors are translated into the protoco
 `errors[]` vocabulary so both transports name the field and the problem the same way.
 """
 
+import json
 from typing import Annotated, Any, TypeVar
 
 import pydantic
+from django.conf import settings
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
-from agentcom_site.errors import FieldProblem, ValidationFailed
+from agentcom_site.errors import FieldProblem, HubError, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -106,6 +108,29 @@ def validate(schema: type[Model], data: Any, *, message_type: str | None = None)
         return schema.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ValidationFailed(problems_from(exc), message_type=message_type) from None
+
+
+def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+    """A WebSocket message as a frame, checked in PROTOCOL.md §2.1 order (size, JSON, type)."""
+    size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+    limit = settings.AGENTCOM_MAX_FRAME_BYTES
+    if size > limit:
+        raise ValidationFailed(
+            [FieldProblem(None, "too_large", f"the frame is over the {limit} byte limit")],
+            message_type=None,
+        )
+    if text_data is None:
+        raise HubError("invalid_json", "binary frames are not accepted; send JSON text")
+    try:
+        frame = json.loads(text_data)
+    except ValueError as exc:
+        raise HubError("invalid_json", f"the frame is not valid JSON: {exc}") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise ValidationFailed(
+            [FieldProblem("type", "required", "a frame is a JSON object with a string type")],
+            message_type=None,
+        )
+    return frame
 
 
 def _capability_name(value: Any) -> Any:

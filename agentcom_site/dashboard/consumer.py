@@ -14,13 +14,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from agentcom_site.clock import now_ms
 from agentcom_site.dashboard.feed import DASHBOARD_GROUP
 from agentcom_site.dashboard.state import dashboard_state
-from agentcom_site.errors import FieldProblem, HubError, ValidationFailed
-from agentcom_site.validation import Strict, text, validate
+from agentcom_site.errors import HubError
+from agentcom_site.validation import Strict, parse_frame, text, validate
 from tasks import queue
 
 log = logging.getLogger(__name__)
@@ -92,29 +91,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # --- inbound -------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            frame = self._parse(text_data, bytes_data)
+            frame = parse_frame(text_data, bytes_data)
             await self._dispatch(frame)
         except HubError as error:
             await self.send_frame({"type": "error", **error.as_dict()})
-
-    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        limit = settings.AGENTCOM_MAX_FRAME_BYTES
-        if size > limit:
-            raise ValidationFailed(
-                [FieldProblem(None, "too_large", f"the frame is over the {limit} byte limit")]
-            )
-        if text_data is None:
-            raise HubError("invalid_json", "binary frames are not accepted; send JSON text")
-        try:
-            frame = json.loads(text_data)
-        except ValueError as exc:
-            raise HubError("invalid_json", f"the frame is not valid JSON: {exc}") from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            raise ValidationFailed(
-                [FieldProblem("type", "required", "a frame is a JSON object with a string type")]
-            )
-        return frame
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
