@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from bench.dispatch_latency import sequential_dispatch  # noqa: E402
-from bench.harness import Backend, summary_ms, verdict  # noqa: E402
-from bench.loadgen import Fleet, specs  # noqa: E402
+from bench import harness
+from bench.dispatch_latency import sequential_dispatch
+from bench.harness import Backend, summary_ms, verdict
+from bench.loadgen import Fleet, specs
 
 TARGET_KB_PER_CONN = 50.0
 TARGET_P99_MS = 25.0
@@ -60,15 +60,21 @@ async def one_level(args, n: int) -> dict:
             rss0 = hubs.rss()
             rss0_each = [harness.rss_bytes(p.pid) for p in hubs.asgi]
             procs = args.client_procs or max(2, min(8, math.ceil(n / 1250)))
-            fleet = Fleet(specs(tokens, [p.ws_url for p in hubs.asgi], ["code"]),
-                          processes=procs, behaviour="complete", stream=True,
-                          ping_interval=args.ping_interval,
-                          connect_concurrency=args.connect_concurrency,
-                          connect_timeout=args.identify_timeout)
+            fleet = Fleet(
+                specs(tokens, [p.ws_url for p in hubs.asgi], ["code"]),
+                processes=procs,
+                behaviour="complete",
+                stream=True,
+                ping_interval=args.ping_interval,
+                connect_concurrency=args.connect_concurrency,
+                connect_timeout=args.identify_timeout,
+            )
             cpu0 = hubs.cpu()
             profiler = None
             if args.profile:
-                profiler = harness.Profiler(hubs.pids, f"identify{n}-{args.mode}-{args.server}").start()
+                profiler = harness.Profiler(
+                    hubs.pids, f"identify{n}-{args.mode}-{args.server}"
+                ).start()
             async with fleet:
                 costs = harness.top_costs(profiler.stop()) if profiler else None
                 first, last, each = fleet.identify_span_ns()
@@ -80,8 +86,9 @@ async def one_level(args, n: int) -> dict:
                 fds = [harness.open_fds(p.pid) for p in hubs.asgi]
                 http = await harness.http_floor_ns(hubs.asgi[0].port, args.floor_samples, 20)
                 ws = await harness.ws_echo_floor_ns(hubs.asgi[0].ws_url, args.floor_samples, 20)
-                result = await sequential_dispatch(hubs, fleet, op, args.tasks, label=f"conn{n}",
-                                                   max_seconds=args.dispatch_seconds)
+                result = await sequential_dispatch(
+                    hubs, fleet, op, args.tasks, label=f"conn{n}", max_seconds=args.dispatch_seconds
+                )
                 hubs.check_alive()
                 await fleet.stop()
     finally:
@@ -102,8 +109,9 @@ async def one_level(args, n: int) -> dict:
         "rss_before_mb": round(rss0 / 2**20, 1),
         "rss_after_mb": round(rss1 / 2**20, 1),
         "rss_per_asgi_process_mb": [round(b / 2**20, 1) for b in rss1_each],
-        "rss_delta_per_asgi_process_mb": [round((b - a) / 2**20, 1)
-                                          for a, b in zip(rss0_each, rss1_each)],
+        "rss_delta_per_asgi_process_mb": [
+            round((b - a) / 2**20, 1) for a, b in zip(rss0_each, rss1_each, strict=True)
+        ],
         "kb_per_connection": round((rss1 - rss0) / 1024 / max(1, identified), 2),
         "hub_open_fds": fds,
         "dispatch_latency_ms": lat,
@@ -118,28 +126,43 @@ async def run(args) -> int:
     skipped = {}
     for n in args.levels:
         if levels and levels[-1]["identified"] < levels[-1]["agents"]:
-            skipped[str(n)] = (f"not attempted: {levels[-1]['agents']} agents did not all "
-                               f"identify within {args.identify_timeout:.0f} s")
+            skipped[str(n)] = (
+                f"not attempted: {levels[-1]['agents']} agents did not all "
+                f"identify within {args.identify_timeout:.0f} s"
+            )
             print(f"-- {n} agents: {skipped[str(n)]}", flush=True)
             continue
         print(f"-- {n} agents --", flush=True)
         level = await one_level(args, n)
-        print(f"   identified {level['identified']} in {level['identify_all_s']} s, "
-              f"{level['kb_per_connection']} KB/conn, dispatch {level['dispatch_latency_ms']}",
-              flush=True)
+        print(
+            f"   identified {level['identified']} in {level['identify_all_s']} s, "
+            f"{level['kb_per_connection']} KB/conn, dispatch {level['dispatch_latency_ms']}",
+            flush=True,
+        )
         levels.append(level)
     top = levels[-1]
     goal = max(args.levels)
     verdicts = [
         verdict(f"agents identified (of {goal})", top["identified"], ">=", goal),
-        verdict(f"RSS per connection at {top['agents']}", top["kb_per_connection"], "<=",
-                TARGET_KB_PER_CONN, "KB"),
-        verdict(f"dispatch p99 at {top['agents']}", top["dispatch_latency_ms"].get("p99"), "<=",
-                TARGET_P99_MS, "ms"),
+        verdict(
+            f"RSS per connection at {top['agents']}",
+            top["kb_per_connection"],
+            "<=",
+            TARGET_KB_PER_CONN,
+            "KB",
+        ),
+        verdict(
+            f"dispatch p99 at {top['agents']}",
+            top["dispatch_latency_ms"].get("p99"),
+            "<=",
+            TARGET_P99_MS,
+            "ms",
+        ),
     ]
     figures = {"levels": {str(level["agents"]): level for level in levels}, "skipped": skipped}
-    path = harness.write_result("connections", args.mode, args.server, harness.params_of(args),
-                                figures, verdicts)
+    path = harness.write_result(
+        "connections", args.mode, args.server, harness.params_of(args), figures, verdicts
+    )
     harness.print_figures("connections", args.mode, args.server, figures, verdicts, path)
     return 0
 
@@ -149,17 +172,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     harness.add_common_args(parser)
     parser.set_defaults(hubs=1)
-    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")],
-                        default=[1000, 5000, 10000])
+    parser.add_argument(
+        "--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000, 10000]
+    )
     parser.add_argument("--tasks", type=int, default=500, help="dispatches measured per level")
     parser.add_argument("--ping-interval", type=float, default=30)
     parser.add_argument("--client-procs", type=int, default=0, help="0: one per 1 250 agents (2-8)")
-    parser.add_argument("--connect-concurrency", type=int, default=50,
-                        help="handshakes in flight per client process")
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=50,
+        help="handshakes in flight per client process",
+    )
     parser.add_argument("--identify-timeout", type=float, default=100)
     parser.add_argument("--floor-samples", type=int, default=200)
-    parser.add_argument("--dispatch-seconds", type=float, default=45,
-                        help="stop measuring dispatches after this long (an overloaded hub)")
+    parser.add_argument(
+        "--dispatch-seconds",
+        type=float,
+        default=45,
+        help="stop measuring dispatches after this long (an overloaded hub)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.levels, args.tasks, args.floor_samples = [200, 1000], 100, 50

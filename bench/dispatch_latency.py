@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from bench.harness import Backend, HttpConn, now_ns, summary_ms, verdict  # noqa: E402
-from bench.loadgen import Fleet, specs  # noqa: E402
+from bench import harness
+from bench.harness import Backend, HttpConn, now_ns, summary_ms, verdict
+from bench.loadgen import Fleet, specs
 
 TARGETS = {
     "embedded": {"p50_ms": 5.0, "p99_ms": 15.0, "floor_ratio": 3.0},
@@ -33,9 +33,17 @@ TARGETS = {
 }
 
 
-async def sequential_dispatch(hubs, fleet: Fleet, token: str, n: int, *, timeout: float = 10,
-                              give_up_after: int = 3, label: str = "bench",
-                              max_seconds: float | None = None) -> dict:
+async def sequential_dispatch(
+    hubs,
+    fleet: Fleet,
+    token: str,
+    n: int,
+    *,
+    timeout: float = 10,
+    give_up_after: int = 3,
+    label: str = "bench",
+    max_seconds: float | None = None,
+) -> dict:
     """Submit n tasks one at a time (round-robin over the ASGI processes); wait for each
     to be assigned and completed; stop early after `max_seconds`. Returns latency samples
     (ns) and counts."""
@@ -76,7 +84,7 @@ async def sequential_dispatch(hubs, fleet: Fleet, token: str, n: int, *, timeout
                 waiters[task_id] = fut
                 try:
                     await asyncio.wait_for(fut, timeout)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     waiters.pop(task_id, None)
                     lost += 1
                     misses_in_row += 1
@@ -89,8 +97,12 @@ async def sequential_dispatch(hubs, fleet: Fleet, token: str, n: int, *, timeout
         for conn in conns:
             await conn.close()
         fleet.on_event = None
-    return {"latency_ns": latency, "submit_rtt_ns": submit_rtt, "lost": lost,
-            "submitted": len(submit_rtt)}
+    return {
+        "latency_ns": latency,
+        "submit_rtt_ns": submit_rtt,
+        "lost": lost,
+        "submitted": len(submit_rtt),
+    }
 
 
 async def measure_floors(backend: Backend, hubs, samples: int) -> dict:
@@ -98,8 +110,11 @@ async def measure_floors(backend: Backend, hubs, samples: int) -> dict:
     http = await harness.http_floor_ns(proc.port, samples)
     ws = await harness.ws_echo_floor_ns(proc.ws_url, samples)
     commit = await asyncio.to_thread(backend.commit_floor_ns, samples)
-    floors = {"http_health": summary_ms(http), "ws_ping_pong": summary_ms(ws),
-              "db_commit": summary_ms(commit)}
+    floors = {
+        "http_health": summary_ms(http),
+        "ws_ping_pong": summary_ms(ws),
+        "db_commit": summary_ms(commit),
+    }
     floors["total_p50_ms"] = round(sum(f["p50"] for f in floors.values()), 3)
     return floors
 
@@ -110,21 +125,32 @@ async def run(args) -> int:
         tokens = backend.create_agents([(f"agent-{i:05d}", []) for i in range(args.agents)])
         op = backend.operator_token()
         with harness.hubset(args, backend) as hubs:
-            fleet = Fleet(specs(tokens, [p.ws_url for p in hubs.asgi]), processes=1,
-                          behaviour="complete", stream=True, ping_interval=30)
+            fleet = Fleet(
+                specs(tokens, [p.ws_url for p in hubs.asgi]),
+                processes=1,
+                behaviour="complete",
+                stream=True,
+                ping_interval=30,
+            )
             async with fleet:
                 if fleet.identified != args.agents:
-                    raise RuntimeError(f"only {fleet.identified} agents identified: {fleet.failures}")
+                    raise RuntimeError(
+                        f"only {fleet.identified} agents identified: {fleet.failures}"
+                    )
                 warm = await sequential_dispatch(hubs, fleet, op, args.warmup, label="warmup")
                 infeasible = None
                 if not warm["latency_ns"]:
-                    infeasible = (f"no task_assign within 10 s for {warm['lost']} tasks: "
-                                  "no scheduler reaches this hub's sockets")
+                    infeasible = (
+                        f"no task_assign within 10 s for {warm['lost']} tasks: "
+                        "no scheduler reaches this hub's sockets"
+                    )
                 floors = await measure_floors(backend, hubs, args.floor_samples)
                 cpu0 = hubs.cpu()
                 profiler = None
                 if args.profile:
-                    profiler = harness.Profiler(hubs.pids, f"dispatch-{args.mode}-{args.server}").start()
+                    profiler = harness.Profiler(
+                        hubs.pids, f"dispatch-{args.mode}-{args.server}"
+                    ).start()
                 result = {"latency_ns": [], "submit_rtt_ns": [], "lost": 0, "submitted": 0}
                 if infeasible is None:
                     result = await sequential_dispatch(hubs, fleet, op, args.tasks)
@@ -143,7 +169,9 @@ async def run(args) -> int:
         "submit_response_ms": summary_ms(result["submit_rtt_ns"]),
         "lost": result["lost"],
         "floor": floors,
-        "latency_over_floor_p50": round(lat["p50"] / floors["total_p50_ms"], 2) if lat["n"] else None,
+        "latency_over_floor_p50": round(lat["p50"] / floors["total_p50_ms"], 2)
+        if lat["n"]
+        else None,
         "hub_cpu_ms_per_dispatch": round(1000 * cpu / max(1, result["submitted"]), 3),
         "agents": args.agents,
     }
@@ -155,12 +183,25 @@ async def run(args) -> int:
         verdicts.append(verdict("dispatch p50", lat.get("p50"), "<=", targets["p50_ms"], "ms"))
     verdicts.append(verdict("dispatch p99", lat.get("p99"), "<=", targets["p99_ms"], "ms"))
     if "floor_ratio" in targets:
-        verdicts.append(verdict("dispatch p50 / floor", figures["latency_over_floor_p50"], "<=",
-                                targets["floor_ratio"], "x"))
+        verdicts.append(
+            verdict(
+                "dispatch p50 / floor",
+                figures["latency_over_floor_p50"],
+                "<=",
+                targets["floor_ratio"],
+                "x",
+            )
+        )
     extra = {"profile": costs} if costs else {}
-    path = harness.write_result("dispatch_latency", args.mode, args.server,
-                                harness.params_of(args), figures, verdicts,
-                                {**extra, "profiled": bool(costs)})
+    path = harness.write_result(
+        "dispatch_latency",
+        args.mode,
+        args.server,
+        harness.params_of(args),
+        figures,
+        verdicts,
+        {**extra, "profiled": bool(costs)},
+    )
     if costs:
         harness.print_profile(costs)
     harness.print_figures("dispatch_latency", args.mode, args.server, figures, verdicts, path)

@@ -107,8 +107,16 @@ def machine_info() -> dict[str, Any]:
     versions: dict[str, str] = {}
     from importlib import metadata
 
-    for dist in ("Django", "channels", "daphne", "channels-redis", "uvicorn", "websockets",
-                 "uvloop", "psycopg"):
+    for dist in (
+        "Django",
+        "channels",
+        "daphne",
+        "channels-redis",
+        "uvicorn",
+        "websockets",
+        "uvloop",
+        "psycopg",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
     return {
@@ -127,12 +135,30 @@ def git_revision() -> str:
     """HEAD's short hash, plus "+dirty" when hub code differs from it (others edit the
     checkout while benchmarks run, so each result says which code it measured)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "agentcom_site", "agents", "tasks",
-             "messaging", "requirements.txt"],
-            cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "agentcom_site",
+                "agents",
+                "tasks",
+                "messaging",
+                "requirements.txt",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -196,7 +222,8 @@ with transaction.atomic():
     Agent.objects.bulk_create(
         [Agent(agent_id=a, name=a, capabilities=c) for a, c in spec], batch_size=1000
     )
-    by_id = dict(Agent.objects.filter(agent_id__in=[a for a, _ in spec]).values_list("agent_id", "pk"))
+    wanted = Agent.objects.filter(agent_id__in=[a for a, _ in spec])
+    by_id = dict(wanted.values_list("agent_id", "pk"))
     rows = []
     for agent_id, _ in spec:
         token = new_token()
@@ -269,7 +296,11 @@ class Backend:
     def manage(self, *args: str) -> str:
         result = subprocess.run(
             [python(), str(ROOT / "manage.py"), *args],
-            env=self.child_env(), capture_output=True, text=True, timeout=300, cwd=ROOT,
+            env=self.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
         )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
@@ -279,8 +310,12 @@ class Backend:
         """Run `script` in one Django process against this backend; returns stdout."""
         result = subprocess.run(
             [python(), "-c", DJANGO_PRELUDE, *argv],
-            input=script, env=self.child_env(), capture_output=True, text=True,
-            timeout=timeout, cwd=ROOT,
+            input=script,
+            env=self.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
         )
         if result.returncode != 0:
             raise RuntimeError(result.stderr[-4000:])
@@ -301,8 +336,9 @@ class Backend:
         """One single-row INSERT + COMMIT on the hub's own database, n times."""
         samples = []
         if self.mode == "embedded":
-            db = sqlite3.connect(self.data_dir / "agentcom.sqlite3", isolation_level=None,
-                                 timeout=20)
+            db = sqlite3.connect(
+                self.data_dir / "agentcom.sqlite3", isolation_level=None, timeout=20
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER PRIMARY KEY, v TEXT)")
@@ -317,7 +353,9 @@ class Backend:
             import psycopg
 
             with psycopg.connect(self.env["DATABASE_URL"]) as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id serial PRIMARY KEY, v text)")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS bench_floor (id serial PRIMARY KEY, v text)"
+                )
                 conn.commit()
                 for i in range(n):
                     start = now_ns()
@@ -389,7 +427,10 @@ class HubSet:
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
                 [python(), str(BENCH / "hubwrap.py"), *argv],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
                 start_new_session=True,
             )
         proc = Proc(role, popen, log_path, port)
@@ -421,11 +462,23 @@ class HubSet:
                     if not embedded:
                         env["AGENTCOM_EMBEDDED_SCHEDULER"] = "false"
                     argv = [
-                        python(), "-m", "uvicorn",
+                        python(),
+                        "-m",
+                        "uvicorn",
                         os.getenv("BENCH_UVICORN_APP", "agentcom_site.asgi:application"),
-                        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on",
-                        "--ws-max-size", str(4 * 1024 * 1024), "--no-access-log",
-                        "--log-level", "warning", "--backlog", "4096",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--lifespan",
+                        "on",
+                        "--ws-max-size",
+                        str(4 * 1024 * 1024),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                        "--backlog",
+                        "4096",
                     ]
                 self._spawn("asgi", argv, env, port)
             for _ in range(workers):
@@ -474,7 +527,9 @@ class HubSet:
             with contextlib.suppress(OSError):
                 if proc.log_path.stat().st_size > 0:
                     target.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(proc.log_path, target / f"{self.backend.workdir.name}-{proc.log_path.name}")
+                    shutil.copy(
+                        proc.log_path, target / f"{self.backend.workdir.name}-{proc.log_path.name}"
+                    )
 
     def cpu(self) -> dict[int, float]:
         return {pid: cpu_seconds(pid) for pid in self.pids}
@@ -550,8 +605,12 @@ class HttpConn:
         if self.writer is None:
             await self._open()
         data = json.dumps(body).encode() if body is not None else b""
-        head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}",
-                "Connection: keep-alive", f"Content-Length: {len(data)}"]
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{self.port}",
+            "Connection: keep-alive",
+            f"Content-Length: {len(data)}",
+        ]
         if data:
             head.append("Content-Type: application/json")
         if self.token:
@@ -635,35 +694,57 @@ def verdict(name: str, value: float | None, op: str, target: float, unit: str = 
         ok = False
     else:
         ok = value <= target if op == "<=" else value >= target
-    return {"target": name, "value": None if value is None else round(value, 3), "op": op,
-            "limit": target, "unit": unit, "verdict": "PASS" if ok else "MISS"}
+    return {
+        "target": name,
+        "value": None if value is None else round(value, 3),
+        "op": op,
+        "limit": target,
+        "unit": unit,
+        "verdict": "PASS" if ok else "MISS",
+    }
 
 
-def write_result(scenario: str, mode: str, server: str, params: dict, figures: dict,
-                 verdicts: list[dict], extra: dict | None = None) -> Path:
+def write_result(
+    scenario: str,
+    mode: str,
+    server: str,
+    params: dict,
+    figures: dict,
+    verdicts: list[dict],
+    extra: dict | None = None,
+) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if params.get("stock_redis") and mode == "scaled":
         server = f"{server}+stock-redis"
     path = RESULTS / f"{scenario}-{mode}-{server}-{stamp}.json"
     doc = {
-        "scenario": scenario, "mode": mode, "server": server,
+        "scenario": scenario,
+        "mode": mode,
+        "server": server,
         "finished_at": dt.datetime.now().isoformat(timespec="seconds"),
-        "params": params, "figures": figures, "verdicts": verdicts,
-        "machine": machine_info(), **(extra or {}),
+        "params": params,
+        "figures": figures,
+        "verdicts": verdicts,
+        "machine": machine_info(),
+        **(extra or {}),
     }
     path.write_text(json.dumps(doc, indent=2, default=str))
     return path
 
 
-def print_figures(scenario: str, mode: str, server: str, figures: dict, verdicts: list[dict],
-                  path: Path) -> None:
+def print_figures(
+    scenario: str, mode: str, server: str, figures: dict, verdicts: list[dict], path: Path
+) -> None:
     """The figures are the last lines a script prints."""
     print(f"\n== {scenario} [{mode} / {server}] ==")
     for key, value in _flatten(figures):
         print(f"  {key}: {value}")
     for v in verdicts:
-        print(f"  {v['verdict']}: {v['target']} = {v['value']} {v['unit']} (target {v['op']} {v['limit']})")
+        print(
+            f"  {v['verdict']}: {v['target']} = {v['value']} {v['unit']}"
+            f" (target {v['op']} {v['limit']})"
+        )
     print(f"  results: {path.relative_to(ROOT)}")
 
 
@@ -700,9 +781,22 @@ class Profiler:
         for pid in self.pids:
             out = RESULTS / f"profile-{self.label}-{pid}.txt"
             popen = subprocess.Popen(
-                [spy, "record", "--pid", str(pid), "--rate", str(self.rate), "--format", "raw",
-                 "--output", str(out), "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    str(self.rate),
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(out),
+                    "--nonblocking",
+                    "--gil",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             self.procs.append((pid, popen, out))
         time.sleep(1.0)  # let py-spy attach
@@ -710,7 +804,7 @@ class Profiler:
 
     def stop(self) -> list[Path]:
         paths = []
-        for _pid, popen, out in self.procs:
+        for _pid, popen, _out in self.procs:
             popen.send_signal(signal.SIGINT)
         for _pid, popen, out in self.procs:
             try:
@@ -773,8 +867,10 @@ def top_costs(paths: list[Path], limit: int = 20) -> dict[str, Any]:
 
     def share(counter: Counter[str], keep=lambda k: True) -> list[dict]:
         rows = [(k, v) for k, v in counter.most_common() if keep(k)][:limit]
-        return [{"function": k, "share": round(100 * v / max(1, total), 1), "samples": v}
-                for k, v in rows]
+        return [
+            {"function": k, "share": round(100 * v / max(1, total), 1), "samples": v}
+            for k, v in rows
+        ]
 
     def is_hub(name: str) -> bool:
         return name.rpartition(" (")[2].startswith(HUB_PACKAGES)
@@ -797,15 +893,25 @@ def add_common_args(parser) -> None:
     parser.add_argument("--hubs", type=int, default=2, help="ASGI processes in scaled mode")
     parser.add_argument("--workers", type=int, default=1, help="`schedule` workers in scaled mode")
     parser.add_argument("--quick", action="store_true", help="small sizes, for iterating")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the hub processes during the measured phase")
-    parser.add_argument("--stock-redis", action="store_true",
-                        help="scaled: keep redis-py's 5 s socket timeout (bench/settings_override.py)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the hub processes during the measured phase"
+    )
+    parser.add_argument(
+        "--stock-redis",
+        action="store_true",
+        help="scaled: keep redis-py's 5 s socket timeout (bench/settings_override.py)",
+    )
 
 
 def hubset(args, backend: Backend, env: dict[str, str] | None = None) -> HubSet:
-    return HubSet(backend, server=args.server, hubs=args.hubs, workers=args.workers,
-                  env=env or {}, stock_redis=getattr(args, "stock_redis", False))
+    return HubSet(
+        backend,
+        server=args.server,
+        hubs=args.hubs,
+        workers=args.workers,
+        env=env or {},
+        stock_redis=getattr(args, "stock_redis", False),
+    )
 
 
 def params_of(args) -> dict[str, Any]:
@@ -814,8 +920,11 @@ def params_of(args) -> dict[str, Any]:
 
 def print_profile(costs: dict[str, Any], limit: int = 15) -> None:
     print(f"\n-- profile: {costs['samples']} GIL-holding samples --")
-    for title, key in (("hub functions, inclusive", "inclusive_hub"),
-                       ("functions, self", "self"), ("libraries, self", "self_by_library")):
+    for title, key in (
+        ("hub functions, inclusive", "inclusive_hub"),
+        ("functions, self", "self"),
+        ("libraries, self", "self_by_library"),
+    ):
         print(f"-- {title} (top {limit}) --")
         for row in costs[key][:limit]:
             print(f"  {row['share']:5.1f}%  {row['function']}")

@@ -25,9 +25,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -53,7 +54,7 @@ def worker_main(cfg: dict[str, Any], cmd_conn, evt_conn) -> None:
     raise_nofile()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import uvloop  # noqa: F401
+        import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover
@@ -72,6 +73,7 @@ class Worker:
         self.ping_interval: float = cfg.get("ping_interval", 0)
         self.agents: list[AgentSpec] = [AgentSpec(**a) for a in cfg["agents"]]
         self.sockets: list[Any] = []
+        self.pingers: set[asyncio.Task] = set()  # kept referenced while they run
         self.identify_ns: list[tuple[int, int]] = []
         self.failures: list[str] = []
         self.assigned = 0
@@ -95,12 +97,17 @@ class Worker:
         readers = [asyncio.create_task(self._agent(spec, sem)) for spec in self.agents]
         await self._wait_connected(len(readers))
         cpu0 = time.process_time()
-        self.send(("ready", {
-            "identified": len(self.identify_ns),
-            "failures": self.failures[:20],
-            "failed": len(self.failures),
-            "identify_ns": self.identify_ns,
-        }))
+        self.send(
+            (
+                "ready",
+                {
+                    "identified": len(self.identify_ns),
+                    "failures": self.failures[:20],
+                    "failed": len(self.failures),
+                    "identify_ns": self.identify_ns,
+                },
+            )
+        )
         flusher = asyncio.create_task(self._flush_loop())
         command = await self.loop.run_in_executor(None, self._next_command)
         while True:
@@ -114,12 +121,21 @@ class Worker:
         self.stopping = True
         flusher.cancel()
         self._flush()
-        self.send(("result", {
-            "assigned": self.assigned, "done": self.done, "last_done_ns": self.last_done_ns,
-            "assign": self.assign_log, "done_log": self.done_log,
-            "pong_ns": self.pong_ns[-20000:], "other_frames": self.other_frames,
-            "cpu_s": time.process_time() - cpu0,
-        }))
+        self.send(
+            (
+                "result",
+                {
+                    "assigned": self.assigned,
+                    "done": self.done,
+                    "last_done_ns": self.last_done_ns,
+                    "assign": self.assign_log,
+                    "done_log": self.done_log,
+                    "pong_ns": self.pong_ns[-20000:],
+                    "other_frames": self.other_frames,
+                    "cpu_s": time.process_time() - cpu0,
+                },
+            )
+        )
         if command[1:] and command[1] == "close":
             await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
         os._exit(0)  # sockets are dropped by the kernel; no orderly close storm
@@ -161,14 +177,25 @@ class Worker:
             for attempt in range(5):
                 try:
                     ws = await websockets.connect(
-                        spec.url, ping_interval=None, open_timeout=120, close_timeout=1,
+                        spec.url,
+                        ping_interval=None,
+                        open_timeout=120,
+                        close_timeout=1,
                         max_size=8 * 1024 * 1024,
                     )
-                    await ws.send(json.dumps({
-                        "type": "identify", "agent_id": spec.agent_id, "token": spec.token,
-                        "capabilities": spec.capabilities, "status": "idle",
-                        "client_type": "bench", "protocol_version": 1,
-                    }))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "identify",
+                                "agent_id": spec.agent_id,
+                                "token": spec.token,
+                                "capabilities": spec.capabilities,
+                                "status": "idle",
+                                "client_type": "bench",
+                                "protocol_version": 1,
+                            }
+                        )
+                    )
                     while True:
                         raw = await asyncio.wait_for(ws.recv(), 120)
                         if '"identified"' in raw:
@@ -176,7 +203,7 @@ class Worker:
                         if '"type":"error"' in raw:
                             raise RuntimeError(raw[:200])
                     break
-                except Exception as exc:  # noqa: BLE001 - counted and reported
+                except Exception as exc:
                     if ws is not None:
                         await ws.close()
                         ws = None
@@ -187,7 +214,9 @@ class Worker:
             self.identify_ns.append((started, time.perf_counter_ns()))
         self.sockets.append(ws)
         if self.ping_interval > 0:
-            asyncio.create_task(self._pinger(ws))
+            pinger = asyncio.create_task(self._pinger(ws))
+            self.pingers.add(pinger)
+            pinger.add_done_callback(self.pingers.discard)
         await self._read(ws)
 
     async def _pinger(self, ws) -> None:
@@ -195,8 +224,8 @@ class Worker:
         while True:
             self._ping_sent = time.perf_counter_ns()
             try:
-                await ws.send('{"type":"ping","ts":%d}' % time.perf_counter_ns())
-            except Exception:  # noqa: BLE001
+                await ws.send(f'{{"type":"ping","ts":{time.perf_counter_ns()}}}')
+            except Exception:
                 return
             await asyncio.sleep(self.ping_interval)
 
@@ -213,14 +242,26 @@ class Worker:
                         self.assign_log.append((task_id, at))
                     self._event(("assign", task_id, at))
                     if behaviour in ("complete", "hold"):
-                        await ws.send(json.dumps({"type": "task_accepted", "task_id": task_id,
-                                                  "generation": frame["generation"]}))
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "task_accepted",
+                                    "task_id": task_id,
+                                    "generation": frame["generation"],
+                                }
+                            )
+                        )
                     if behaviour == "complete":
-                        await ws.send(json.dumps({
-                            "type": "task_complete", "task_id": task_id,
-                            "generation": frame["generation"],
-                            "result": {"status": "success", "output": "ok"},
-                        }))
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "task_complete",
+                                    "task_id": task_id,
+                                    "generation": frame["generation"],
+                                    "result": {"status": "success", "output": "ok"},
+                                }
+                            )
+                        )
                 elif '"type":"task_ack"' in raw:
                     if '"status":"complete"' in raw:
                         frame = json.loads(raw)
@@ -233,7 +274,7 @@ class Worker:
                     pass
                 else:
                     self.other_frames += 1
-        except Exception:  # noqa: BLE001 - a dropped socket ends this agent
+        except Exception:
             return
 
 
@@ -243,14 +284,28 @@ class Worker:
 class Fleet:
     """Agents spread over `processes` worker processes. Use `async with`."""
 
-    def __init__(self, agents: list[AgentSpec], *, processes: int, behaviour: str = "complete",
-                 stream: bool = False, record: bool = False, ping_interval: float = 0,
-                 connect_concurrency: int = 100, connect_timeout: float = 300) -> None:
+    def __init__(
+        self,
+        agents: list[AgentSpec],
+        *,
+        processes: int,
+        behaviour: str = "complete",
+        stream: bool = False,
+        record: bool = False,
+        ping_interval: float = 0,
+        connect_concurrency: int = 100,
+        connect_timeout: float = 300,
+    ) -> None:
         self.agents = agents
         self.processes = max(1, min(processes, len(agents)))
-        self.cfg = dict(behaviour=behaviour, stream=stream, record=record,
-                        ping_interval=ping_interval, connect_concurrency=connect_concurrency,
-                        connect_timeout=connect_timeout)
+        self.cfg = dict(
+            behaviour=behaviour,
+            stream=stream,
+            record=record,
+            ping_interval=ping_interval,
+            connect_concurrency=connect_concurrency,
+            connect_timeout=connect_timeout,
+        )
         self.ctx = mp.get_context("spawn")
         self.workers: list[tuple[Any, Any, Any]] = []  # (process, cmd_parent, evt_parent)
         self.ready: list[dict] = []
@@ -270,8 +325,9 @@ class Fleet:
             cmd_child, cmd_parent = self.ctx.Pipe(duplex=False)
             evt_parent, evt_child = self.ctx.Pipe(duplex=False)
             cfg = {**self.cfg, "agents": [a.__dict__ for a in share]}
-            proc = self.ctx.Process(target=worker_main, args=(cfg, cmd_child, evt_child),
-                                    daemon=True)
+            proc = self.ctx.Process(
+                target=worker_main, args=(cfg, cmd_child, evt_child), daemon=True
+            )
             proc.start()
             cmd_child.close()
             evt_child.close()
@@ -349,7 +405,7 @@ class Fleet:
         os.kill(proc.pid, signal.SIGKILL)
 
     async def stop(self, *, close: bool = False) -> list[dict | None]:
-        for index, (proc, cmd, _) in enumerate(self.workers):
+        for proc, cmd, _ in self.workers:
             if proc.is_alive():
                 try:
                     cmd.send(("stop", "close") if close else ("stop",))
@@ -361,7 +417,7 @@ class Fleet:
                     message = await asyncio.wait_for(self._inbox[index].get(), 60)
                     if message[0] == "result":
                         self.results[index] = message[1]
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     pass
         self.terminate()
         return self.results

@@ -26,13 +26,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from bench.harness import Backend, summary_ms, verdict  # noqa: E402
+from bench import harness
+from bench.harness import Backend, summary_ms, verdict
 
-AGENT_CAPS = [["code", "python"], ["code", "js"], ["rust"], ["code", "go", "python"],
-              ["code", "python", "js"], ["docs"], []]
-TASK_CAPS = [[], ["code"], ["code", "python"], ["js"], ["rust"], ["code", "go"], ["cobol"],
-             ["docs", "code"], ["python"], ["code", "js"]]
+AGENT_CAPS = [
+    ["code", "python"],
+    ["code", "js"],
+    ["rust"],
+    ["code", "go", "python"],
+    ["code", "python", "js"],
+    ["docs"],
+    [],
+]
+TASK_CAPS = [
+    [],
+    ["code"],
+    ["code", "python"],
+    ["js"],
+    ["rust"],
+    ["code", "go"],
+    ["cobol"],
+    ["docs", "code"],
+    ["python"],
+    ["code", "js"],
+]
 TARGET_RATIO = 1.5
 
 
@@ -54,9 +71,18 @@ def make_agents(n: int) -> list[int]:
 
     moment = now()
     Agent.objects.bulk_create(
-        [Agent(agent_id=f"bench-{i:05d}", state=AgentState.ASSIGNED, channel_name=f"bench.{i}",
-               capabilities=AGENT_CAPS[i % len(AGENT_CAPS)], idle_since=None,
-               connected_at=moment, last_seen=moment) for i in range(n)],
+        [
+            Agent(
+                agent_id=f"bench-{i:05d}",
+                state=AgentState.ASSIGNED,
+                channel_name=f"bench.{i}",
+                capabilities=AGENT_CAPS[i % len(AGENT_CAPS)],
+                idle_since=None,
+                connected_at=moment,
+                last_seen=moment,
+            )
+            for i in range(n)
+        ],
         batch_size=1000,
     )
     return list(Agent.objects.order_by("pk").values_list("pk", flat=True))
@@ -78,10 +104,17 @@ def fill(depth: int, rng: random.Random) -> None:
     batch = []
     for i in range(max(0, missing)):
         caps = TASK_CAPS[rng.randrange(len(TASK_CAPS))]
-        batch.append(Task(description=f"queued {i}", title=f"queued {i}", submitted_by="bench",
-                          priority=rng.randrange(4), needed_capabilities=caps,
-                          capability_key=capability_key(caps),
-                          created_at=base + timedelta(microseconds=37 * i)))
+        batch.append(
+            Task(
+                description=f"queued {i}",
+                title=f"queued {i}",
+                submitted_by="bench",
+                priority=rng.randrange(4),
+                needed_capabilities=caps,
+                capability_key=capability_key(caps),
+                created_at=base + timedelta(microseconds=37 * i),
+            )
+        )
         if len(batch) == 5000:
             Task.objects.bulk_create(batch)
             batch = []
@@ -160,20 +193,28 @@ def run(args) -> int:
                 "bulk_pass_ms": round(bulk_ms, 1),
                 "bulk_ms_per_claim": round(bulk_ms / assigned, 3) if assigned else None,
             }
-            print(f"  depth {depth}: decision {rows[str(depth)]['decision_ms']}, "
-                  f"distinct keys {rows[str(depth)]['distinct_keys_query_ms']['p50']} ms, "
-                  f"bulk {assigned} in {bulk_ms:.0f} ms", flush=True)
+            print(
+                f"  depth {depth}: decision {rows[str(depth)]['decision_ms']}, "
+                f"distinct keys {rows[str(depth)]['distinct_keys_query_ms']['p50']} ms, "
+                f"bulk {assigned} in {bulk_ms:.0f} ms",
+                flush=True,
+            )
         vendor = connection.vendor
         connection.close()
     finally:
         backend.drop()
     low, high = str(min(args.depths)), str(max(args.depths))
     ratio = rows[high]["decision_ms"]["p50"] / rows[low]["decision_ms"]["p50"]
-    figures = {"database": vendor, "agents": args.agents, "depths": rows,
-               f"decision_p50_ratio_{high}_vs_{low}": round(ratio, 2)}
+    figures = {
+        "database": vendor,
+        "agents": args.agents,
+        "depths": rows,
+        f"decision_p50_ratio_{high}_vs_{low}": round(ratio, 2),
+    }
     verdicts = [verdict(f"decision p50 at {high} / at {low}", ratio, "<=", TARGET_RATIO, "x")]
-    path = harness.write_result("queue_depth", args.mode, "none", harness.params_of(args),
-                                figures, verdicts)
+    path = harness.write_result(
+        "queue_depth", args.mode, "none", harness.params_of(args), figures, verdicts
+    )
     harness.print_figures("queue_depth", args.mode, "none", figures, verdicts, path)
     return 0
 
@@ -183,8 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=harness.MODES, default="embedded")
     parser.add_argument("--server", default="none", help="ignored: no server is involved")
-    parser.add_argument("--depths", type=lambda s: [int(x) for x in s.split(",")],
-                        default=[0, 10_000, 100_000])
+    parser.add_argument(
+        "--depths", type=lambda s: [int(x) for x in s.split(",")], default=[0, 10_000, 100_000]
+    )
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--quick", action="store_true")

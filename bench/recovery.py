@@ -20,10 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from bench.harness import Backend, HttpConn, now_ns, summary_ms  # noqa: E402
-from bench.loadgen import Fleet, specs  # noqa: E402
-
+from bench import harness
+from bench.harness import Backend, HttpConn, now_ns, summary_ms
+from bench.loadgen import Fleet, specs
 
 
 async def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
@@ -38,8 +37,9 @@ async def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
 async def one_round(args, index: int) -> dict:
     backend = Backend(args.mode, label="recovery")
     try:
-        names = [f"holder-{i:04d}" for i in range(args.holders)] + \
-                [f"spare-{i:04d}" for i in range(args.idle)]
+        names = [f"holder-{i:04d}" for i in range(args.holders)] + [
+            f"spare-{i:04d}" for i in range(args.idle)
+        ]
         tokens = backend.create_agents([(n, []) for n in names])
         op = backend.operator_token()
         env = {"AGENTCOM_RECONNECT_GRACE_S": "0"}
@@ -47,18 +47,17 @@ async def one_round(args, index: int) -> dict:
             urls = [p.ws_url for p in hubs.asgi]
             holder_tokens = {n: tokens[n] for n in names[: args.holders]}
             spare_tokens = {n: tokens[n] for n in names[args.holders :]}
-            holders = Fleet(specs(holder_tokens, urls), processes=1, behaviour="hold",
-                            stream=True)
-            spares = Fleet(specs(spare_tokens, urls), processes=1, behaviour="hold",
-                           stream=True)
+            holders = Fleet(specs(holder_tokens, urls), processes=1, behaviour="hold", stream=True)
+            spares = Fleet(specs(spare_tokens, urls), processes=1, behaviour="hold", stream=True)
             held: set[str] = set()
             holders_ready = await holders.start()
             try:
                 holders.on_event = lambda e: held.add(e[1]) if e[0] == "assign" else None
                 conn = HttpConn(hubs.asgi[0].port, op)
                 for i in range(args.holders):
-                    status, body = await conn.request("POST", "/api/tasks",
-                                                      {"description": f"held {i}"})
+                    status, body = await conn.request(
+                        "POST", "/api/tasks", {"description": f"held {i}"}
+                    )
                     assert status == 201, body
 
                 async def all_working() -> bool:
@@ -94,28 +93,52 @@ async def one_round(args, index: int) -> dict:
                 conn = HttpConn(hubs.asgi[0].port, op)
                 for task_id in sorted(tasks)[:3]:
                     _, record = await conn.request("GET", f"/api/tasks/{task_id}")
-                    trace.append([(h["event"], round(h["timestamp"] - dropped_wall_ms))
-                                  for h in reversed(record.get("history", []))
-                                  if h["timestamp"] >= dropped_wall_ms - 1000])
+                    trace.append(
+                        [
+                            (h["event"], round(h["timestamp"] - dropped_wall_ms))
+                            for h in reversed(record.get("history", []))
+                            if h["timestamp"] >= dropped_wall_ms - 1000
+                        ]
+                    )
                 await conn.close()
                 if not complete:
                     conn = HttpConn(hubs.asgi[0].port, op)
                     for task_id in sorted(tasks - set(reassigned)):
                         _, record = await conn.request("GET", f"/api/tasks/{task_id}")
-                        missing.append({k: record.get(k) for k in
-                                        ("id", "status", "assigned_to", "generation")}
-                                       | {"history": [h["event"] + ":" + str(h.get("details"))
-                                                      for h in record.get("history", [])][:6]})
+                        missing.append(
+                            {
+                                k: record.get(k)
+                                for k in ("id", "status", "assigned_to", "generation")
+                            }
+                            | {
+                                "history": [
+                                    h["event"] + ":" + str(h.get("details"))
+                                    for h in record.get("history", [])
+                                ][:6]
+                            }
+                        )
                     import subprocess
+
                     ports = {str(h.port) for h in hubs.asgi}
-                    ss = subprocess.run(["ss", "-tnH", "state", "close-wait"], capture_output=True,
-                                        text=True).stdout.splitlines()
-                    missing.append({"hub_sockets_in_close_wait": sum(
-                        1 for line in ss if line.split()[2].rsplit(":", 1)[-1] in ports)})
+                    ss = subprocess.run(
+                        ["ss", "-tnH", "state", "close-wait"], capture_output=True, text=True
+                    ).stdout.splitlines()
+                    missing.append(
+                        {
+                            "hub_sockets_in_close_wait": sum(
+                                1 for line in ss if line.split()[2].rsplit(":", 1)[-1] in ports
+                            )
+                        }
+                    )
                     _, states = await conn.request("GET", "/api/agents/states")
                     held_by = {m.get("assigned_to") for m in missing}
-                    missing.append({"holders": [a for a in states.get("agents", [])
-                                                if a["agent_id"] in held_by]})
+                    missing.append(
+                        {
+                            "holders": [
+                                a for a in states.get("agents", []) if a["agent_id"] in held_by
+                            ]
+                        }
+                    )
                     await conn.close()
                     print("  not reassigned:", missing, flush=True)
                 hubs.check_alive()
@@ -142,8 +165,11 @@ async def run(args) -> int:
     rounds = []
     for index in range(args.rounds):
         result = await one_round(args, index)
-        print(f"  round {index + 1}: all {result['reassigned']}/{result['tasks']} back in "
-              f"{result['all_reassigned_ms']} ms", flush=True)
+        print(
+            f"  round {index + 1}: all {result['reassigned']}/{result['tasks']} back in "
+            f"{result['all_reassigned_ms']} ms",
+            flush=True,
+        )
         rounds.append(result)
     times = sorted(r["all_reassigned_ms"] for r in rounds if r["all_reassigned_ms"] is not None)
     median = times[len(times) // 2] if times else None
@@ -155,8 +181,9 @@ async def run(args) -> int:
         "idle_agents": args.idle,
     }
     verdicts = []  # no target is set for recovery; the figures are reported as measured
-    path = harness.write_result("recovery", args.mode, args.server, harness.params_of(args),
-                                figures, verdicts)
+    path = harness.write_result(
+        "recovery", args.mode, args.server, harness.params_of(args), figures, verdicts
+    )
     harness.print_figures("recovery", args.mode, args.server, figures, verdicts, path)
     return 0
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import BENCH, RESULTS, ROOT, ensure_venv, python  # noqa: E402
+from bench.harness import BENCH, RESULTS, ROOT, ensure_venv, python
 
 SCENARIOS = ["queue_depth", "dispatch_latency", "recovery", "throughput", "connections"]
 CONFIGS = ["embedded/daphne", "embedded/uvicorn", "scaled/daphne", "scaled/uvicorn"]
@@ -41,13 +41,44 @@ def plan(args) -> list[list[str]]:
             runs.append([scenario, "--mode", mode, "--server", server])
         if scenario == "recovery" and "scaled/daphne" in args.configs:
             # The stock Redis client settings (5 s socket timeout): consumers die when idle.
-            runs.append([scenario, "--mode", "scaled", "--server", "daphne", "--stock-redis",
-                         "--rounds", "1"])
+            runs.append(
+                [
+                    scenario,
+                    "--mode",
+                    "scaled",
+                    "--server",
+                    "daphne",
+                    "--stock-redis",
+                    "--rounds",
+                    "1",
+                ]
+            )
     if args.profile:
-        runs.append(["dispatch_latency", "--mode", "embedded", "--server", "daphne",
-                     "--profile", "--tasks", "1000"])
-        runs.append(["throughput", "--mode", "embedded", "--server", "daphne", "--profile",
-                     "--no-curve", "--tasks", "3000"])
+        runs.append(
+            [
+                "dispatch_latency",
+                "--mode",
+                "embedded",
+                "--server",
+                "daphne",
+                "--profile",
+                "--tasks",
+                "1000",
+            ]
+        )
+        runs.append(
+            [
+                "throughput",
+                "--mode",
+                "embedded",
+                "--server",
+                "daphne",
+                "--profile",
+                "--no-curve",
+                "--tasks",
+                "3000",
+            ]
+        )
     return runs
 
 
@@ -76,16 +107,28 @@ def main() -> None:
                 log.flush()
                 started = time.monotonic()
                 try:
-                    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S)
+                    proc = subprocess.run(
+                        cmd,
+                        cwd=ROOT,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                        timeout=TIMEOUT_S,
+                    )
                     output, code = proc.stdout, proc.returncode
                 except subprocess.TimeoutExpired as exc:
-                    output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+                    output = (
+                        (exc.stdout or b"").decode(errors="replace")
+                        if isinstance(exc.stdout, bytes)
+                        else (exc.stdout or "")
+                    )
                     code = "timeout"
                 log.write(output)
                 log.flush()
                 took = time.monotonic() - started
-                tail = [line for line in output.splitlines() if line.startswith(("  PASS", "  MISS"))]
+                tail = [
+                    line for line in output.splitlines() if line.startswith(("  PASS", "  MISS"))
+                ]
                 for line in tail:
                     print("   " + line.strip(), flush=True)
                 if code != 0:

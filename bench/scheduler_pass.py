@@ -42,8 +42,13 @@ def main() -> None:
     Agent.objects.all().delete()
     capability_sets = [[], ["code"], ["code", "python"], ["js"], ["rust"], ["code", "go"]]
     tasks = [
-        Task(description=f"task {i}", title=f"task {i}", submitted_by="bench", priority=i % 4,
-             needed_capabilities=capability_sets[i % len(capability_sets)])
+        Task(
+            description=f"task {i}",
+            title=f"task {i}",
+            submitted_by="bench",
+            priority=i % 4,
+            needed_capabilities=capability_sets[i % len(capability_sets)],
+        )
         for i in range(args.queued)
     ]
     for task in tasks:
@@ -51,23 +56,39 @@ def main() -> None:
     Task.objects.bulk_create(tasks, batch_size=2000)
     moment = now()
     Agent.objects.bulk_create(
-        [Agent(agent_id=f"bench-{i}", state=AgentState.IDLE, channel_name=f"bench.{i}",
-               capabilities=["code", "python", "js"], idle_since=moment) for i in range(args.agents)],
+        [
+            Agent(
+                agent_id=f"bench-{i}",
+                state=AgentState.IDLE,
+                channel_name=f"bench.{i}",
+                capabilities=["code", "python", "js"],
+                idle_since=moment,
+            )
+            for i in range(args.agents)
+        ],
         batch_size=1000,
     )
     started = time.perf_counter()
     assigned = schedule_pass()
     full_ms = (time.perf_counter() - started) * 1000
     # Now every agent is busy; make one idle agent that fits nothing in the queue.
-    Agent.objects.create(agent_id="misfit", state=AgentState.IDLE, channel_name="bench.misfit",
-                         capabilities=["cobol"], idle_since=moment)
+    Agent.objects.create(
+        agent_id="misfit",
+        state=AgentState.IDLE,
+        channel_name="bench.misfit",
+        capabilities=["cobol"],
+        idle_since=moment,
+    )
     Task.objects.filter(needed_capabilities=[]).delete()  # only capability-bound tasks remain
     started = time.perf_counter()
     none = schedule_pass()
     empty_ms = (time.perf_counter() - started) * 1000
     print(f"backend: {connection.vendor}")
     print(f"queued={args.queued} idle_agents={args.agents}")
-    print(f"pass assigning {assigned} tasks: {full_ms:.1f} ms ({full_ms / max(assigned, 1):.2f} ms per claim)")
+    print(
+        f"pass assigning {assigned} tasks: {full_ms:.1f} ms"
+        f" ({full_ms / max(assigned, 1):.2f} ms per claim)"
+    )
     print(f"pass with no fitting task (assigned {none}): {empty_ms:.2f} ms")
 
 

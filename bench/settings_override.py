@@ -14,6 +14,4 @@ from agentcom_site.settings import *  # noqa: F403
 from agentcom_site.settings import CHANNEL_LAYERS, REDIS_URL
 
 if REDIS_URL and CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis"):
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
-        {"address": REDIS_URL, "socket_timeout": None}
-    ]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": None}]

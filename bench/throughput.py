@@ -25,16 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from bench.harness import Backend, HttpConn, now_ns, summary_ms, verdict  # noqa: E402
-from bench.loadgen import Fleet, specs  # noqa: E402
+from bench import harness
+from bench.harness import Backend, HttpConn, now_ns, summary_ms, verdict
+from bench.loadgen import Fleet, specs
 
 TARGETS = {"embedded": 300.0, "best": 1000.0}
 DEFAULT_RATES = [25, 50, 100, 200, 400, 800]
 
 
-async def submit_bulk(hubs, token: str, n: int, concurrency: int, deadline: float,
-                      label: str = "bulk") -> tuple[int, int, int]:
+async def submit_bulk(
+    hubs, token: str, n: int, concurrency: int, deadline: float, label: str = "bulk"
+) -> tuple[int, int, int]:
     """Submit n tasks over `concurrency` connections; returns (submitted, first_ns, last_ns)."""
     ports = [p.port for p in hubs.asgi]
     counter = iter(range(n))
@@ -47,8 +48,9 @@ async def submit_bulk(hubs, token: str, n: int, concurrency: int, deadline: floa
             for i in counter:
                 if time.monotonic() > deadline:
                     return
-                status, body = await conn.request("POST", "/api/tasks",
-                                                  {"description": f"{label} {i}"})
+                status, body = await conn.request(
+                    "POST", "/api/tasks", {"description": f"{label} {i}"}
+                )
                 if not first[0]:
                     first[0] = conn.sent_at
                 if status != 201:
@@ -71,8 +73,9 @@ async def wait_done(fleet: Fleet, target: int, deadline: float) -> int:
     return fleet.totals()[1]
 
 
-async def open_loop(hubs, fleet: Fleet, token: str, rate: float, seconds: float,
-                    connections: int, base_done: int) -> dict:
+async def open_loop(
+    hubs, fleet: Fleet, token: str, rate: float, seconds: float, connections: int, base_done: int
+) -> dict:
     """Submit at `rate`/s for `seconds` (open loop); latency POST -> task_assign."""
     ports = [p.port for p in hubs.asgi]
     n = max(1, int(rate * seconds))
@@ -87,8 +90,9 @@ async def open_loop(hubs, fleet: Fleet, token: str, rate: float, seconds: float,
                 i = await queue.get()
                 if i < 0:
                     return
-                status, body = await conn.request("POST", "/api/tasks",
-                                                  {"description": f"curve {rate} {i}"})
+                status, body = await conn.request(
+                    "POST", "/api/tasks", {"description": f"curve {rate} {i}"}
+                )
                 if status == 201:
                     sent[body["task_id"]] = conn.sent_at
         finally:
@@ -133,8 +137,12 @@ async def run(args) -> int:
         tokens = backend.create_agents([(f"agent-{i:05d}", []) for i in range(args.agents)])
         op = backend.operator_token()
         with harness.hubset(args, backend) as hubs:
-            fleet = Fleet(specs(tokens, [p.ws_url for p in hubs.asgi]),
-                          processes=args.client_procs, behaviour="complete", record=True)
+            fleet = Fleet(
+                specs(tokens, [p.ws_url for p in hubs.asgi]),
+                processes=args.client_procs,
+                behaviour="complete",
+                record=True,
+            )
             async with fleet:
                 if fleet.identified != args.agents:
                     raise RuntimeError(f"only {fleet.identified} identified: {fleet.failures}")
@@ -146,14 +154,19 @@ async def run(args) -> int:
                 base = fleet.totals()[1]
 
                 cpu0 = hubs.cpu()
-                pg0 = {pid: harness.cpu_seconds(pid)
-                       for pid in harness.pids_named("postgres", "redis-server")}
+                pg0 = {
+                    pid: harness.cpu_seconds(pid)
+                    for pid in harness.pids_named("postgres", "redis-server")
+                }
                 profiler = None
                 if args.profile:
-                    profiler = harness.Profiler(hubs.pids, f"throughput-{args.mode}-{args.server}").start()
+                    profiler = harness.Profiler(
+                        hubs.pids, f"throughput-{args.mode}-{args.server}"
+                    ).start()
                 deadline = time.monotonic() + args.max_seconds
                 submitter = asyncio.create_task(
-                    submit_bulk(hubs, op, args.tasks, args.concurrency, deadline))
+                    submit_bulk(hubs, op, args.tasks, args.concurrency, deadline)
+                )
                 submitted, first_ns, submit_end = await submitter
                 done = await wait_done(fleet, base + submitted, deadline) - base
                 last_done = fleet.totals()[2]
@@ -166,15 +179,20 @@ async def run(args) -> int:
                 base = fleet.totals()[1]
                 if args.curve and not args.profile:
                     for rate in args.rates:
-                        step = await open_loop(hubs, fleet, op, rate, args.step_seconds,
-                                               args.concurrency, base)
+                        step = await open_loop(
+                            hubs, fleet, op, rate, args.step_seconds, args.concurrency, base
+                        )
                         base += step["completed"]
                         curve.append(step)
-                        print(f"  curve: {step['offered_per_s']}/s offered -> "
-                              f"{step['lifecycles_per_s']}/s, dispatch {step['dispatch_ms']}",
-                              flush=True)
-                        if step["completed"] < step["submitted"] * 0.98 or \
-                                step["dispatch_ms"].get("p50", 0) > 2000:
+                        print(
+                            f"  curve: {step['offered_per_s']}/s offered -> "
+                            f"{step['lifecycles_per_s']}/s, dispatch {step['dispatch_ms']}",
+                            flush=True,
+                        )
+                        if (
+                            step["completed"] < step["submitted"] * 0.98
+                            or step["dispatch_ms"].get("p50", 0) > 2000
+                        ):
                             break  # saturated: higher rates only pile up a backlog
                 hubs.check_alive()
                 results = await fleet.stop()
@@ -196,7 +214,9 @@ async def run(args) -> int:
             for role in sorted(set(roles.values()))
         },
         "hub_cpu_utilisation_cores": round(cpu / elapsed_s, 2),
-        "db_and_redis_cpu_s_per_lifecycle": round(pg / max(1, done), 5) if args.mode == "scaled" else None,
+        "db_and_redis_cpu_s_per_lifecycle": round(pg / max(1, done), 5)
+        if args.mode == "scaled"
+        else None,
         "client_cpu_s": round(sum(r["cpu_s"] for r in results if r), 2),
         "agents": args.agents,
         "concurrency": args.concurrency,
@@ -205,12 +225,29 @@ async def run(args) -> int:
         figures["curve"] = curve
     verdicts = []
     if args.mode == "embedded":
-        verdicts.append(verdict("lifecycles/s (embedded)", figures["lifecycles_per_s"], ">=",
-                                TARGETS["embedded"], "/s"))
-    verdicts.append(verdict("lifecycles/s (best mode)", figures["lifecycles_per_s"], ">=",
-                            TARGETS["best"], "/s"))
-    path = harness.write_result("throughput", args.mode, args.server, harness.params_of(args),
-                                figures, verdicts, {"profile": costs, "profiled": bool(costs)})
+        verdicts.append(
+            verdict(
+                "lifecycles/s (embedded)",
+                figures["lifecycles_per_s"],
+                ">=",
+                TARGETS["embedded"],
+                "/s",
+            )
+        )
+    verdicts.append(
+        verdict(
+            "lifecycles/s (best mode)", figures["lifecycles_per_s"], ">=", TARGETS["best"], "/s"
+        )
+    )
+    path = harness.write_result(
+        "throughput",
+        args.mode,
+        args.server,
+        harness.params_of(args),
+        figures,
+        verdicts,
+        {"profile": costs, "profiled": bool(costs)},
+    )
     if costs:
         harness.print_profile(costs)
     harness.print_figures("throughput", args.mode, args.server, figures, verdicts, path)
@@ -227,8 +264,9 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=150)
     parser.add_argument("--curve", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        default=DEFAULT_RATES)
+    parser.add_argument(
+        "--rates", type=lambda s: [float(x) for x in s.split(",")], default=DEFAULT_RATES
+    )
     parser.add_argument("--step-seconds", type=float, default=6)
     args = parser.parse_args()
     if args.quick:
