@@ -88,8 +88,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     # --- outbound ------------------------------------------------------------------
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        if not self.closing:
+        if self.closing:
+            return
+        try:
             await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        except OSError:
+            # The client is already gone (uvicorn raises here); the disconnect that
+            # follows must still run, so do not let the push kill the consumer.
+            self.closing = True
 
     async def send_error(self, error: HubError) -> None:
         await self.send_frame({"type": "error", **error.as_dict()})

@@ -249,7 +249,8 @@ def machine_block(latest: dict) -> str:
         f"- results from {min(d['finished_at'] for d in latest.values())} to "
         f"{max(d['finished_at'] for d in latest.values())}; load average at the start of "
         f"the last run: {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])} "
-        "(other work shares this machine)"
+        "(other work shares this machine)\n- hub code measured (git HEAD of each result): "
+        + ", ".join(sorted({d["machine"].get("git", "?") for d in latest.values()}))
     )
 
 

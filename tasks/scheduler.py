@@ -110,7 +110,14 @@ def place_task(task_id: str) -> bool:
         return False
     key, rejected_by, pinned_pk = row
     agent = _pick(_needed(key), rejected_by, pinned_pk, _idle_in_order(pinned_pk))
-    return agent is not None and queue.assign_task(task_id, agent.pk) is not None
+    if agent is None:
+        return False
+    if queue.assign_task(task_id, agent.pk) is None:
+        # Another process claimed that agent (or the task) first: a full pass finds
+        # the next match instead of leaving the task to the sweep.
+        request_pass()
+        return False
+    return True
 
 
 def feed_agent(agent_id: str) -> bool:
