@@ -22,10 +22,6 @@ def unregister(consumer: Any) -> None:
     _open.discard(consumer)
 
 
-def open_count() -> int:
-    return len(_open)
-
-
 def identified_agent_pks(since: float) -> list[int]:
     """Agents whose sockets sent a frame after `since` (monotonic seconds)."""
     return [c.agent.pk for c in list(_open) if c.agent is not None and c.last_frame_at >= since]
