@@ -32,7 +32,6 @@ class Priority(models.IntegerChoices):
 
 S = TaskStatus
 HELD = (S.ASSIGNED, S.WORKING)
-FINISHED = (S.COMPLETED, S.DEAD_LETTER, S.CANCELLED)
 
 
 def new_task_id() -> str:
