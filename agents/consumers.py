@@ -22,7 +22,7 @@ from agentcom_site.hooks import frame_handlers, run_disconnect_hooks
 from agentcom_site.validation import parse_frame
 from agents import connections, presence
 from agents.models import Agent
-from agents.push import BROADCAST_GROUP
+from agents.push import PRESENCE_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.strikes: deque[float] = deque()
         self.closing = False
         self.replaced = False
+        self.hears_presence = False
         await self.accept()
         connections.register(self)
 
     async def disconnect(self, code: int) -> None:
         connections.unregister(self)
+        if self.hears_presence:
+            await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
         if self.agent is not None:
-            await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
             await database_sync_to_async(presence.disconnect)(
                 self.agent.pk, channel_name=self.channel_name
             )

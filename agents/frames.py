@@ -9,7 +9,7 @@ from agentcom_site.errors import HubError
 from agentcom_site.hooks import run_identified_hooks
 from agentcom_site.validation import Capability, Strict, text, unique, validate
 from agents import presence
-from agents.push import BROADCAST_GROUP, close_message, send_to_socket
+from agents.push import PRESENCE_GROUP, close_message, send_to_socket
 from agents.selectors import connected_agents
 from agents.tokens import agent_for_token
 from agents.wire import presence as presence_view
@@ -21,6 +21,7 @@ class IdentifyFrame(Strict):
     name: text("name") | None = None  # type: ignore[valid-type]
     status: text("status") | None = None  # type: ignore[valid-type]
     capabilities: Annotated[list[Capability], Field(max_length=256)] | None = None
+    presence: bool = True  # false: no agent_joined/agent_left/status_changed pushes
 
 
 class StatusFrame(Strict):
@@ -53,12 +54,19 @@ async def identify(consumer: Any, raw: dict[str, Any]) -> None:
     )
     if bound.replaced_channel:
         await send_to_socket(bound.replaced_channel, close_message(4000, "replaced"))
-    first_time = consumer.agent is None
     consumer.agent = bound.agent
-    if first_time:
-        await consumer.channel_layer.group_add(BROADCAST_GROUP, consumer.channel_name)
+    await _listen_to_presence(consumer, frame.presence)
     await run_identified_hooks(consumer)
     await consumer.send_frame({"type": "identified", "agent_id": bound.agent.agent_id})
+
+
+async def _listen_to_presence(consumer: Any, wanted: bool) -> None:
+    """Join or leave the presence group; identifying again may change the choice."""
+    if wanted and not consumer.hears_presence:
+        await consumer.channel_layer.group_add(PRESENCE_GROUP, consumer.channel_name)
+    elif not wanted and consumer.hears_presence:
+        await consumer.channel_layer.group_discard(PRESENCE_GROUP, consumer.channel_name)
+    consumer.hears_presence = wanted
 
 
 async def status(consumer: Any, raw: dict[str, Any]) -> None:

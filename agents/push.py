@@ -1,7 +1,10 @@
 """Pushing frames to agent sockets through the channel layer.
 
 Every socket listens on its own channel name (stored on the Agent row while it is the
-agent's live connection) and on the broadcast group. Messages the consumer understands:
+agent's live connection) and, unless it identified with `"presence": false`, on the
+presence group. Presence frames go to every listener, so N agents identifying cost
+N²/2 frames; clients that ignore them (the sidecar) opt out.
+Messages the consumer understands:
 
 - `agent.push`       {"frame": {...}, "exclude": agent_id | None}
 - `agent.close`      {"code": int, "reason": str}
@@ -21,7 +24,7 @@ from agentcom_site.events import Event, subscribe
 
 log = logging.getLogger(__name__)
 
-BROADCAST_GROUP = "agentcom.agents"
+PRESENCE_GROUP = "agentcom.agents"
 
 
 def push_message(frame: dict[str, Any], *, exclude: str | None = None) -> dict[str, Any]:
@@ -44,16 +47,16 @@ async def send_to_socket(channel_name: str, message: dict[str, Any]) -> bool:
     return True
 
 
-async def send_to_all(message: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(BROADCAST_GROUP, message)
+async def send_to_group(group: str, message: dict[str, Any]) -> None:
+    await get_channel_layer().group_send(group, message)
 
 
-async def _send(channel_name: str | None, message: dict[str, Any]) -> None:
-    """To one socket, or to every identified socket when `channel_name` is None."""
-    if channel_name is None:
-        await send_to_all(message)
+async def _send(target: str, message: dict[str, Any]) -> None:
+    """To one socket, or to the presence group."""
+    if target == PRESENCE_GROUP:
+        await send_to_group(target, message)
     else:
-        await send_to_socket(channel_name, message)
+        await send_to_socket(target, message)
 
 
 class Outbox:
@@ -61,22 +64,26 @@ class Outbox:
 
     Committed changes are announced from the thread that committed them; blocking
     that thread until the loop has sent the frame would hold up the next database
-    operation. One sender task keeps the frames in the order they were queued.
+    operation. Two lanes, each drained in order by its own sender: frames for one
+    socket (task_assign, closes) never wait behind a burst of group broadcasts.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[tuple[str | None, dict[str, Any]]] = asyncio.Queue()
-        self.task = loop.create_task(self._drain())
+        self.direct: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.groups: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.tasks = [loop.create_task(self._drain(lane)) for lane in (self.direct, self.groups)]
 
-    def put(self, channel_name: str | None, message: dict[str, Any]) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (channel_name, message))
+    def put(self, target: str, message: dict[str, Any]) -> None:
+        lane = self.groups if target == PRESENCE_GROUP else self.direct
+        self.loop.call_soon_threadsafe(lane.put_nowait, (target, message))
 
-    async def _drain(self) -> None:
+    @staticmethod
+    async def _drain(lane: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
         while True:
-            channel_name, message = await self.queue.get()
+            target, message = await lane.get()
             try:
-                await _send(channel_name, message)
+                await _send(target, message)
             except Exception:
                 log.exception("push of %s failed", message.get("type"))
 
@@ -94,7 +101,8 @@ def attach_outbox() -> Outbox:
 def detach_outbox() -> None:
     global _outbox
     if _outbox is not None:
-        _outbox.task.cancel()
+        for task in _outbox.tasks:
+            task.cancel()
     _outbox = None
 
 
@@ -114,15 +122,15 @@ def _on_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _hand_over(channel_name: str | None, message: dict[str, Any]) -> None:
+def _hand_over(target: str, message: dict[str, Any]) -> None:
     loop = _on_loop()
     if loop is not None:
         # Called on the event loop itself (the sweep loop, say): schedule, don't block.
-        loop.create_task(_send(channel_name, message))
+        loop.create_task(_send(target, message))
     elif _outbox is not None and not _outbox.loop.is_closed():
-        _outbox.put(channel_name, message)
+        _outbox.put(target, message)
     else:  # no hub loop in this process (a management command, a test)
-        async_to_sync(_send)(channel_name, message)
+        async_to_sync(_send)(target, message)
 
 
 def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> None:
@@ -130,9 +138,9 @@ def send_to_socket_sync(channel_name: str, message: dict[str, Any]) -> None:
     _hand_over(channel_name, message)
 
 
-def send_to_all_sync(message: dict[str, Any]) -> None:
-    """From any context: deliver to every identified socket."""
-    _hand_over(None, message)
+def send_to_presence_sync(message: dict[str, Any]) -> None:
+    """From any context: deliver to every identified socket that wants presence frames."""
+    _hand_over(PRESENCE_GROUP, message)
 
 
 # --- committed events become frames ------------------------------------------------------
@@ -140,7 +148,7 @@ def send_to_all_sync(message: dict[str, Any]) -> None:
 
 def on_event(event: Event) -> None:
     """Turn committed changes into pushes: task frames to the holder's own socket,
-    presence frames to every identified socket."""
+    presence frames to every socket that listens for them."""
     if event.kind == "task_assigned":
         send_to_socket_sync(event.data["channel_name"], push_message(event.data["frame"]))
     elif event.kind == "task_taken":
@@ -153,14 +161,16 @@ def on_event(event: Event) -> None:
         send_to_socket_sync(event.data["channel_name"], push_message(frame))
     elif event.kind == "agent_joined":
         frame = {"type": "agent_joined", "agent": event.data["agent"]}
-        send_to_all_sync(push_message(frame, exclude=event.agent_id))
+        send_to_presence_sync(push_message(frame, exclude=event.agent_id))
     elif event.kind == "agent_left":
         frame = {"type": "agent_left", "agent_id": event.agent_id}
-        send_to_all_sync(push_message(frame, exclude=event.agent_id))
+        send_to_presence_sync(push_message(frame, exclude=event.agent_id))
     elif event.kind == "tokens_revoked":
         send_to_socket_sync(event.data["channel_name"], close_message(4003, "token revoked"))
     elif event.kind == "status_changed":
-        send_to_all_sync(push_message({"type": "status_changed", "agent": event.data["agent"]}))
+        send_to_presence_sync(
+            push_message({"type": "status_changed", "agent": event.data["agent"]})
+        )
 
 
 def connect_listeners() -> None:

@@ -134,6 +134,9 @@ class HubConnection:
             "status": "idle",
             "capabilities": self._config.capabilities,
             "client_type": "sidecar",
+            # The sidecar only logs presence pushes; opting out keeps a large fleet's
+            # identify storm linear instead of quadratic.
+            "presence": False,
         }
 
     async def _dispatch(self, ws: ClientConnection, message: str | bytes) -> None:

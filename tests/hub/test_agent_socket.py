@@ -178,3 +178,39 @@ async def test_presence_pushes_to_other_agents():
     await b.close()
     assert await a.recv() == {"type": "agent_left", "agent_id": "b"}
     await a.close()
+
+
+async def test_presence_false_opts_the_socket_out_of_presence_pushes():
+    _, token_quiet = await new_agent("quiet")
+    _, token_a = await new_agent("a")
+    _, token_b = await new_agent("b")
+    quiet = await agent_socket("quiet", token_quiet, presence=False)
+    listener = await agent_socket("a", token_a)
+    assert (await quiet.ask({"type": "ping"}))["type"] == "pong"  # not agent_joined of a
+    b = await agent_socket("b", token_b)
+    assert (await listener.recv())["agent"]["agent_id"] == "b"
+    # The group push reached every member before the listener saw it, so an
+    # agent_joined queued for the quiet socket would come before this pong.
+    assert (await quiet.ask({"type": "ping"}))["type"] == "pong"
+    await quiet.ask({"type": "status", "status": "thinking"})
+    assert (await listener.recv())["type"] == "status_changed"
+    assert (await quiet.ask({"type": "ping"}))["type"] == "pong"  # not its own status_changed
+
+    # Identifying again on the same socket may change the choice.
+    assert (await quiet.identify("quiet", token_quiet, presence=True))["type"] == "identified"
+    await b.close()
+    assert await listener.recv() == {"type": "agent_left", "agent_id": "b"}
+    assert await quiet.recv() == {"type": "agent_left", "agent_id": "b"}
+    await quiet.close()
+    await listener.close()
+
+
+async def test_presence_must_be_a_boolean():
+    _, token = await new_agent()
+    sock = await Socket().open()
+    reply = await sock.ask(
+        {"type": "identify", "agent_id": "gcu", "token": token, "presence": "no"}
+    )
+    assert reply["error"] == "validation_failed" and reply["errors"][0]["field"] == "presence"
+    assert (await db(Agent.objects.get)(agent_id="gcu")).state == "offline"
+    await sock.close()

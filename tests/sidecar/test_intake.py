@@ -21,6 +21,7 @@ async def test_identify_frame_matches_the_protocol(hub, make_sidecar):
         "status": "idle",
         "capabilities": ["code", "python"],
         "client_type": "sidecar",
+        "presence": False,
         "protocol_version": 1,
     }
 
