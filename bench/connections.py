@@ -66,6 +66,7 @@ async def one_level(args, n: int) -> dict:
                 behaviour="complete",
                 stream=True,
                 ping_interval=args.ping_interval,
+                presence=args.presence,
                 connect_concurrency=args.connect_concurrency,
                 connect_timeout=args.identify_timeout,
             )
@@ -163,7 +164,8 @@ async def run(args) -> int:
     path = harness.write_result(
         "connections", args.mode, args.server, harness.params_of(args), figures, verdicts
     )
-    harness.print_figures("connections", args.mode, args.server, figures, verdicts, path)
+    server = f"{args.server}+presence" if args.presence else args.server
+    harness.print_figures("connections", args.mode, server, figures, verdicts, path)
     return 0
 
 
@@ -183,6 +185,11 @@ def main() -> None:
         type=int,
         default=50,
         help="handshakes in flight per client process",
+    )
+    parser.add_argument(
+        "--presence",
+        action="store_true",
+        help="agents listen to presence pushes (as v1 clients do; N²/2 frames while identifying)",
     )
     parser.add_argument("--identify-timeout", type=float, default=100)
     parser.add_argument("--floor-samples", type=int, default=200)

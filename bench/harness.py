@@ -717,6 +717,8 @@ def write_result(
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if params.get("stock_redis") and mode == "scaled":
         server = f"{server}+stock-redis"
+    if params.get("presence"):
+        server = f"{server}+presence"
     path = RESULTS / f"{scenario}-{mode}-{server}-{stamp}.json"
     doc = {
         "scenario": scenario,

@@ -2,7 +2,8 @@
 
 A `Fleet` spreads agents over several processes (multiprocessing, spawn) so the client
 side is not the bottleneck. Each agent connects, identifies, optionally pings (with a
-random phase), and on `task_assign` does what its behaviour says:
+random phase), and on `task_assign` does what its behaviour says. Like the sidecar, agents
+identify with `"presence": false` unless the fleet is told to listen to presence pushes.
 
 - "complete": `task_accepted` then `task_complete` at once (stays available);
 - "hold":     `task_accepted` only (keeps the task);
@@ -192,6 +193,7 @@ class Worker:
                                 "capabilities": spec.capabilities,
                                 "status": "idle",
                                 "client_type": "bench",
+                                "presence": self.cfg.get("presence", False),
                                 "protocol_version": 1,
                             }
                         )
@@ -293,6 +295,7 @@ class Fleet:
         stream: bool = False,
         record: bool = False,
         ping_interval: float = 0,
+        presence: bool = False,
         connect_concurrency: int = 100,
         connect_timeout: float = 300,
     ) -> None:
@@ -303,6 +306,7 @@ class Fleet:
             stream=stream,
             record=record,
             ping_interval=ping_interval,
+            presence=presence,
             connect_concurrency=connect_concurrency,
             connect_timeout=connect_timeout,
         )
