@@ -156,7 +156,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "agentcom_site.layers.HubInMemoryChannelLayer",
             "CONFIG": {"capacity": 10_000, "group_expiry": GROUP_EXPIRY_S},
         }
     }
