@@ -30,13 +30,13 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     name = models.CharField(max_length=256, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
     status_text = models.CharField(max_length=256, blank=True, default="")
-    state = FSMField(default=S.OFFLINE, choices=S.choices, protected=True, db_index=True)
+    state = FSMField(default=S.OFFLINE, choices=S.choices, protected=True)
 
     # Presence: the channel name of the live socket, if any (latest connection wins).
     channel_name = models.CharField(max_length=255, blank=True, default="")
     connected_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
-    idle_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    idle_since = models.DateTimeField(null=True, blank=True)
     last_state_change = models.DateTimeField(default=now)
     total_connections = models.PositiveIntegerField(default=0)
 
@@ -49,6 +49,10 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["agent_id"]
+        indexes = [
+            # The scheduler reads idle agents longest-idle first without sorting them all.
+            models.Index(fields=["state", "idle_since", "id"], name="agent_idle_order"),
+        ]
 
     def __str__(self) -> str:
         return self.agent_id
