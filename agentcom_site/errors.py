@@ -41,6 +41,12 @@ class ValidationFailed(HubError):
         super().__init__("validation_failed", first, http_status=422, **extra)
         self.problems = problems
 
+    def within(self, prefix: str) -> "ValidationFailed":
+        """The same problems, with field paths inside a larger body (`tasks[3].`)."""
+        return ValidationFailed(
+            [FieldProblem(f"{prefix}{p.field or ''}", p.error, p.detail) for p in self.problems]
+        )
+
 
 def invalid(field: str | None, error: str, detail: str, **kwargs: Any) -> ValidationFailed:
     return ValidationFailed([FieldProblem(field, error, detail)], **kwargs)

@@ -13,7 +13,7 @@ from agents.models import Agent
 from agents.tokens import Principal
 from tasks import queue
 from tasks.models import Task, TaskStatus
-from tasks.schemas import CancelIn, PushTaskIn, TaskSubmitIn, parse_priority
+from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn, parse_priority
 from tasks.selectors import queue_order, task_stats
 from tasks.wire import task_record
 
@@ -47,28 +47,42 @@ def _submitted(task: Task) -> dict[str, Any]:
     }
 
 
-@router.post("", response={200: dict, 201: dict}, summary="Submit a task")
-def submit(request: HttpRequest, body: TaskSubmitIn):
-    principal: Principal = request.auth
+def _submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
+    """The `queue.submit_task` arguments for one validated submission."""
     pinned = None
     if body.assign_to is not None:
         pinned = Agent.objects.filter(agent_id=body.assign_to).first()
         if pinned is None:
-            raise invalid("assign_to", "not_found", f"no agent {body.assign_to}")
-    task, created = queue.submit_task(
-        description=body.description,
-        submitted_by=principal.actor,
-        title=body.title,
-        priority=body.priority,
-        metadata=body.metadata,
-        max_retries=body.max_retries,
-        complete_by=from_ms(body.complete_by),
-        needed_capabilities=list(dict.fromkeys(body.needed_capabilities)),
-        idempotency_key=body.idempotency_key,
-        depends_on=body.depends_on,
-        pinned_to=pinned,
-    )
+            raise invalid(f"{field_prefix}assign_to", "not_found", f"no agent {body.assign_to}")
+    return {
+        "description": body.description,
+        "title": body.title,
+        "priority": body.priority,
+        "metadata": body.metadata,
+        "max_retries": body.max_retries,
+        "complete_by": from_ms(body.complete_by),
+        "needed_capabilities": list(dict.fromkeys(body.needed_capabilities)),
+        "idempotency_key": body.idempotency_key,
+        "depends_on": body.depends_on,
+        "pinned_to": pinned,
+    }
+
+
+@router.post("", response={200: dict, 201: dict}, summary="Submit a task")
+def submit(request: HttpRequest, body: TaskSubmitIn):
+    principal: Principal = request.auth
+    task, created = queue.submit_task(submitted_by=principal.actor, **_submission(body))
     return Status(201 if created else 200, _submitted(task))
+
+
+@router.post("/batch", response={200: dict, 201: dict}, summary="Submit up to 500 tasks at once")
+def submit_batch(request: HttpRequest, body: TaskBatchIn):
+    principal: Principal = request.auth
+    submissions = [_submission(item, f"tasks[{i}].") for i, item in enumerate(body.tasks)]
+    results = queue.submit_tasks(submissions, submitted_by=principal.actor)
+    created = sum(1 for _, new in results if new)
+    tasks = [{**_submitted(task), "created": new} for task, new in results]
+    return Status(201 if created else 200, {"tasks": tasks, "created": created})
 
 
 @router.get("", response=dict, summary="List tasks by priority then age")

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from agentcom_site.clock import now
-from agentcom_site.errors import HubError, conflict, invalid, not_found
+from agentcom_site.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.events import announce
 from agents.models import Agent, AgentState
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
@@ -196,6 +196,24 @@ def submit_task(
             return existing, False
         raise
     return task, True
+
+
+def submit_tasks(
+    submissions: list[dict[str, Any]], *, submitted_by: str
+) -> list[tuple[Task, bool]]:
+    """Queue several tasks in one transaction: all of them, or none if one is refused.
+
+    Each entry takes `submit_task`'s keyword arguments and behaves as that call would
+    (idempotent replays included); the tasks are announced, and so placed, after commit.
+    """
+    results = []
+    with transaction.atomic():
+        for index, fields in enumerate(submissions):
+            try:
+                results.append(submit_task(submitted_by=submitted_by, **fields))
+            except ValidationFailed as refusal:
+                raise refusal.within(f"tasks[{index}].") from None
+    return results
 
 
 def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> Task:

@@ -45,6 +45,13 @@ class TaskSubmitIn(Strict):
     assign_to: text("agent_id", min_length=1) | None = None  # type: ignore[valid-type]
 
 
+BATCH_MAX = 500
+
+
+class TaskBatchIn(Strict):
+    tasks: Annotated[list[TaskSubmitIn], Field(min_length=1, max_length=BATCH_MAX)]
+
+
 class PushTaskIn(Strict):
     agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
     description: text("description", min_length=1)  # type: ignore[valid-type]

@@ -274,3 +274,56 @@ def test_staff_session_acts_as_operator(django_user_model, submit):
     assert response.status_code == 403
     task.refresh_from_db()
     assert task.status == "queued"
+
+
+def test_batch_submits_every_task_in_order_and_replays_idempotently(agent_client):
+    body = {
+        "tasks": [
+            {"description": "first", "priority": "low", "idempotency_key": "k1"},
+            {"description": "second", "needed_capabilities": ["code"]},
+            {"description": "third", "priority": 0},
+        ]
+    }
+    status, reply = post(agent_client, "/api/tasks/batch", body)
+    assert status == 201 and reply["created"] == 3
+    assert [t["title"] for t in reply["tasks"]] == ["first", "second", "third"]
+    assert [t["priority"] for t in reply["tasks"]] == [3, 2, 0]
+    assert all(t["created"] and t["status"] == "queued" for t in reply["tasks"])
+    assert Task.objects.count() == 3 and TaskEvent.objects.count() == 3
+    assert Task.objects.get(pk=reply["tasks"][1]["task_id"]).capability_key == "code"
+
+    status, replay = post(agent_client, "/api/tasks/batch", {"tasks": [body["tasks"][0]]})
+    assert status == 200 and replay["created"] == 0
+    assert replay["tasks"][0]["task_id"] == reply["tasks"][0]["task_id"]
+    assert Task.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "error"),
+    [
+        ({}, "tasks", "required"),
+        ({"tasks": []}, "tasks", "invalid_value"),
+        ({"tasks": [{"description": "x"}] * 501}, "tasks", "too_long"),
+        ({"tasks": [{"description": "ok"}, {"priority": 1}]}, "tasks[1].description", "required"),
+        (
+            {"tasks": [{"description": "ok"}, {"description": "x", "priority": "soon"}]},
+            "tasks[1].priority",
+            "invalid_value",
+        ),
+        (
+            {"tasks": [{"description": "ok"}, {"description": "x", "assign_to": "nobody"}]},
+            "tasks[1].assign_to",
+            "not_found",
+        ),
+        (
+            {"tasks": [{"description": "ok"}, {"description": "x", "depends_on": ["task-0"]}]},
+            "tasks[1].depends_on[0]",
+            "not_found",
+        ),
+    ],
+)
+def test_a_bad_batch_is_refused_whole_and_names_the_entry(agent_client, body, field, error):
+    status, reply = post(agent_client, "/api/tasks/batch", body)
+    assert status == 422 and reply["error"] == "validation_failed"
+    assert reply["errors"][0]["field"] == field and reply["errors"][0]["error"] == error
+    assert Task.objects.count() == 0 and TaskEvent.objects.count() == 0
