@@ -4,7 +4,8 @@
 
 Bulk phase: 100 agents (spread over load-generator processes) accept and complete
 every task at once; 20 000 tasks are submitted as fast as `--concurrency` keep-alive
-HTTP connections allow (round-robin over the ASGI processes). Figures: full lifecycles
+HTTP connections allow (round-robin over the ASGI processes), `--batch` tasks per
+`POST /api/tasks/batch` (`--batch 1`: one `POST /api/tasks` per task). Figures: full lifecycles
 (submitted -> completed) per second from the first POST to the last completion ack,
 the submission rate, and hub CPU seconds per lifecycle (utime+stime from /proc/<pid>/stat
 of every hub process: ASGI processes and scheduler workers). A run is capped at
@@ -34,28 +35,39 @@ DEFAULT_RATES = [25, 50, 100, 200, 400, 800]
 
 
 async def submit_bulk(
-    hubs, token: str, n: int, concurrency: int, deadline: float, label: str = "bulk"
+    hubs,
+    token: str,
+    n: int,
+    concurrency: int,
+    deadline: float,
+    label: str = "bulk",
+    batch: int = 1,
 ) -> tuple[int, int, int]:
     """Submit n tasks over `concurrency` connections; returns (submitted, first_ns, last_ns)."""
     ports = [p.port for p in hubs.asgi]
-    counter = iter(range(n))
+    counter = iter(range(0, n, batch))
     first = [0]
     submitted = [0]
+
+    def request(start: int) -> tuple[str, dict]:
+        tasks = [{"description": f"{label} {i}"} for i in range(start, min(n, start + batch))]
+        if batch == 1:
+            return "/api/tasks", tasks[0]
+        return "/api/tasks/batch", {"tasks": tasks}
 
     async def pump(k: int) -> None:
         conn = HttpConn(ports[k % len(ports)], token)
         try:
-            for i in counter:
+            for start in counter:
                 if time.monotonic() > deadline:
                     return
-                status, body = await conn.request(
-                    "POST", "/api/tasks", {"description": f"{label} {i}"}
-                )
+                path, body = request(start)
+                status, reply = await conn.request("POST", path, body)
                 if not first[0]:
                     first[0] = conn.sent_at
                 if status != 201:
-                    raise RuntimeError(f"POST -> {status}: {body}")
-                submitted[0] += 1
+                    raise RuntimeError(f"POST -> {status}: {reply}")
+                submitted[0] += min(batch, n - start)
         finally:
             await conn.close()
 
@@ -165,7 +177,7 @@ async def run(args) -> int:
                     ).start()
                 deadline = time.monotonic() + args.max_seconds
                 submitter = asyncio.create_task(
-                    submit_bulk(hubs, op, args.tasks, args.concurrency, deadline)
+                    submit_bulk(hubs, op, args.tasks, args.concurrency, deadline, batch=args.batch)
                 )
                 submitted, first_ns, submit_end = await submitter
                 done = await wait_done(fleet, base + submitted, deadline) - base
@@ -261,6 +273,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8, help="HTTP connections submitting")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="tasks per POST in the bulk phase (1: /api/tasks)"
+    )
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=150)
     parser.add_argument("--curve", action=argparse.BooleanOptionalAction, default=True)
