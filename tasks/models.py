@@ -110,7 +110,19 @@ class Task(ConcurrentTransitionMixin, models.Model):
         ordering = ["priority", "created_at"]
         indexes = [
             models.Index(fields=["status", "priority", "created_at"], name="task_queue_order"),
-            models.Index(fields=["status", "capability_key"], name="task_capability_key"),
+            # Tasks by capability key, each key in queue order: the scheduler's scan for
+            # distinct queued keys and its candidate pages. (Not partial: SQLite, with no
+            # statistics, would rather walk task_status_holder than a partial index.)
+            models.Index(
+                fields=["status", "capability_key", "priority", "created_at", "id"],
+                name="task_capability_queue",
+            ),
+            # Queued tasks pinned to an agent, in queue order: few, so partial.
+            models.Index(
+                fields=["pinned_to", "priority", "created_at", "id"],
+                condition=Q(status=S.QUEUED, pinned_to__isnull=False),
+                name="task_queued_pinned",
+            ),
             models.Index(fields=["status", "holder"], name="task_status_holder"),
             models.Index(fields=["submitted_by", "created_at"], name="task_submitter"),
         ]

@@ -9,26 +9,29 @@ one more pass.
 
 A pass reads the idle agents once, asks the database only for tasks that some idle
 agent can take (by capability key and pin), walks them in queue order and claims each
-match with `queue.assign_task`, which is atomic across processes.
+match with `queue.assign_task`, which is atomic across processes. Its queries follow
+indexes and stop once the idle agents are served, so a pass costs the same whether
+ten tasks are queued or a hundred thousand.
 """
 
 import asyncio
+import heapq
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import close_old_connections
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from agentcom_site.events import Event, subscribe
 from agents import push
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import CAPABILITY_SEPARATOR
-from tasks.selectors import eligible_queued
+from tasks.selectors import eligible_queued, queued_capability_keys
 
 log = logging.getLogger(__name__)
 
@@ -131,37 +134,74 @@ def schedule_pass(*, agent_pk: int | None = None) -> int:
     idle = list(_idle_in_order(agent_pk))
     if not idle:
         return 0
-    queued = eligible_queued()
-    keys = set(queued.order_by().values_list("capability_key", flat=True).distinct())
-    fitting_keys = [k for k in keys if any(_fits(_needed(k), a) for a in idle)]
-    candidates = queued.filter(
-        capability_key__in=fitting_keys, pinned_to__isnull=True
-    ) | queued.filter(pinned_to__in=[a.pk for a in idle])
-
     assigned = 0
-    last: tuple | None = None
-    while idle:
-        page = candidates.order_by("priority", "created_at", "id")
-        if last is not None:
-            page = page.filter(_after(*last))
-        rows = list(
-            page.values_list(
-                "id", "priority", "created_at", "capability_key", "rejected_by", "pinned_to_id"
-            )[:CHUNK]
-        )
-        for task_id, priority, created_at, key, rejected_by, pinned_pk in rows:
-            last = (priority, created_at, task_id)
-            agent = _pick(_needed(key), rejected_by, pinned_pk, idle)
-            if agent is None:
-                continue
-            idle.remove(agent)  # claimed now, or taken by another process meanwhile
-            if queue.assign_task(task_id, agent.pk) is not None:
-                assigned += 1
-            if not idle:
-                break
-        if len(rows) < CHUNK:
+    for _, _, task_id, key, rejected_by, pinned_pk in _candidates(idle):
+        agent = _pick(_needed(key), rejected_by, pinned_pk, idle)
+        if agent is None:
+            continue
+        idle.remove(agent)  # claimed now, or taken by another process meanwhile
+        if queue.assign_task(task_id, agent.pk) is not None:
+            assigned += 1
+        if not idle:
             break
     return assigned
+
+
+CANDIDATE_FIELDS = ("priority", "created_at", "id", "capability_key", "rejected_by", "pinned_to_id")
+
+
+def _candidates(idle: list[Candidate]) -> Iterator[tuple]:
+    """Eligible tasks that some agent in `idle` may take, in queue order.
+
+    One stream per queued capability key, and one per idle agent with pinned tasks.
+    Each is read a page at a time along an index and the streams are merged here, so
+    no query reads more of the queue than the pass goes through.
+    """
+    queued = eligible_queued().values_list(*CANDIDATE_FIELDS)
+    unpinned = queued.filter(pinned_to__isnull=True)
+    # No stream can hand out more tasks than there are idle agents.
+    first = min(len(idle), CHUNK)
+    streams = [
+        _pages(unpinned.filter(capability_key=key), first, _fits_one(key, idle))
+        for key in queued_capability_keys()
+    ]
+    streams += [
+        _pages(queued.filter(pinned_to=agent.pk), first, _still_idle(agent, idle))
+        for agent in _with_pinned_tasks(queued, idle)
+    ]
+    return heapq.merge(*streams)
+
+
+def _with_pinned_tasks(queued: QuerySet, idle: list[Candidate]) -> list[Candidate]:
+    """The idle agents that have queued tasks pinned to them (usually none).
+
+    Asked apart from the tasks themselves: with an ORDER BY and an IN list together,
+    SQLite would walk the whole queue in order instead of the pinned-task index."""
+    pinned = queued.filter(pinned_to__in=[agent.pk for agent in idle]).order_by()
+    pks = set(pinned.values_list("pinned_to_id", flat=True).distinct())
+    return [agent for agent in idle if agent.pk in pks]
+
+
+def _fits_one(key: str, idle: list[Candidate]) -> Callable[[], bool]:
+    needed = _needed(key)
+    return lambda: any(_fits(needed, agent) for agent in idle)
+
+
+def _still_idle(agent: Candidate, idle: list[Candidate]) -> Callable[[], bool]:
+    return lambda: agent in idle
+
+
+def _pages(rows: QuerySet, size: int, wanted: Callable[[], bool]) -> Iterator[tuple]:
+    """`rows` (CANDIDATE_FIELDS in queue order) a page at a time, for as long as
+    `wanted()` says an idle agent may still take one; pages double up to CHUNK."""
+    last = None
+    while wanted():
+        page = list((rows if last is None else rows.filter(_after(*last)))[:size])
+        yield from page
+        if len(page) < size:
+            return
+        last = page[-1][:3]
+        size = min(2 * size, CHUNK)
 
 
 def _after(priority: int, created_at: datetime, task_id: str) -> Q:

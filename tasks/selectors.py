@@ -1,5 +1,6 @@
 """Read-side queries over tasks: queue order, filters and counts."""
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from agentcom_site.clock import now
@@ -21,6 +22,31 @@ def eligible_queued() -> QuerySet[Task]:
             Q(complete_by__isnull=True) | Q(complete_by__gt=moment)
         )
     )
+
+
+# A loose index scan over the task_capability_queue index: each step seeks the first
+# key above the last one found, so it costs one index probe per distinct key, however
+# many tasks are queued.
+QUEUED_KEYS_SQL = """
+    WITH RECURSIVE queued_keys(capability) AS (
+        SELECT (SELECT MIN(capability_key) FROM {table} WHERE status = %s)
+        UNION ALL
+        SELECT (
+            SELECT MIN(capability_key) FROM {table}
+            WHERE status = %s AND capability_key > queued_keys.capability
+        )
+        FROM queued_keys WHERE queued_keys.capability IS NOT NULL
+    )
+    SELECT capability FROM queued_keys WHERE capability IS NOT NULL
+"""
+
+
+def queued_capability_keys() -> list[str]:
+    """The distinct capability keys of queued tasks (eligible now or not), in key order."""
+    sql = QUEUED_KEYS_SQL.format(table=connection.ops.quote_name(Task._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [S.QUEUED, S.QUEUED])
+        return [key for (key,) in cursor.fetchall()]
 
 
 def task_stats() -> dict:
