@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from agentcom_site.clock import now
 from agentcom_site.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.events import announce
+from agentcom_site.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
@@ -76,13 +76,13 @@ def record(
 
 
 def _locked_task(task_id: str) -> Task | None:
-    return Task.objects.select_for_update().filter(pk=task_id).first()
+    return lock_by_pk(Task, task_id)
 
 
 def _locked_agent(pk: int | None) -> Agent | None:
     if pk is None:
         return None
-    return Agent.objects.select_for_update().filter(pk=pk).first()
+    return lock_by_pk(Agent, pk)
 
 
 def _fenced(
@@ -103,6 +103,26 @@ def _fenced(
     if generation is not None and generation != task.generation:
         raise TaskRefused(verb, "stale_generation", task_id)
     return task
+
+
+def _release_dependents(task_id: str) -> int:
+    """One fewer dependency to wait for, for every task that depends on `task_id`.
+
+    Runs on every completion and almost always matches nothing; written as SQL because
+    the ORM's UPDATE-through-a-join costs ~0.5 ms of Python to build (~0.04 ms to run).
+    """
+    quote = connection.ops.quote_name
+    tasks = quote(Task._meta.db_table)
+    links = Task.depends_on.through._meta
+    dependent = quote(links.get_field("from_task").column)
+    dependency = quote(links.get_field("to_task").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {tasks} SET waiting_on = waiting_on - 1 WHERE waiting_on > 0 AND id IN "
+            f"(SELECT {dependent} FROM {quote(links.db_table)} WHERE {dependency} = %s)",
+            [task_id],
+        )
+        return cursor.rowcount
 
 
 def _free_holder(agent: Agent | None, *, busy: bool = False, unresponsive: bool = False) -> None:
@@ -252,18 +272,14 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task 
     to the agent's own socket after commit.
     """
     with transaction.atomic():
-        task = (
-            Task.objects.select_for_update(skip_locked=True)
-            .filter(pk=task_id, status=S.QUEUED)
-            .first()
-        )
+        task = lock_one(Task, '"id" = %s AND "status" = %s', [task_id, S.QUEUED], skip_locked=True)
         if task is None:
             return None
-        agent = (
-            Agent.objects.select_for_update(skip_locked=True)
-            .filter(pk=agent_pk, state=AgentState.IDLE, busy=False)
-            .exclude(channel_name="")
-            .first()
+        agent = lock_one(
+            Agent,
+            '"id" = %s AND "state" = %s AND "busy" = %s AND "channel_name" <> \'\'',
+            [agent_pk, AgentState.IDLE, False],
+            skip_locked=True,
         )
         if agent is None:
             return None
@@ -368,9 +384,7 @@ def complete_task(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
         _free_holder(holder)
-        released = Task.objects.filter(depends_on=task, waiting_on__gt=0).update(
-            waiting_on=F("waiting_on") - 1
-        )
+        released = _release_dependents(task.id)
         announce("task_completed", task_id=task.id, agent_id=agent.agent_id, released=released)
     return task
 

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -54,8 +55,8 @@ def _needed(key: str) -> frozenset[str]:
     return frozenset(key.split(CAPABILITY_SEPARATOR)) if key else frozenset()
 
 
-def _idle_in_order(agent_pk: int | None = None) -> Iterator[Candidate]:
-    """Idle, reachable, not busy agents, longest idle first, read in chunks."""
+def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> Iterator[Candidate]:
+    """Idle, reachable, not busy agents (all, or the one named), longest idle first."""
     idle = (
         Agent.objects.filter(state=AgentState.IDLE, busy=False)
         .exclude(channel_name="")
@@ -63,6 +64,8 @@ def _idle_in_order(agent_pk: int | None = None) -> Iterator[Candidate]:
     )
     if agent_pk is not None:
         idle = idle.filter(pk=agent_pk)
+    if agent_id is not None:
+        idle = idle.filter(agent_id=agent_id)
     for pk, agent_id, capabilities in idle.values_list("pk", "agent_id", "capabilities").iterator(
         chunk_size=CHUNK
     ):
@@ -103,6 +106,10 @@ def _pick(
 
 def place_task(task_id: str) -> bool:
     """A task just became schedulable: give it to the best idle agent, if one fits."""
+    idle = _idle_in_order()
+    longest_idle = next(idle, None)
+    if longest_idle is None:
+        return False  # a saturated fleet: the next agent to become idle feeds itself
     row = (
         eligible_queued()
         .filter(pk=task_id)
@@ -112,7 +119,8 @@ def place_task(task_id: str) -> bool:
     if row is None:
         return False
     key, rejected_by, pinned_pk = row
-    agent = _pick(_needed(key), rejected_by, pinned_pk, _idle_in_order(pinned_pk))
+    candidates = _idle_in_order(pinned_pk) if pinned_pk else chain([longest_idle], idle)
+    agent = _pick(_needed(key), rejected_by, pinned_pk, candidates)
     if agent is None:
         return False
     if queue.assign_task(task_id, agent.pk) is None:
@@ -125,13 +133,12 @@ def place_task(task_id: str) -> bool:
 
 def feed_agent(agent_id: str) -> bool:
     """An agent just became idle: give it the first queued task it can take."""
-    pk = Agent.objects.filter(agent_id=agent_id).values_list("pk", flat=True).first()
-    return pk is not None and schedule_pass(agent_pk=pk) > 0
+    return schedule_pass(agent_id=agent_id) > 0
 
 
-def schedule_pass(*, agent_pk: int | None = None) -> int:
+def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -> int:
     """Match queued tasks to idle agents (all, or one); returns how many were assigned."""
-    idle = list(_idle_in_order(agent_pk))
+    idle = list(_idle_in_order(agent_pk, agent_id))
     if not idle:
         return 0
     assigned = 0
