@@ -57,6 +57,16 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return self.agent_id
 
+    # What a task operation changes on its holder (presence changes save the whole row).
+    LIFECYCLE_FIELDS = (
+        "state",
+        "last_state_change",
+        "idle_since",
+        "busy",
+        "busy_since",
+        "unresponsive",
+    )
+
     @property
     def is_connected(self) -> bool:
         return self.state != S.OFFLINE

@@ -138,6 +138,28 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.id} {self.title}"
 
+    # What lifecycle transitions change; the rest is fixed at submission, and
+    # `waiting_on` only moves in SQL as dependencies complete. Saving just these keeps
+    # a transition from re-encoding the description, metadata and capabilities.
+    TRANSITION_FIELDS = (
+        "status",
+        "holder",
+        "generation",
+        "retry_count",
+        "rejected_by",
+        "result",
+        "tokens_used",
+        "last_error",
+        "progress",
+        "updated_at",
+        "assigned_at",
+        "accepted_at",
+        "completed_at",
+        "last_activity_at",
+        "holder_lost_at",
+        "event_count",
+    )
+
     def save(self, *args, **kwargs) -> None:
         self.capability_key = capability_key(self.needed_capabilities)
         super().save(*args, **kwargs)

@@ -60,7 +60,7 @@ def record(
     if created:
         task.save(force_insert=True)
     else:
-        task.save()
+        task.save(update_fields=Task.TRANSITION_FIELDS)
     return TaskEvent.objects.create(
         task=task,
         seq=task.event_count,
@@ -134,7 +134,7 @@ def _free_holder(agent: Agent | None, *, busy: bool = False, unresponsive: bool 
     agent.busy = busy
     agent.busy_since = now() if busy else None
     agent.unresponsive = agent.unresponsive or unresponsive
-    agent.save()
+    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
     if agent.state == AgentState.IDLE:
         announce("agent_idle", agent_id=agent.agent_id)
 
@@ -148,7 +148,7 @@ def _holder_works(holder: Agent | None) -> None:
     if holder.state == AgentState.ASSIGNED:
         holder.start_working()
     holder.unresponsive = False
-    holder.save()
+    holder.save(update_fields=Agent.LIFECYCLE_FIELDS)
 
 
 def _tell_holder_it_is_gone(task: Task, agent: Agent | None, reason: str) -> None:
@@ -290,7 +290,7 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task 
 def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
     task.assign(agent)
     agent.take_task()
-    agent.save()
+    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
     record(task, "assigned", from_status=S.QUEUED, actor=actor, agent_id=agent.agent_id)
     announce(
         "task_assigned",

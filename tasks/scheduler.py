@@ -32,7 +32,7 @@ from agents import push
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import CAPABILITY_SEPARATOR
-from tasks.selectors import eligible_queued, queued_capability_keys
+from tasks.selectors import eligible_queued, queued_capability_keys, queued_pinned_agent_pks
 
 log = logging.getLogger(__name__)
 
@@ -172,21 +172,15 @@ def _candidates(idle: list[Candidate]) -> Iterator[tuple]:
         _pages(unpinned.filter(capability_key=key), first, _fits_one(key, idle))
         for key in queued_capability_keys()
     ]
+    # Pinned agents are asked apart from their tasks: with an ORDER BY and an IN list
+    # together, SQLite would walk the whole queue in order instead of the pinned index.
+    pinned = queued_pinned_agent_pks()
     streams += [
         _pages(queued.filter(pinned_to=agent.pk), first, _still_idle(agent, idle))
-        for agent in _with_pinned_tasks(queued, idle)
+        for agent in idle
+        if agent.pk in pinned
     ]
     return heapq.merge(*streams)
-
-
-def _with_pinned_tasks(queued: QuerySet, idle: list[Candidate]) -> list[Candidate]:
-    """The idle agents that have queued tasks pinned to them (usually none).
-
-    Asked apart from the tasks themselves: with an ORDER BY and an IN list together,
-    SQLite would walk the whole queue in order instead of the pinned-task index."""
-    pinned = queued.filter(pinned_to__in=[agent.pk for agent in idle]).order_by()
-    pks = set(pinned.values_list("pinned_to_id", flat=True).distinct())
-    return [agent for agent in idle if agent.pk in pks]
 
 
 def _fits_one(key: str, idle: list[Candidate]) -> Callable[[], bool]:

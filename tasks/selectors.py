@@ -49,6 +49,20 @@ def queued_capability_keys() -> list[str]:
         return [key for (key,) in cursor.fetchall()]
 
 
+def queued_pinned_agent_pks() -> set[int]:
+    """Agents with queued tasks pinned to them (usually none), from the partial index.
+
+    Read as plain SQL: every pass asks, and the answer is almost always empty."""
+    table = connection.ops.quote_name(Task._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT pinned_to_id FROM {table} "
+            "WHERE status = %s AND pinned_to_id IS NOT NULL",
+            [S.QUEUED],
+        )
+        return {pk for (pk,) in cursor.fetchall()}
+
+
 def task_stats() -> dict:
     by_status = {status: 0 for status in S.values}
     for row in Task.objects.values("status").annotate(n=Count("id")):

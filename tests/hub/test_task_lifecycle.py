@@ -273,3 +273,50 @@ def test_announcements_wait_for_commit(submit, django_capture_on_commit_callback
         assert seen == ["task_submitted"]
     finally:
         task_events.unsubscribe(listener)
+
+
+def _columns(row) -> dict:
+    return {f.attname: getattr(row, f.attname) for f in type(row)._meta.concrete_fields}
+
+
+def _assert_saved(task: Task) -> None:
+    """Operations save only the fields transitions change: nothing may be left unsaved."""
+    stored = Task.objects.get(pk=task.pk)
+    expected = _columns(task)
+    expected["updated_at"] = stored.updated_at  # auto_now, set at save
+    assert _columns(stored) == expected
+    if task.holder_id is not None:
+        assert _columns(task.holder) == _columns(type(task.holder).objects.get(pk=task.holder_id))
+
+
+def test_every_operation_persists_all_it_changes(make_agent, submit):
+    agent = make_agent("saver", online=True)
+    other = make_agent("other", online=True)
+    task = submit(metadata={"k": 1}, max_retries=2)
+
+    def step(operation) -> Task:
+        changed = operation(task)
+        _assert_saved(changed)
+        return changed
+
+    task = step(lambda t: queue.assign_task(t.id, agent.pk))
+    task = step(lambda t: queue.reject_task(t.id, agent, t.generation, reason="busy"))
+    rejecter = type(agent).objects.get(pk=agent.pk)
+    assert rejecter.state == AgentState.IDLE and rejecter.idle_since is not None
+    assert rejecter.busy and rejecter.busy_since is not None
+    task = step(lambda t: queue.assign_task(t.id, other.pk))
+    task = step(lambda t: queue.accept_task(t.id, other, t.generation))
+    task = step(lambda t: queue.record_progress(t.id, other, t.generation, progress={"n": 1}))
+    task = step(lambda t: queue.fail_task(t.id, other, t.generation, error="boom"))
+    task = step(lambda t: queue.assign_task(t.id, other.pk))
+    task = step(lambda t: queue.reclaim_task(t.id, reason="operator"))
+    task = step(lambda t: queue.assign_task(t.id, other.pk))
+    task = step(lambda t: queue.fail_task(t.id, other, t.generation, error="boom again"))
+    assert task.status == S.DEAD_LETTER
+    task = step(lambda t: queue.retry_dead_letter(t.id, actor="op"))
+    task = step(lambda t: queue.assign_task(t.id, other.pk))
+    task = step(
+        lambda t: queue.complete_task(t.id, other, t.generation, result={"ok": 1}, tokens_used=5)
+    )
+    assert task.status == S.COMPLETED
+    _assert_saved(queue.cancel_task(submit().id, actor="op"))
