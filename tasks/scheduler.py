@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_CHANNEL = "agentcom.schedule"
 CHUNK = 256
+# Placing one task usually takes the first idle agent: with thousands idle, reading
+# (and decoding the capabilities of) 256 rows to use one cost more than the claim.
+IDLE_CHUNK = 16
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> 
     if agent_id is not None:
         idle = idle.filter(agent_id=agent_id)
     for pk, agent_id, capabilities in idle.values_list("pk", "agent_id", "capabilities").iterator(
-        chunk_size=CHUNK
+        chunk_size=IDLE_CHUNK
     ):
         yield Candidate(pk, agent_id, frozenset(capabilities))
 
