@@ -13,12 +13,12 @@ from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from agentcom_site.clock import now_ms
 from agentcom_site.errors import HubError
 from agentcom_site.hooks import frame_handlers, run_disconnect_hooks
+from agentcom_site.sockets import HubConsumer
 from agentcom_site.validation import parse_frame
 from agents import connections, presence
 from agents.models import Agent
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 STRIKE_CODES = ("invalid_json", "unknown_message_type", "validation_failed")
 
 
-class AgentConsumer(AsyncWebsocketConsumer):
+class AgentConsumer(HubConsumer):
     agent: Agent | None = None
 
     # --- connection ----------------------------------------------------------------

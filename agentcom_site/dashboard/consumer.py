@@ -13,12 +13,12 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from agentcom_site.clock import now_ms
 from agentcom_site.dashboard.feed import DASHBOARD_GROUP
 from agentcom_site.dashboard.state import dashboard_state
 from agentcom_site.errors import HubError
+from agentcom_site.sockets import HubConsumer
 from agentcom_site.validation import Strict, parse_frame, text, validate
 from tasks import queue
 
@@ -45,7 +45,7 @@ def retry_outcome(task_id: str, actor: str) -> str:
     return "requeued"
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class DashboardConsumer(HubConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not is_operator(user):

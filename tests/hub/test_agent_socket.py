@@ -214,3 +214,19 @@ async def test_presence_must_be_a_boolean():
     assert reply["error"] == "validation_failed" and reply["errors"][0]["field"] == "presence"
     assert (await db(Agent.objects.get)(agent_id="gcu")).state == "offline"
     await sock.close()
+
+
+async def test_frames_do_not_detour_through_the_database_thread(monkeypatch):
+    import channels.consumer
+
+    detours = []
+
+    async def counted():
+        detours.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    sock = await Socket().open()
+    for _ in range(3):
+        assert (await sock.ask({"type": "ping"}))["type"] == "pong"
+    await sock.close()
+    assert detours == []
