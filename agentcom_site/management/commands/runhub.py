@@ -30,8 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="also start demo agents and tasks")
 
     def handle(self, *args, host: str, port: int, no_scheduler: bool, demo: bool, **options):
-        from daphne.server import Server  # imported first: it installs the asyncio reactor
-        from twisted.internet import reactor
+        # Imported first: it installs the asyncio reactor.
+        from agentcom_site.daphne_server import HubServer, reactor
 
         call_command("migrate", interactive=False, verbosity=0)
 
@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 await asyncio.sleep(0.2)  # let the close frames leave
             reactor.stop()
 
-        server = Server(
+        server = HubServer(
             signal_handlers=False,
             application=application,
             endpoints=[f"tcp:port={port}:interface={host}"],
@@ -77,6 +77,11 @@ class Command(BaseCommand):
             websocket_max_message_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
             websocket_max_frame_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
             application_close_timeout=5,
+            # Liveness is the protocol's own ping frame (PROTOCOL.md §2.5). Daphne's
+            # WebSocket-level pings, every 20 s to every socket, only cost CPU: at
+            # 10 000 agents they came in bursts that delayed dispatches by 100 ms.
+            ping_interval=24 * 3600,
+            ping_timeout=24 * 3600,
             verbosity=0,
         )
         server.run()
