@@ -256,7 +256,10 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
     )
     if dependency_ids:
         task.depends_on.set(dependency_ids)
-    announce("task_submitted", task_id=task.id, agent_id=None)
+    # Eligible at once and free for anyone: the scheduler need not read the row back.
+    eligible = task.waiting_on == 0 and task.complete_by is None and task.pinned_to_id is None
+    placement = (task.capability_key, [], None) if eligible else None
+    announce("task_submitted", task_id=task.id, agent_id=None, placement=placement)
     return task
 
 

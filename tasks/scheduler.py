@@ -107,13 +107,18 @@ def _pick(
     return None
 
 
-def place_task(task_id: str) -> bool:
-    """A task just became schedulable: give it to the best idle agent, if one fits."""
+def place_task(task_id: str, placement: tuple | None = None) -> bool:
+    """A task just became schedulable: give it to the best idle agent, if one fits.
+
+    `placement` is (capability key, rejected_by, pinned agent pk) when the announcing
+    transaction already knew the task eligible; otherwise the row is read. The claim
+    re-checks under lock that the task is still queued.
+    """
     idle = _idle_in_order()
     longest_idle = next(idle, None)
     if longest_idle is None:
         return False  # a saturated fleet: the next agent to become idle feeds itself
-    row = (
+    row = placement or (
         eligible_queued()
         .filter(pk=task_id)
         .values_list("capability_key", "rejected_by", "pinned_to_id")
@@ -323,7 +328,7 @@ def on_event(event: Event) -> None:
         return
     try:
         if event.kind in PLACE_ON and event.task_id:
-            place_task(event.task_id)
+            place_task(event.task_id, event.data.get("placement"))
         elif event.kind == "agent_idle" and event.agent_id:
             feed_agent(event.agent_id)
         elif event.kind == "task_completed" and event.data.get("released"):
