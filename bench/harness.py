@@ -474,6 +474,15 @@ class HubSet:
                         "on",
                         "--ws-max-size",
                         str(4 * 1024 * 1024),
+                        # As runhub does for daphne: frames are small JSON and liveness
+                        # is the protocol's ping frame, so no per-socket zlib state
+                        # (~40 KB each) and no WebSocket-level pings.
+                        "--ws-per-message-deflate",
+                        "false",
+                        "--ws-ping-interval",
+                        "86400",
+                        "--ws-ping-timeout",
+                        "86400",
                         "--no-access-log",
                         "--log-level",
                         "warning",
