@@ -182,7 +182,7 @@ def _candidates(idle: list[Candidate]) -> Iterator[tuple]:
     ]
     # Pinned agents are asked apart from their tasks: with an ORDER BY and an IN list
     # together, SQLite would walk the whole queue in order instead of the pinned index.
-    pinned = queued_pinned_agent_pks()
+    pinned = queued_pinned_agent_pks([agent.pk for agent in idle])
     streams += [
         _pages(queued.filter(pinned_to=agent.pk), first, _still_idle(agent, idle))
         for agent in idle

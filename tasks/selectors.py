@@ -49,16 +49,21 @@ def queued_capability_keys() -> list[str]:
         return [key for (key,) in cursor.fetchall()]
 
 
-def queued_pinned_agent_pks() -> set[int]:
-    """Agents with queued tasks pinned to them (usually none), from the partial index.
+def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
+    """Which of these agents have queued tasks pinned to them (usually none).
 
-    Read as plain SQL: every pass asks, and the answer is almost always empty."""
+    Plain SQL: every pass asks, and the answer is almost always empty. The IN list
+    leads, so the planner probes the pinned_to index per agent; asked by status
+    first, SQLite (no statistics) walked every queued task."""
+    if not agent_pks:
+        return set()
     table = connection.ops.quote_name(Task._meta.db_table)
+    slots = ", ".join(["%s"] * len(agent_pks))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT pinned_to_id FROM {table} "
-            "WHERE status = %s AND pinned_to_id IS NOT NULL",
-            [S.QUEUED],
+            f"WHERE pinned_to_id IN ({slots}) AND status = %s",
+            [*agent_pks, S.QUEUED],
         )
         return {pk for (pk,) in cursor.fetchall()}
 
