@@ -150,6 +150,7 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
     if not idle:
         return 0
     assigned = 0
+    lost_claim = False
     for _, _, task_id, key, rejected_by, pinned_pk in _candidates(idle):
         agent = _pick(_needed(key), rejected_by, pinned_pk, idle)
         if agent is None:
@@ -157,8 +158,14 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
         idle.remove(agent)  # claimed now, or taken by another process meanwhile
         if queue.assign_task(task_id, agent.pk) is not None:
             assigned += 1
+        else:
+            lost_claim = True
         if not idle:
             break
+    if lost_claim:
+        # Another process took the task (the agent may still be idle) or the agent
+        # (the task may still be queued): one more pass matches what is left.
+        request_pass()
     return assigned
 
 

@@ -193,3 +193,25 @@ def test_queued_capability_keys_are_distinct_and_only_queued(agents, task):
     gone = task("e", needed_capabilities=["rust"])
     Task.objects.filter(pk=gone.pk).update(status="completed")
     assert queued_capability_keys() == ["", "code\x1fpython", "js"]
+
+
+def test_a_lost_claim_asks_for_another_pass(agents, task, monkeypatch):
+    first, _ = agents("a", "b")
+    task("taken elsewhere", age_s=20)
+    task("next", age_s=10)
+    claim = scheduler.queue.assign_task
+    passes = []
+
+    def loses_the_first_race(task_id, agent_pk):
+        # The first claim loses to another process; the agent stays idle.
+        if not passes and agent_pk == first.pk:
+            return None
+        return claim(task_id, agent_pk)
+
+    monkeypatch.setattr(scheduler, "request_pass", lambda: passes.append(1))
+    monkeypatch.setattr(scheduler.queue, "assign_task", loses_the_first_race)
+    assert schedule_pass() == 1
+    assert passes == [1]
+    assert holders() == {"next": "b"}
+    assert schedule_pass() == 1  # the pass asked for: the agent left idle takes the task
+    assert holders() == {"next": "b", "taken elsewhere": "a"}
