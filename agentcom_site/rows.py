@@ -39,4 +39,5 @@ def lock_one(
 
 
 def lock_by_pk(model: type[M], pk: Any) -> M | None:
-    return lock_one(model, '"id" = %s', [pk])
+    column = connection.ops.quote_name(model._meta.pk.column)
+    return lock_one(model, f"{column} = %s", [pk])
