@@ -69,10 +69,9 @@ def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> 
         idle = idle.filter(pk=agent_pk)
     if agent_id is not None:
         idle = idle.filter(agent_id=agent_id)
-    for pk, agent_id, capabilities in idle.values_list("pk", "agent_id", "capabilities").iterator(
-        chunk_size=IDLE_CHUNK
-    ):
-        yield Candidate(pk, agent_id, frozenset(capabilities))
+    rows = idle.values_list("pk", "agent_id", "capabilities").iterator(chunk_size=IDLE_CHUNK)
+    for pk, name, capabilities in rows:
+        yield Candidate(pk, name, frozenset(capabilities))
 
 
 def _others_can_take(needed: frozenset[str], rejecters: set[str]) -> bool:
