@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def prepare_agents(data_dir: Path, hub_url: str) -> list[Path]:
             token=registration.token,
             hub_url=hub_url,
             capabilities=capabilities,
-            wake_command=WAKE.format(python=sys.executable, delay=2 + 2 * index),
+            wake_command=WAKE.format(python=shlex.quote(sys.executable), delay=2 + 2 * index),
             reconnect_base_ms=500,
             reconnect_max_ms=5_000,
             wake_retry_delays_ms=[500, 1_000, 2_000],

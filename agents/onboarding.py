@@ -7,6 +7,7 @@ operator-side `manage.py onboard_agent` command.
 import hmac
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,21 +132,37 @@ def write_config(directory: Path, config: dict[str, Any]) -> Path:
 
 
 def sidecar_command(config_path: Path) -> str:
-    return f"PYTHONPATH={REPO_ROOT} {sys.executable} -m sidecar --config {config_path}"
+    """The shell command that starts the sidecar, every value quoted for /bin/sh."""
+    command = shlex.join([sys.executable, "-m", "sidecar", "--config", str(config_path)])
+    return f"PYTHONPATH={shlex.quote(str(REPO_ROOT))} {command}"
+
+
+def _unit_text(value: str) -> str:
+    """value for a systemd setting: specifiers (%) escaped; a line break would end the setting."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("a systemd unit value cannot contain a line break")
+    return value.replace("%", "%%")
+
+
+def _unit_word(value: str, *, expands_variables: bool) -> str:
+    """value as one double-quoted word, never split, and never expanded where $ would be."""
+    quoted = _unit_text(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted.replace("$", "$$") if expands_variables else quoted}"'
 
 
 def systemd_unit(agent_id: str, config_path: Path) -> str:
+    command = [sys.executable, "-m", "sidecar", "--config", str(config_path)]
     return "\n".join(
         [
             "[Unit]",
-            f"Description=AgentCom sidecar for {agent_id}",
+            f"Description=AgentCom sidecar for {_unit_text(agent_id)}",
             "After=network-online.target",
             "Wants=network-online.target",
             "",
             "[Service]",
-            f"WorkingDirectory={config_path.parent}",
-            f"Environment=PYTHONPATH={REPO_ROOT}",
-            f"ExecStart={sys.executable} -m sidecar --config {config_path}",
+            f"WorkingDirectory={_unit_text(str(config_path.parent))}",
+            f"Environment={_unit_word(f'PYTHONPATH={REPO_ROOT}', expands_variables=False)}",
+            f"ExecStart={' '.join(_unit_word(w, expands_variables=True) for w in command)}",
             "Restart=always",
             "RestartSec=5",
             "",

@@ -11,14 +11,18 @@ TITLE_MAX = 60
 TITLE_CUT = 57
 DEFAULT_HUB_API_URL = "http://localhost:4000"
 PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
+LABEL_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 CONVENTIONAL_COMMIT = re.compile(
     r"^(feat|fix|docs|style|refactor|test|chore|perf|ci|build|revert)(\([a-zA-Z0-9._-]+\))?!?:\s.+"
 )
 
 
 def short_agent(agent_id: str) -> str:
-    """The agent id up to its first '-', at most 8 characters."""
-    return agent_id.split("-", 1)[0][:SHORT_AGENT_MAX]
+    """The agent id up to its first '-', at most 8 characters of [A-Za-z0-9_] ("agent" if none).
+
+    It starts branch names and labels: nothing in it may read as an option or a ref path.
+    """
+    return re.sub(r"[^A-Za-z0-9_]", "", agent_id.split("-", 1)[0])[:SHORT_AGENT_MAX] or "agent"
 
 
 def slugify(description: str, max_length: int = SLUG_MAX) -> str:
@@ -47,10 +51,11 @@ def pr_title(task: dict[str, Any]) -> str:
 
 
 def priority_label(task: dict[str, Any]) -> str:
-    """metadata.priority, else the task's priority name, else normal."""
+    """metadata.priority if it is a short plain word, else the task's priority name, else normal."""
     metadata = task.get("metadata") if isinstance(task.get("metadata"), dict) else {}
-    if metadata.get("priority"):
-        return str(metadata["priority"])
+    chosen = metadata.get("priority")
+    if isinstance(chosen, str) and LABEL_WORD.fullmatch(chosen):
+        return chosen
     priority = task.get("priority")
     if isinstance(priority, int) and not isinstance(priority, bool):
         return PRIORITY_NAMES.get(priority, "normal")

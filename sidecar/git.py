@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,7 @@ def start_task(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
         if ctx.git("rev-parse", "--abbrev-ref", "HEAD") == branch:
             ctx.git("checkout", "--quiet", "--detach")  # a checked-out branch cannot be deleted
     with contextlib.suppress(StepFailed):
-        ctx.git("branch", "-D", branch)  # a re-assigned task starts over from origin/main
+        ctx.git("branch", "-D", "--", branch)  # a re-assigned task starts over from origin/main
     try:
         ctx.git("checkout", "-b", branch, "origin/main")
     except StepFailed as exc:
@@ -135,7 +136,7 @@ def submit(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
             "no_commits", branch=branch, hint="the agent made no commits on this branch"
         )
     try:
-        ctx.git("push", "--force-with-lease", "origin", branch)
+        ctx.git("push", "--force-with-lease", "origin", f"HEAD:refs/heads/{branch}")
     except StepFailed as exc:
         raise CommandError("push_failed", branch=branch, message=str(exc)) from exc
     diff_stat = ""
@@ -187,20 +188,24 @@ def _open_pull_request(
     priority = f"priority:{priority_label(task)}"
     for label in (agent_label, priority):
         with contextlib.suppress(StepFailed):
-            ctx.gh("label", "create", label, "--force")
-    body_file = ctx.repo_dir / ".pr-body.tmp"
-    body_file.write_text(pr_body(task, agent_id, diff_stat, ctx.hub_api_url), encoding="utf-8")
-    command = ["pr", "create", "--base", "main", "--head", branch, "--title", pr_title(task)]
-    command += ["--body-file", str(body_file), "--label", agent_label, "--label", priority]
+            ctx.gh("label", "create", "--force", "--", label)
+    # Task text goes only into argv values written as --flag=value (never read as an option)
+    # and into a private temporary file outside the work tree, where the agent could have
+    # planted a symlink.
+    descriptor, body_path = tempfile.mkstemp(prefix="agentcom-pr-body-", suffix=".md")
+    with os.fdopen(descriptor, "w", encoding="utf-8") as body_file:
+        body_file.write(pr_body(task, agent_id, diff_stat, ctx.hub_api_url))
+    command = ["pr", "create", "--base=main", f"--head={branch}", f"--title={pr_title(task)}"]
+    command += [f"--body-file={body_path}", f"--label={agent_label}", f"--label={priority}"]
     if ctx.reviewer:
-        command += ["--reviewer", ctx.reviewer]
+        command += [f"--reviewer={ctx.reviewer}"]
     try:
         output = ctx.gh(*command)
     except StepFailed as exc:
         raise CommandError("pr_create_failed", branch=branch, message=str(exc)) from exc
     finally:
         with contextlib.suppress(OSError):
-            body_file.unlink()
+            os.unlink(body_path)
     lines = output.splitlines()
     return lines[-1].strip() if lines else ""
 

@@ -33,7 +33,9 @@ class ShellOutcome:
         """A one-line reason for a failed run, suitable for wake_result.error."""
         if self.timed_out:
             head = "timed out"
-        elif self.exit_code is not None and self.exit_code < 0:
+        elif self.exit_code is None:
+            head = "not started"
+        elif self.exit_code < 0:
             head = f"killed by signal {-self.exit_code}"
         else:
             head = f"exit code {self.exit_code}"
@@ -54,17 +56,20 @@ async def run_shell(
     """
     output_file.parent.mkdir(parents=True, exist_ok=True)
     with output_file.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:  # e.g. the working directory is gone: a failed run, not a crash
+            return ShellOutcome(exit_code=None, timed_out=False, output_tail=f"cannot start: {exc}")
     try:
         exit_code = await asyncio.wait_for(process.wait(), timeout_s)
         timed_out = False

@@ -18,6 +18,7 @@ from sidecar.queuefile import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, Loca
 from sidecar.repo import run_git_wrapper
 from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
 from sidecar.slot import TaskSlot
+from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command, remove_task_files
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
@@ -139,7 +140,13 @@ class TaskWork:
             return
         task["status"] = WAKING
         self._slot.save()
-        plan = plan_command(self._config, template, task, "wake")
+        try:
+            plan = plan_command(self._config, template, task, "wake")
+        except TooLargeForEnvironment as exc:
+            task["status"] = FAILED
+            self._log.error("wake_error", task_id=task_id, error=str(exc))
+            await self.finish(task, failure_frame(task, f"sidecar_error: {exc}"))
+            return
         delays = self._config.wake_retry_delays_ms
         for attempt in range(1, len(delays) + 2):
             task["wake_attempts"] = attempt
@@ -197,6 +204,8 @@ class TaskWork:
                 task_id=task_id,
                 result=outcome.describe(),
             )
+        except TooLargeForEnvironment as exc:
+            self._log.warning("cancel_command_done", task_id=task_id, result=str(exc))
         finally:
             remove_task_files(self._config, task_id)
 

@@ -1,23 +1,33 @@
-"""Wake-template substitution, byte-for-byte compatible with the Node.js sidecar (§6.4).
+"""The wake template's variables (§6.4), handed to the shell as its environment.
 
-Node runs, in this order::
-
-    command.replace(/\\$\\{TASK_ID\\}/g, id)
-           .replace(/\\$\\{TASK_JSON\\}/g, JSON.stringify(task).replace(/"/g, '\\\\"'))
-           .replace(/\\$\\{TASK_DESCRIPTION\\}/g, description.replace(/"/g, '\\\\"'))
-
-Three consequences are reproduced on purpose, because existing wake templates
-rely on Node's output: substitutions are sequential (a later placeholder inside
-an earlier value is replaced too); nothing but ``"`` is escaped (``\\`` and ``$``
-pass through); and the inserted values go through JavaScript's replacement-pattern
-rules, so ``$$`` becomes ``$``, ``$&`` the placeholder, ``$``` and ``$'`` the text
-before and after it. Every other ``$`` sequence is kept literally.
+The Node.js sidecar spliced the task's text into the command line with only ``"``
+escaped, so ``$(…)`` or a backtick in a description ran on the agent's machine. Here
+nothing is spliced: ``${TASK_ID}``, ``${TASK_DESCRIPTION}`` and ``${TASK_JSON}`` stay in
+the template and are environment variables of the ``/bin/sh -c`` that runs it. The
+shell expands a variable once and never parses the result again, so whatever the task
+says stays text. For ordinary text, templates written for the Node sidecar (placeholders
+inside double quotes, or bare for one-word values) produce the same arguments as before.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+# Linux refuses to start a process with one environment string ("NAME=value") over
+# 128 KiB (MAX_ARG_STRLEN); stay clear of it.
+ENVIRONMENT_VALUE_MAX_BYTES = 120_000
+
+
+class TooLargeForEnvironment(Exception):
+    """A variable the command uses does not fit in a process environment."""
+
+    def __init__(self, name: str, size: int) -> None:
+        super().__init__(
+            f"{name} is {size} bytes, over the {ENVIRONMENT_VALUE_MAX_BYTES} a process "
+            "environment can carry; read the task from $AGENTCOM_TASK_FILE instead"
+        )
 
 
 def task_json(task: dict[str, Any]) -> str:
@@ -25,53 +35,32 @@ def task_json(task: dict[str, Any]) -> str:
     return json.dumps(task, separators=(",", ":"), ensure_ascii=False)
 
 
-def substitute_wake_template(template: str, task: dict[str, Any]) -> str:
-    """Return the wake command for task exactly as the Node sidecar builds it."""
-    task_id = task.get("task_id") or ""
-    description = task.get("description") or ""
-    command = js_replace_all(template, "${TASK_ID}", str(task_id))
-    command = js_replace_all(command, "${TASK_JSON}", task_json(task).replace('"', '\\"'))
-    return js_replace_all(command, "${TASK_DESCRIPTION}", str(description).replace('"', '\\"'))
+def template_variables(task: dict[str, Any], task_file: Path) -> dict[str, str]:
+    """The variables a wake or cancel template may use, by name (missing value → empty)."""
+    return {
+        "TASK_ID": str(task.get("task_id") or ""),
+        "TASK_DESCRIPTION": str(task.get("description") or ""),
+        "TASK_JSON": task_json(task),
+        "TASK_FILE": str(task_file),
+        "TASK_GENERATION": str(task.get("generation") or 0),
+    }
 
 
-def js_replace_all(subject: str, needle: str, replacement: str) -> str:
-    """Emulate ``subject.replace(/needle/g, replacement)`` for a regex without capture groups."""
-    if not needle:
-        return subject
-    pieces: list[str] = []
-    cursor = 0
-    while True:
-        position = subject.find(needle, cursor)
-        if position < 0:
-            break
-        pieces.append(subject[cursor:position])
-        pieces.append(_expand(replacement, subject, position, needle))
-        cursor = position + len(needle)
-    pieces.append(subject[cursor:])
-    return "".join(pieces)
+def environment_safe(variables: dict[str, str], template: str) -> dict[str, str]:
+    """variables made fit for a process environment.
 
-
-def _expand(replacement: str, subject: str, position: int, matched: str) -> str:
-    """ECMAScript GetSubstitution with no captures and no named groups."""
-    if "$" not in replacement:
-        return replacement
-    out: list[str] = []
-    index = 0
-    length = len(replacement)
-    while index < length:
-        char = replacement[index]
-        following = replacement[index + 1] if index + 1 < length else ""
-        if char == "$" and following == "$":
-            out.append("$")
-        elif char == "$" and following == "&":
-            out.append(matched)
-        elif char == "$" and following == "`":
-            out.append(subject[:position])
-        elif char == "$" and following == "'":
-            out.append(subject[position + len(matched) :])
-        else:
-            out.append(char)
-            index += 1
+    NUL cannot be in an environment string, so it becomes U+FFFD, and a lone surrogate
+    cannot be encoded, so it becomes "?". A value too large for the environment is left
+    out, unless template names it: then the command cannot run as written, and
+    TooLargeForEnvironment says why.
+    """
+    safe: dict[str, str] = {}
+    for name, value in variables.items():
+        encoded = value.replace("\x00", "\ufffd").encode("utf-8", errors="replace")
+        value, size = encoded.decode("utf-8"), len(encoded)
+        if size > ENVIRONMENT_VALUE_MAX_BYTES:
+            if name in template:
+                raise TooLargeForEnvironment(name, size)
             continue
-        index += 2
-    return "".join(out)
+        safe[name] = value
+    return safe

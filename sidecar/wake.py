@@ -1,10 +1,9 @@
 """Preparing the wake (and cancel) command for a task (§6.4).
 
-A command gets the template substitution of the Node sidecar plus environment
-variables, which templates should prefer because they need no quoting:
-AGENTCOM_TASK_ID, AGENTCOM_TASK_FILE, AGENTCOM_TASK_DESCRIPTION,
-AGENTCOM_TASK_JSON, AGENTCOM_TASK_GENERATION, AGENTCOM_RESULTS_DIR,
-AGENTCOM_SIDECAR_CONFIG and AGENTCOM_AGENT_ID.
+The template runs as written: the task reaches it only through environment variables
+(sidecar.template explains why), the template's own names TASK_ID, TASK_DESCRIPTION,
+TASK_JSON, TASK_FILE and TASK_GENERATION, each also as AGENTCOM_<name>, plus
+AGENTCOM_RESULTS_DIR, AGENTCOM_SIDECAR_CONFIG and AGENTCOM_AGENT_ID.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 from sidecar.config import SidecarConfig
 from sidecar.queuefile import LocalTask, write_atomic
 from sidecar.shell import ShellOutcome, run_shell
-from sidecar.template import substitute_wake_template, task_json
+from sidecar.template import environment_safe, template_variables
 
 
 @dataclass(frozen=True)
@@ -45,34 +44,33 @@ def task_file_path(config: SidecarConfig, task_id: str) -> Path:
 
 
 def plan_command(config: SidecarConfig, template: str, task: LocalTask, purpose: str) -> ShellPlan:
-    """Substitute template for task, write the task file, and build the environment.
+    """Write the task file and build the environment that carries task to template.
 
     purpose ("wake" or "cancel") names the output file kept beside the task file.
+    Raises TooLargeForEnvironment when template uses a value no environment can hold.
     """
     task_file = task_file_path(config, task["task_id"])
     write_atomic(task_file, json.dumps(task, indent=2, ensure_ascii=False))
     return ShellPlan(
-        command=substitute_wake_template(template, task),
+        command=template,
         cwd=config.sidecar_dir,
-        env=task_environment(config, task, task_file),
+        env=task_environment(config, task, task_file, template),
         output_file=config.tasks_dir / f"{task['task_id']}.{purpose}.log",
     )
 
 
-def task_environment(config: SidecarConfig, task: LocalTask, task_file: Path) -> dict[str, str]:
-    """The sidecar's own environment plus the AGENTCOM_* variables describing task."""
-    env = dict(os.environ)
-    env.update(
-        AGENTCOM_TASK_ID=str(task["task_id"]),
-        AGENTCOM_TASK_FILE=str(task_file),
-        AGENTCOM_TASK_DESCRIPTION=str(task.get("description") or ""),
-        AGENTCOM_TASK_JSON=task_json(task),
-        AGENTCOM_TASK_GENERATION=str(task.get("generation") or 0),
+def task_environment(
+    config: SidecarConfig, task: LocalTask, task_file: Path, template: str
+) -> dict[str, str]:
+    """The sidecar's own environment plus the variables describing task."""
+    variables = template_variables(task, task_file)
+    variables.update({f"AGENTCOM_{name}": value for name, value in variables.items()})
+    variables.update(
         AGENTCOM_RESULTS_DIR=str(config.results_dir),
         AGENTCOM_SIDECAR_CONFIG=str(config.config_path),
         AGENTCOM_AGENT_ID=config.agent_id,
     )
-    return env
+    return {**os.environ, **environment_safe(variables, template)}
 
 
 def remove_task_files(config: SidecarConfig, task_id: str) -> None:

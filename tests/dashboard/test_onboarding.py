@@ -1,13 +1,19 @@
 """POST /api/onboard/register and `manage.py onboard_agent` (without --verify)."""
 
 import json
+import shlex
+import shutil
 import stat
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from agents import onboarding
 from agents.models import Agent
 from agents.tokens import authenticate
 
@@ -128,3 +134,37 @@ def test_onboard_agent_again_issues_a_new_token(tmp_path):
     second = json.loads((tmp_path / "again" / "config.json").read_text())
     assert second["token"] != first and authenticate(first) is not None
     assert second["wake_command"].startswith("openclaw agent")
+
+
+def test_generated_files_quote_every_value_for_their_format(tmp_path):
+    out = tmp_path / "a b $(touch pwned) `id` 'q' \"d\" %h $HOME"
+    wake = 'agent --message "$(cat $AGENTCOM_TASK_FILE)" # it\'s "quoted"\n'
+    printed = StringIO()
+
+    call_command(
+        "onboard_agent", "odd-dir", "--wake-command", wake, "--out", str(out), stdout=printed
+    )
+
+    config_path = out / "config.json"
+    assert json.loads(config_path.read_text())["wake_command"] == wake
+    command = next(line for line in printed.getvalue().splitlines() if "-m sidecar" in line)
+    words = shlex.split(command.strip())
+    assert words[0] == f"PYTHONPATH={onboarding.REPO_ROOT}"
+    assert words[1:] == [sys.executable, "-m", "sidecar", "--config", str(config_path)]
+    unit = (out / "agentcom-sidecar-odd-dir.service").read_text()
+    assert f"WorkingDirectory={str(out).replace('%', '%%')}\n" in unit
+    assert '"--config" "' in unit and "%%h $$HOME" in unit and '\\"d\\"' in unit
+    assert not list(tmp_path.rglob("pwned"))
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(out / "agentcom-sidecar-odd-dir.service")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert verify.returncode == 0, verify.stderr
+
+
+def test_a_unit_value_with_a_line_break_is_refused():
+    with pytest.raises(ValueError, match="line break"):
+        onboarding.systemd_unit("x", Path("/srv/a\nExecStartPre=/bin/evil/config.json"))

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.branch import branch_name, non_conventional, pr_title, priority_label, slugify
+from sidecar.branch import (
+    branch_name,
+    non_conventional,
+    pr_title,
+    priority_label,
+    short_agent,
+    slugify,
+)
 from tests.sidecar.harness import PYTHON, git, make_clone, path_without_gh, sidecar_env
 
 GIT = shutil.which("git")
@@ -224,3 +231,69 @@ def test_conventional_commit_check():
     subjects = ["feat: a", "fix(core)!: b", "chore(x.y-z): c", "Feat: no", "feat:nospace", "wip"]
 
     assert non_conventional(subjects) == ["Feat: no", "feat:nospace", "wip"]
+
+
+GH_RECORDER = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+record = {{"args": args}}
+for arg in args:
+    if arg.startswith("--body-file="):
+        path = arg.split("=", 1)[1]
+        record["body"] = open(path, encoding="utf-8").read()
+        record["body_file"] = path
+with open({log!r}, "a", encoding="utf-8") as log:
+    log.write(json.dumps(record) + "\\n")
+if args[:2] == ["pr", "create"]:
+    print("https://github.example/pr/1")
+"""
+
+
+def test_hostile_task_text_reaches_gh_as_values_never_as_options(repo, tmp_path):
+    bin_dir = tmp_path / "bin-gh"
+    bin_dir.mkdir()
+    log = tmp_path / "gh-calls.jsonl"
+    (bin_dir / "gh").write_text(GH_RECORDER.format(python=PYTHON, log=str(log)))
+    (bin_dir / "gh").chmod(0o755)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    wrapper(repo, "start-task", START_ARGS)
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "--quiet", "-m", "fix: a")
+    (repo / ".pr-body.tmp").symlink_to(victim)  # planted by the agent in its work tree
+    title = "--repo=evil/repo $(touch pwned) `id`"
+    description = "line 1\n--base=evil\n$(touch pwned); rm -rf ~ 'quoted' \"double\""
+    task = {
+        "task_id": "task-3f9a0c1d2e4b5a67",
+        "title": title,
+        "description": description,
+        "metadata": {"priority": "--help; touch pwned"},
+    }
+
+    code, answer = wrapper(
+        repo,
+        "submit",
+        {"agent_id": "gcu-sleeper", "task_id": task["task_id"], "task": task},
+        PATH=f"{bin_dir}:{path_without_gh(tmp_path)}",
+    )
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    create = next(call for call in calls if call["args"][:2] == ["pr", "create"])
+    assert (code, answer["pr_url"]) == (0, "https://github.example/pr/1")
+    assert f"--title={title}" in create["args"]
+    assert "--label=priority:normal" in create["args"]
+    assert description in create["body"]
+    assert not create["body_file"].startswith(str(repo))
+    assert victim.read_text() == "untouched"
+    labels = [call["args"] for call in calls if call["args"][:2] == ["label", "create"]]
+    assert ["label", "create", "--force", "--", "priority:normal"] in labels
+    assert not any(path.name == "pwned" for path in tmp_path.rglob("pwned"))
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "short"),
+    [("gcu-sleeper", "gcu"), ("-x-y", "agent"), ("../../etc", "etc"), ("a b;c$d.e", "abcde")],
+)
+def test_the_short_agent_name_is_a_safe_ref_component(agent_id, short):
+    assert short_agent(agent_id) == short

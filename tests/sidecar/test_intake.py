@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from tests.sidecar.harness import PYTHON, TOKEN, fast_config, task_assign, write_result
 
@@ -127,7 +126,7 @@ async def test_results_of_other_tasks_are_ignored(hub, make_sidecar):
     assert (sidecar.results_dir / "task-00000000000000ff.json").exists()
 
 
-async def test_wake_command_gets_substituted_values_and_environment(hub, make_sidecar):
+async def test_wake_command_gets_the_task_through_its_environment(hub, make_sidecar):
     wake = (
         'printf "%s\\n" "${TASK_ID}" "${TASK_DESCRIPTION}" > wake-args.txt; '
         "env | grep ^AGENTCOM_ | sort > wake-env.txt; "
@@ -145,8 +144,8 @@ async def test_wake_command_gets_substituted_values_and_environment(hub, make_si
         line.split("=", 1) for line in (sidecar.dir / "wake-env.txt").read_text().splitlines()
     )
     task_copy = json.loads((sidecar.dir / "task-copy.json").read_text())
-    # Like the Node sidecar, substitution leaves `$` to the shell; the variable has the raw text.
-    assert args == ["task-00000000000000a1", 'fix "quoted" ' + os.environ.get("HOME", "")]
+    # The shell expands ${TASK_DESCRIPTION} once and does not expand the $HOME inside it.
+    assert args == ["task-00000000000000a1", 'fix "quoted" $HOME']
     assert env["AGENTCOM_TASK_ID"] == "task-00000000000000a1"
     assert env["AGENTCOM_TASK_DESCRIPTION"] == 'fix "quoted" $HOME'
     assert env["AGENTCOM_TASK_GENERATION"] == "1"
