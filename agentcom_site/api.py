@@ -1,20 +1,19 @@
-"""The HTTP API root: auth, parsing and error rendering shared by every router."""
+"""The HTTP API root: mounts every app's router; parsing and error rendering for all.
+
+Part of the composition root: no app imports it.
+"""
 
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
-from ninja.security import HttpBearer
 
-from agentcom_site.errors import HubError, ValidationFailed, forbidden, unauthorized
-from agentcom_site.validation import problems_from
-from agents.tokens import Principal, authenticate
-
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+from agentcom_site.core.auth import any_auth
+from agentcom_site.core.errors import HubError, ValidationFailed, unauthorized
+from agentcom_site.core.validation import problems_from
 
 
 class BodyParser(Parser):
@@ -22,59 +21,6 @@ class BodyParser(Parser):
 
     def parse_body(self, request: HttpRequest) -> Any:
         return getattr(request, "parsed_json", None)
-
-
-def _csrf_ok(request: HttpRequest) -> bool:
-    check = CsrfViewMiddleware(lambda r: HttpResponse())
-    return check.process_view(request, lambda r: None, (), {}) is None
-
-
-class HubAuth(HttpBearer):
-    """Bearer agent or operator token; a staff session; or `?token=` where `query_token`."""
-
-    def __init__(self, *, query_token: bool = False, operator_only: bool = False) -> None:
-        super().__init__()
-        self.query_token = query_token
-        self.operator_only = operator_only
-
-    def __call__(self, request: HttpRequest) -> Principal | None:
-        principal = self._identify(request)
-        # Checked before the body is validated, so an agent learns nothing about the schema.
-        if principal is not None and self.operator_only and not principal.is_operator:
-            raise forbidden("this route is for operators")
-        return principal
-
-    def _identify(self, request: HttpRequest) -> Principal | None:
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            return self.authenticate(request, header[7:].strip())
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.is_staff:
-            if request.method not in SAFE_METHODS and not _csrf_ok(request):
-                raise forbidden("CSRF check failed for the session request")
-            return Principal("operator", user.get_username())
-        if self.query_token:
-            token = request.GET.get("token")
-            if token is None and isinstance(getattr(request, "parsed_json", None), dict):
-                token = request.parsed_json.get("token")
-            if isinstance(token, str):
-                return self.authenticate(request, token)
-        return None
-
-    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
-        return authenticate(token)
-
-
-any_auth = HubAuth()
-legacy_auth = HubAuth(query_token=True)  # routes marked † in PROTOCOL.md §4.1
-operator_auth = HubAuth(operator_only=True)
-
-
-def require_operator(request: HttpRequest) -> Principal:
-    principal: Principal = request.auth
-    if not principal.is_operator:
-        raise forbidden("this route is for operators")
-    return principal
 
 
 api = NinjaAPI(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from agentcom_site.errors import HubError
+from agentcom_site.core.errors import HubError
 
 API_PREFIXES = ("/api/", "/admin/tokens", "/health")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from agentcom_site.admin_transitions import ServiceTransitionsMixin
+from agentcom_site.core.admin import ServiceTransitionsMixin
 from agents import services, tokens
 from agents.models import Agent, AgentToken, OperatorToken
 

@@ -4,10 +4,10 @@ from django.db import connection
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from agentcom_site.api import operator_auth
-from agentcom_site.clock import to_ms
-from agentcom_site.errors import forbidden, invalid, not_found
-from agentcom_site.validation import Strict, text
+from agentcom_site.core.auth import operator_auth, require_self
+from agentcom_site.core.clock import to_ms
+from agentcom_site.core.errors import invalid, not_found
+from agentcom_site.core.validation import Strict, text
 from agents import tokens
 from agents.models import Agent, AgentToken
 from agents.selectors import agents_with_work, connected_agents, current_task_ids
@@ -92,8 +92,6 @@ def list_tokens(request: HttpRequest):
 
 @tokens_router.delete("/{agent_id}", response=dict, summary="Revoke an agent's tokens")
 def revoke_tokens(request: HttpRequest, agent_id: str):
-    principal: tokens.Principal = request.auth
-    if not principal.is_operator and principal.name != agent_id:
-        raise forbidden("an agent may only revoke its own tokens")
+    require_self(request, agent_id, refusal="an agent may only revoke its own tokens")
     revoked = tokens.revoke_agent_tokens(agent_id)
     return {"status": "revoked", "agent_id": agent_id, "revoked": revoked}

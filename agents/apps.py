@@ -5,6 +5,10 @@ class AgentsConfig(AppConfig):
     name = "agents"
 
     def ready(self) -> None:
-        from agents.push import connect_listeners
+        from agentcom_site.core import auth
+        from agentcom_site.core import frames as socket_frames
+        from agents import frames, push, tokens
 
-        connect_listeners()
+        auth.register_authenticator(tokens.authenticate)
+        socket_frames.register(frames.HANDLERS)
+        push.connect_listeners()

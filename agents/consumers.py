@@ -15,11 +15,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from agentcom_site.clock import now_ms
-from agentcom_site.errors import HubError
-from agentcom_site.hooks import frame_handlers, run_disconnect_hooks
-from agentcom_site.sockets import HubConsumer
-from agentcom_site.validation import parse_frame
+from agentcom_site.core.clock import now_ms
+from agentcom_site.core.errors import HubError
+from agentcom_site.core.frames import frame_handlers, run_disconnect_hooks
+from agentcom_site.core.sockets import HubConsumer
+from agentcom_site.core.validation import parse_frame
 from agents import connections, presence
 from agents.models import Agent
 from agents.push import PRESENCE_GROUP

@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agentcom_site.errors import HubError
-from agentcom_site.hooks import run_identified_hooks
-from agentcom_site.validation import Capability, Strict, text, unique, validate
+from agentcom_site.core.errors import HubError
+from agentcom_site.core.frames import run_identified_hooks
+from agentcom_site.core.validation import Capability, Strict, text, unique, validate
 from agents import presence
 from agents.push import PRESENCE_GROUP, close_message, send_to_socket
 from agents.selectors import connected_agents

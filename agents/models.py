@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 
 
 class AgentState(models.TextChoices):

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from agentcom_site.errors import conflict, forbidden, invalid
-from agentcom_site.validation import Capability, Strict, text, unique, validate
+from agentcom_site.core.errors import conflict, forbidden, invalid
+from agentcom_site.core.validation import Capability, Strict, text, unique, validate
 from agents.models import Agent
 from agents.tokens import issue_agent_token
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from agentcom_site.clock import now
-from agentcom_site.events import announce
+from agentcom_site.core.clock import now
+from agentcom_site.core.events import announce
 from agents.models import Agent, AgentState
 from agents.wire import presence
 from tasks import queue

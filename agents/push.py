@@ -19,8 +19,8 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from agentcom_site.clock import now_ms
-from agentcom_site.events import Event, subscribe
+from agentcom_site.core.clock import now_ms
+from agentcom_site.core.events import Event, subscribe
 
 log = logging.getLogger(__name__)
 

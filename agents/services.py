@@ -5,7 +5,7 @@ Like the task operations, each runs in one transaction and announces after commi
 
 from django.db import transaction
 
-from agentcom_site.events import announce
+from agentcom_site.core.events import announce
 from agents.models import Agent, AgentState
 
 

@@ -1,31 +1,13 @@
 """Issuing, checking and revoking credentials. Clear tokens are returned once, never stored."""
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
 
-from agentcom_site.clock import now
-from agentcom_site.events import announce
+from agentcom_site.core.auth import AGENT, OPERATOR, Principal
+from agentcom_site.core.clock import now
+from agentcom_site.core.events import announce
 from agents.models import Agent, AgentToken, OperatorToken, new_token
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: an agent (acts as itself) or an operator."""
-
-    kind: str  # "agent" or "operator"
-    name: str
-    agent: Agent | None = None
-
-    @property
-    def is_operator(self) -> bool:
-        return self.kind == "operator"
-
-    @property
-    def actor(self) -> str:
-        """The name written into `submitted_by`, `created_by` and audit rows."""
-        return self.name if self.kind == "agent" else f"operator:{self.name}"
 
 
 def create_agent(
@@ -92,14 +74,12 @@ def agent_for_token(token: str) -> tuple[Agent | None, str | None]:
 
 
 def authenticate(token: str) -> Principal | None:
-    """An agent or operator principal for a Bearer token, or None."""
-    if not token or len(token) > 256:
-        return None
+    """An agent or operator principal for a Bearer token, or None (the kernel's authenticator)."""
     agent, _ = agent_for_token(token)
     if agent is not None:
-        return Principal("agent", agent.agent_id, agent)
+        return Principal(AGENT, agent.agent_id, agent)
     row = OperatorToken.objects.matching(token).first()
     if row is None:
         return None
     _note_use(row)
-    return Principal("operator", row.name)
+    return Principal(OPERATOR, row.name)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from agentcom_site.clock import to_ms
+from agentcom_site.core.clock import to_ms
 from agents.models import Agent
 
 

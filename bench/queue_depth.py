@@ -66,7 +66,7 @@ def setup_django(backend: Backend) -> None:
 
 
 def make_agents(n: int) -> list[int]:
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
     from agents.models import Agent, AgentState
 
     moment = now()
@@ -96,7 +96,7 @@ def queued_count() -> int:
 
 def fill(depth: int, rng: random.Random) -> None:
     """Add queued tasks until `depth` are queued: varied capabilities, priorities, ages."""
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
     from tasks.models import Task, capability_key
 
     missing = depth - queued_count()
@@ -124,7 +124,7 @@ def fill(depth: int, rng: random.Random) -> None:
 
 def decisions(agent_pks: list[int], count: int, offset: int) -> list[int]:
     """Free one agent and submit one task, then time the pass that matches them."""
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
     from agents.models import Agent
     from tasks import queue
     from tasks.scheduler import schedule_pass
@@ -154,7 +154,7 @@ def distinct_keys_ns(reps: int = 5) -> list[int]:
 
 
 def bulk_pass() -> tuple[int, float]:
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
     from agents.models import Agent
     from tasks.scheduler import schedule_pass
 

@@ -32,7 +32,7 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
     from agents.models import Agent, AgentState
     from tasks.models import Task, TaskEvent
     from tasks.scheduler import schedule_pass

@@ -13,8 +13,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Max, Q, Sum
 
-from agentcom_site.clock import now, to_ms
-from agentcom_site.events import Event
+from agentcom_site.core.clock import now, to_ms
+from agentcom_site.core.events import Event
 from agents.models import Agent, AgentState
 from messaging.models import ConnectionSession, HourlyTraffic
 

@@ -8,12 +8,13 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from agentcom_site.api import legacy_auth, require_operator
+from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
 from messaging import mailbox, retention, routing, selectors, threads, wire
-from messaging.access import require_agent, require_self
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, AckIn, MessageIn
+
+MAILBOX_REFUSAL = "only the mailbox owner or an operator may use this mailbox"
 
 router = Router(tags=["messaging"])
 router.add_router("", channels_router)
@@ -47,7 +48,7 @@ class SinceQuery(Schema):
 
 @router.get("/mailbox/{agent_id}", auth=legacy_auth, response=dict, summary="Poll a mailbox")
 def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
-    require_self(request, agent_id)
+    require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     result = mailbox.poll(agent_id, since=query.since)
     messages = [wire.mailbox_entry(e) for e in result.entries]
     return {
@@ -62,7 +63,7 @@ def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
     "/mailbox/{agent_id}/ack", auth=legacy_auth, response=dict, summary="Acknowledge a mailbox"
 )
 def ack(request: HttpRequest, agent_id: str, body: AckIn):
-    require_self(request, agent_id)
+    require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     mailbox.ack(agent_id, up_to=body.seq)
     return {"status": "acked", "up_to": body.seq}
 

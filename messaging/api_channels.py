@@ -4,9 +4,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from agents.tokens import Principal
+from agentcom_site.core.auth import Principal, require_agent
 from messaging import topics, wire
-from messaging.access import require_agent
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, ChannelIn, PublishIn
 
 router = Router(tags=["channels"])

@@ -7,7 +7,7 @@ writes are for operators and echo the stored value.
 from django.http import HttpRequest
 from ninja import Router
 
-from agentcom_site.api import legacy_auth, require_operator
+from agentcom_site.core.auth import legacy_auth, require_operator
 from messaging import analytics, config
 from messaging.schemas import DefaultRepoIn, HeartbeatIn, RetentionIn
 

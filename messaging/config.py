@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from messaging.models import ConfigValue
 
 HEARTBEAT_INTERVAL_MS = "heartbeat_interval_ms"

@@ -1,6 +1,6 @@
 """Committed messaging events become channel-layer work: pushes and group changes.
 
-Runs as an `agentcom_site.events` listener, so nothing here happens before the change
+Runs as an `agentcom_site.core.events` listener, so nothing here happens before the change
 it announces is committed (DESIGN.md rule 2). A direct or broadcast push that cannot be
 handed to the recipient's socket is put in its mailbox instead of vanishing.
 """
@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from agentcom_site.events import Event
+from agentcom_site.core.events import Event
 from agents.push import push_message
 from messaging import mailbox
 from messaging.models import Message

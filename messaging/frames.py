@@ -8,8 +8,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from agentcom_site.errors import HubError
-from agentcom_site.validation import validate
+from agentcom_site.core.errors import HubError
+from agentcom_site.core.validation import validate
 from messaging import routing, topics, wire
 from messaging.schemas import (
     DEFAULT_MESSAGE_TYPE,

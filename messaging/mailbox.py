@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from messaging import config
 from messaging.models import Mailbox, MailboxEntry, Message
 

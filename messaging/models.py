@@ -11,7 +11,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 
 
 def new_message_id() -> str:

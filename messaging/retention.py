@@ -9,7 +9,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from messaging import analytics, config, mailbox
 from messaging.models import HISTORY_KINDS, ConnectionSession, HourlyTraffic, Message
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.db import transaction
 
-from agentcom_site.clock import now
-from agentcom_site.events import announce
+from agentcom_site.core.clock import now
+from agentcom_site.core.events import announce
 from agents.models import Agent
 from messaging import analytics, mailbox, threads, wire
 from messaging.models import Message, MessageKind

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from agentcom_site.validation import LIMITS, Strict, text
+from agentcom_site.core.validation import LIMITS, Strict, text
 
 AgentId = text("agent_id", min_length=1)
 ChannelName = text("channel", min_length=1)

@@ -7,7 +7,7 @@ shortcut and a visited set, so rows edited by hand into a loop still end the wal
 
 from django.db.models import QuerySet
 
-from agentcom_site.errors import not_found
+from agentcom_site.core.errors import not_found
 from messaging.models import Message
 
 MAX_STEPS = 1_000  # a bound on the walk even if the chain were corrupted

@@ -13,9 +13,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 
-from agentcom_site.clock import now
-from agentcom_site.errors import conflict, invalid, not_found
-from agentcom_site.events import announce
+from agentcom_site.core.clock import now
+from agentcom_site.core.errors import conflict, invalid, not_found
+from agentcom_site.core.events import announce
 from agents.models import Agent
 from messaging import analytics, config, mailbox, threads, wire
 from messaging.models import Channel, Message, MessageKind, Subscription

@@ -6,7 +6,7 @@ in a push frame `type` is the frame's, so the message's own type is `message_typ
 
 from typing import Any
 
-from agentcom_site.clock import to_ms
+from agentcom_site.core.clock import to_ms
 from messaging.models import Channel, MailboxEntry, Message
 
 

@@ -4,8 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from agentcom_site.admin_transitions import ServiceTransitionsMixin, operator_actor
-from agentcom_site.errors import HubError
+from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
+from agentcom_site.core.errors import HubError
 from tasks import queue
 from tasks.models import Task, TaskEvent
 
@@ -41,7 +41,7 @@ def _bulk(service, label: str):
         done, refused = 0, 0
         for task_id in queryset.values_list("pk", flat=True):
             try:
-                service(task_id, operator_actor(request))
+                service(task_id, request_actor(request))
                 done += 1
             except HubError:
                 refused += 1

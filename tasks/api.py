@@ -6,11 +6,10 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from agentcom_site.api import operator_auth
-from agentcom_site.clock import from_ms, to_ms
-from agentcom_site.errors import forbidden, invalid, not_found
+from agentcom_site.core.auth import Principal, operator_auth
+from agentcom_site.core.clock import from_ms, to_ms
+from agentcom_site.core.errors import forbidden, invalid, not_found
 from agents.models import Agent
-from agents.tokens import Principal
 from tasks import queue
 from tasks.models import Task, TaskStatus
 from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn, parse_priority

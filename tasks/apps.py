@@ -5,6 +5,8 @@ class TasksConfig(AppConfig):
     name = "tasks"
 
     def ready(self) -> None:
-        from tasks.scheduler import connect_listeners
+        from agentcom_site.core import frames as socket_frames
+        from tasks import frames, scheduler
 
-        connect_listeners()
+        socket_frames.register(frames.HANDLERS)
+        scheduler.connect_listeners()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agentcom_site.validation import LIMITS, Strict, text, validate
+from agentcom_site.core.validation import LIMITS, Strict, text, validate
 from agents import presence
 from tasks import queue
 from tasks.models import HELD, Task

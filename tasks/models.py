@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 
 
 class TaskStatus(models.TextChoices):

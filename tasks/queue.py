@@ -11,10 +11,10 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from agentcom_site.clock import now
-from agentcom_site.errors import HubError, ValidationFailed, conflict, invalid, not_found
-from agentcom_site.events import announce
-from agentcom_site.rows import lock_by_pk, lock_one
+from agentcom_site.core.clock import now
+from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
+from agentcom_site.core.events import announce
+from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame

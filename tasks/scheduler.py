@@ -27,7 +27,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import close_old_connections
 from django.db.models import Q, QuerySet
 
-from agentcom_site.events import Event, subscribe
+from agentcom_site.core.events import Event, subscribe
 from agents import push
 from agents.models import Agent, AgentState
 from tasks import queue

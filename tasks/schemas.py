@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from agentcom_site.validation import LIMITS, Capability, Strict, text
+from agentcom_site.core.validation import LIMITS, Capability, Strict, text
 from tasks.models import Priority
 
 PRIORITY_NAMES = {

@@ -3,7 +3,7 @@
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from tasks.models import Priority, Task, TaskStatus
 
 S = TaskStatus

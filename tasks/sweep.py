@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from agentcom_site.clock import now
-from agentcom_site.events import announce
+from agentcom_site.core.clock import now
+from agentcom_site.core.events import announce
 from agents import presence
 from agents.models import Agent, AgentState
 from tasks import queue

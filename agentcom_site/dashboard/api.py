@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from ninja import Router
 
-from agentcom_site.api import operator_auth
+from agentcom_site.core.auth import operator_auth
 from agentcom_site.dashboard.state import dashboard_state
 
 router = Router(tags=["dashboard"])

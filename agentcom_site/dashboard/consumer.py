@@ -14,12 +14,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from agentcom_site.clock import now_ms
+from agentcom_site.core.auth import operator_actor
+from agentcom_site.core.clock import now_ms
+from agentcom_site.core.errors import HubError
+from agentcom_site.core.sockets import HubConsumer
+from agentcom_site.core.validation import Strict, parse_frame, text, validate
 from agentcom_site.dashboard.feed import DASHBOARD_GROUP
 from agentcom_site.dashboard.state import dashboard_state
-from agentcom_site.errors import HubError
-from agentcom_site.sockets import HubConsumer
-from agentcom_site.validation import Strict, parse_frame, text, validate
 from tasks import queue
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class DashboardConsumer(HubConsumer):
         if not is_operator(user):
             await self.close()  # before accept: the handshake is refused with 403
             return
-        self.actor = f"operator:{user.get_username()}"
+        self.actor = operator_actor(user.get_username())
         self.pending: list[dict[str, Any]] = []
         self.flusher: asyncio.Task | None = None
         await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)

@@ -1,6 +1,6 @@
 """The live feed: committed hub events, made compact for dashboards (PROTOCOL.md §5).
 
-A listener on `agentcom_site.events` runs after each commit, in whichever process made
+A listener on `agentcom_site.core.events` runs after each commit, in whichever process made
 the change, and hands the compact events to the channel-layer group every dashboard
 socket joins; with Redis that group spans all hub processes and workers.
 
@@ -19,8 +19,8 @@ from asgiref.sync import SyncToAsync, async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from agentcom_site.clock import now_ms
-from agentcom_site.events import Event, subscribe
+from agentcom_site.core.clock import now_ms
+from agentcom_site.core.events import Event, subscribe
 
 log = logging.getLogger(__name__)
 

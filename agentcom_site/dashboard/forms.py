@@ -4,9 +4,9 @@ from typing import Any
 
 from django import forms
 
-from agentcom_site.clock import now, to_ms
-from agentcom_site.errors import ValidationFailed
-from agentcom_site.validation import LIMITS, validate
+from agentcom_site.core.clock import now, to_ms
+from agentcom_site.core.errors import ValidationFailed
+from agentcom_site.core.validation import LIMITS, validate
 from agents.models import Agent
 from tasks.schemas import TaskSubmitIn
 

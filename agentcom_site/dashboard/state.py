@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncMinute
 
-from agentcom_site.clock import now, to_ms
+from agentcom_site.core.clock import now, to_ms
 from agentcom_site.dashboard import health
 from agents.models import Agent, AgentState
 from agents.wire import state_view

@@ -16,10 +16,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from agentcom_site.clock import from_ms
+from agentcom_site.core.auth import operator_actor
+from agentcom_site.core.clock import from_ms
+from agentcom_site.core.errors import HubError
 from agentcom_site.dashboard.forms import TaskForm
 from agentcom_site.dashboard.state import dashboard_state
-from agentcom_site.errors import HubError
 from agents.models import Agent, AgentState
 from agents.selectors import current_task_ids
 from tasks import queue
@@ -30,8 +31,8 @@ PAGE_SIZE = 50
 AGENT_HISTORY = 100
 
 
-def operator_actor(request: HttpRequest) -> str:
-    return f"operator:{request.user.get_username()}"
+def request_actor(request: HttpRequest) -> str:
+    return operator_actor(request.user.get_username())
 
 
 @staff_member_required
@@ -75,7 +76,7 @@ def task_new(request: HttpRequest) -> HttpResponse:
         if body is not None:
             task, _ = queue.submit_task(
                 description=body.description,
-                submitted_by=operator_actor(request),
+                submitted_by=request_actor(request),
                 title=body.title,
                 priority=body.priority,
                 max_retries=body.max_retries,
@@ -109,7 +110,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
 
 def _task_action(request: HttpRequest, task_id: str, operation, done: str) -> HttpResponse:
     try:
-        operation(task_id, actor=operator_actor(request))
+        operation(task_id, actor=request_actor(request))
     except HubError as refusal:
         messages.error(request, refusal.detail)
     else:

@@ -1,7 +1,7 @@
 """The compact dashboard events made from hub events (PROTOCOL.md §5)."""
 
+from agentcom_site.core.events import Event
 from agentcom_site.dashboard.feed import compact
-from agentcom_site.events import Event
 
 
 def kinds(event: Event) -> list[tuple]:

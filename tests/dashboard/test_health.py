@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from agentcom_site.dashboard import health
 from agentcom_site.dashboard.state import dashboard_state
 from agents import presence

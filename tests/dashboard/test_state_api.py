@@ -131,7 +131,7 @@ def test_chart_counts_completions_and_queue_depth(assigned, submit):
 def test_chart_walks_queue_depth_back_in_time(submit):
     from datetime import timedelta
 
-    from agentcom_site.clock import now
+    from agentcom_site.core.clock import now
 
     old = [submit(f"old {i}") for i in range(3)]
     TaskEvent.objects.filter(task__in=old).update(created_at=now() - timedelta(minutes=30))

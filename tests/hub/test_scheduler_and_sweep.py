@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from agents.models import Agent
 from tasks import queue
 from tasks.models import Task, TaskEvent

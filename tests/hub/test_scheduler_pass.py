@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from agentcom_site.clock import now
+from agentcom_site.core.clock import now
 from agents.models import Agent
 from tasks import scheduler
 from tasks.models import Task

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django_fsm import TransitionNotAllowed
 
-from agentcom_site.clock import now
-from agentcom_site.errors import HubError, ValidationFailed
+from agentcom_site.core.clock import now
+from agentcom_site.core.errors import HubError, ValidationFailed
 from agents.models import AgentState
 from tasks import queue
 from tasks.models import Task, TaskEvent, TaskStatus
@@ -260,7 +260,7 @@ def test_queue_order_is_priority_then_age(submit):
 
 
 def test_announcements_wait_for_commit(submit, django_capture_on_commit_callbacks):
-    from agentcom_site import events as task_events
+    from agentcom_site.core import events as task_events
 
     seen = []
     listener = task_events.subscribe(lambda event: seen.append(event.kind))

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from agentcom_site.clock import now
-from agentcom_site.events import Event
+from agentcom_site.core.clock import now
+from agentcom_site.core.events import Event
 from agents.models import Agent
 from messaging import analytics, retention, routing, topics
 from messaging.models import ConfigValue, ConnectionSession, HourlyTraffic, MailboxEntry, Message

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from agentcom_site.clock import to_ms
+from agentcom_site.core.clock import to_ms
 from messaging import routing, topics
 from messaging.models import MailboxEntry, Message
 from tests.messaging.conftest import Api

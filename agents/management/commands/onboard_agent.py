@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agentcom_site.errors import HubError
+from agentcom_site.core.errors import HubError
 from agents import onboarding
 from agents.models import Agent, AgentState
 from tasks import queue

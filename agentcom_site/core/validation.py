@@ -11,7 +11,7 @@ import pydantic
 from django.conf import settings
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
-from agentcom_site.errors import FieldProblem, HubError, ValidationFailed
+from agentcom_site.core.errors import FieldProblem, HubError, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -11,13 +11,14 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
-from agentcom_site.errors import HubError
+from agentcom_site.core.auth import operator_actor
+from agentcom_site.core.errors import HubError
 
 Operation = Callable[[Any, str], Any]
 
 
-def operator_actor(request: HttpRequest) -> str:
-    return f"operator:{request.user.get_username()}"
+def request_actor(request: HttpRequest) -> str:
+    return operator_actor(request.user.get_username())
 
 
 class ServiceTransitionsMixin(FSMAdminMixin):
@@ -40,7 +41,7 @@ class ServiceTransitionsMixin(FSMAdminMixin):
             )
             return False
         try:
-            service(obj, operator_actor(request))
+            service(obj, request_actor(request))
         except HubError as exc:
             self.message_user(request, f"{transition_name}: {exc.detail}", messages.ERROR)
             return False
