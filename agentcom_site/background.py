@@ -13,7 +13,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from agents import connections, presence, push
+from agentcom_site.core import transport
+from agents import connections, presence
 from messaging.retention import enforce_retention
 from tasks import scheduler
 from tasks.sweep import sweep_once
@@ -82,7 +83,7 @@ def prepare(*, fresh_start: bool) -> None:
 def start(*, scheduler_enabled: bool) -> None:
     """Start this process's background loops; call from inside the running event loop."""
     loop = asyncio.get_running_loop()
-    push.attach_outbox()
+    transport.attach_outbox()
     _tasks.append(loop.create_task(liveness_loop()))
     if scheduler_enabled:
         scheduler.install_local_loop()
@@ -94,4 +95,4 @@ def stop() -> None:
         task.cancel()
     _tasks.clear()
     scheduler.uninstall_local_loop()
-    push.detach_outbox()
+    transport.detach_outbox()

@@ -8,10 +8,11 @@ handed to the recipient's socket is put in its mailbox instead of vanishing.
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
+from agentcom_site.core import transport
 from agentcom_site.core.events import Event
 from agents.push import push_message
 from messaging import mailbox
@@ -36,6 +37,18 @@ async def _push_each(targets: list[tuple[str, str]], frame: dict[str, Any]) -> l
     return missed
 
 
+def _mailbox_instead(message_pk: int, owners: list[str]) -> None:
+    message = Message.objects.filter(pk=message_pk).first()
+    if message is not None:
+        mailbox.deposit(mailbox.entry_for(message, owner) for owner in owners)
+
+
+async def _route(data: dict[str, Any]) -> None:
+    missed = await _push_each(data["targets"], data["frame"])
+    if missed:
+        await database_sync_to_async(_mailbox_instead)(data["message_pk"], missed)
+
+
 async def _group_work(
     group: str,
     *,
@@ -53,23 +66,23 @@ async def _group_work(
         await layer.group_send(group, push_message(frame, exclude=exclude))
 
 
-def _mailbox_instead(message_pk: int, owners: list[str]) -> None:
-    message = Message.objects.filter(pk=message_pk).first()
-    if message is not None:
-        mailbox.deposit(mailbox.entry_for(message, owner) for owner in owners)
-
-
 def on_event(event: Event) -> None:
     data = event.data
     if event.kind == "message_routed":
-        missed = async_to_sync(_push_each)(data["targets"], data["frame"])
-        if missed:
-            _mailbox_instead(data["message_pk"], missed)
+        transport.hand_over(lambda: _route(data))
     elif event.kind == "channel_published":
-        async_to_sync(_group_work)(data["group"], frame=data["frame"], exclude=event.agent_id)
+        transport.hand_over(
+            lambda: _group_work(data["group"], frame=data["frame"], exclude=event.agent_id),
+            lane=transport.BROADCAST,
+        )
     elif event.kind == "channel_subscribed":
-        async_to_sync(_group_work)(
-            data["group"], add=data["socket"], frame=data["frame"], exclude=event.agent_id
+        transport.hand_over(
+            lambda: _group_work(
+                data["group"], add=data["socket"], frame=data["frame"], exclude=event.agent_id
+            ),
+            lane=transport.BROADCAST,
         )
     elif event.kind == "channel_unsubscribed" and data["socket"]:
-        async_to_sync(_group_work)(data["group"], discard=data["socket"])
+        transport.hand_over(
+            lambda: _group_work(data["group"], discard=data["socket"]), lane=transport.BROADCAST
+        )

@@ -27,8 +27,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import close_old_connections
 from django.db.models import Q, QuerySet
 
+from agentcom_site.core import transport
 from agentcom_site.core.events import Event, subscribe
-from agents import push
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import CAPABILITY_SEPARATOR
@@ -314,7 +314,7 @@ def request_pass() -> None:
     if _local is not None:
         _local.request()
     if not isinstance(get_channel_layer(), InMemoryChannelLayer):
-        push.send_to_socket_sync(SCHEDULE_CHANNEL, {"type": "schedule"})
+        transport.to_socket(SCHEDULE_CHANNEL, {"type": "schedule"})
 
 
 PLACE_ON = {"task_submitted", "task_requeued", "task_retried", "task_reclaimed", "task_rejected"}
@@ -327,7 +327,7 @@ def on_event(event: Event) -> None:
     Anything broader (dependencies released, a failed attempt here) asks for a full
     pass, which the scheduler loop coalesces.
     """
-    if not push.delivers_from_here():
+    if not transport.delivers_from_here():
         # A command on the in-memory layer could assign but never tell the agent;
         # leave it to the hub (its next sweep runs a pass).
         request_pass()

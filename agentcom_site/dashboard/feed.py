@@ -4,25 +4,16 @@ A listener on `agentcom_site.core.events` runs after each commit, in whichever p
 the change, and hands the compact events to the channel-layer group every dashboard
 socket joins; with Redis that group spans all hub processes and workers.
 
-Inside a hub process the listener runs on the one thread that serves every database
-call, so it must not wait for Redis: it queues the events for a sender task on the
-event loop, which sends whatever has accumulated, in order, as one group message.
+Like every after-commit push it goes through the kernel's transport, which hands the
+sending to the event loop instead of waiting for Redis on the database thread.
 """
 
-import asyncio
-import logging
-import os
 import threading
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync
-from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
-
+from agentcom_site.core import transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, subscribe
-
-log = logging.getLogger(__name__)
 
 DASHBOARD_GROUP = "agentcom.dashboard"
 
@@ -110,61 +101,30 @@ def group_message(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "dashboard.events", "events": events}
 
 
-# Events waiting for the sender task of each event loop; a loop is a key while its
-# sender is scheduled or running.
-_outboxes: dict[asyncio.AbstractEventLoop, list[dict[str, Any]]] = {}
+# Compact events waiting to be sent. One sender job is handed over at a time and sends
+# whatever has accumulated meanwhile as one group message, so a burst of commits costs
+# the channel layer one message, not one per event.
+_pending: list[dict[str, Any]] = []
 _lock = threading.Lock()
 
 
-def _serving_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop running in this thread, or the one it does database work for, if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is None or loop.is_closed():
-        return None
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    return loop
-
-
-async def _send(events: list[dict[str, Any]]) -> None:
-    try:
-        await get_channel_layer().group_send(DASHBOARD_GROUP, group_message(events))
-    except ChannelFull:
-        # A dashboard that falls this far behind resyncs from its next snapshot.
-        log.warning("dashboard group is full; dropped %d events", len(events))
-
-
-async def _drain(loop: asyncio.AbstractEventLoop) -> None:
-    while True:
-        with _lock:
-            events = _outboxes.get(loop, [])
-            if not events:
-                _outboxes.pop(loop, None)
-                return
-            _outboxes[loop] = []
-        try:
-            await _send(events)
-        except Exception:
-            log.exception("could not send %d dashboard events", len(events))
+async def _send_pending() -> None:
+    with _lock:
+        events = _pending[:]
+        _pending.clear()
+    if events:
+        await transport.send_to_group(DASHBOARD_GROUP, group_message(events))
 
 
 def on_event(event: Event) -> None:
     events = compact(event)
     if not events:
         return
-    loop = _serving_loop()
-    if loop is None:  # a command or a plain thread: no loop to hand the work to
-        async_to_sync(_send)(events)
-        return
     with _lock:
-        scheduled = loop in _outboxes
-        _outboxes.setdefault(loop, []).extend(events)
-    if not scheduled:
-        loop.call_soon_threadsafe(lambda: loop.create_task(_drain(loop)))
+        sender_due = not _pending
+        _pending.extend(events)
+    if sender_due:
+        transport.hand_over(_send_pending, lane=transport.BROADCAST)
 
 
 def connect_listeners() -> None:

@@ -1,9 +1,10 @@
-"""The outbox: frames committed in database threads reach the loop in order, per lane."""
+"""The transport: frames committed in database threads reach the loop in order, per lane."""
 
 import asyncio
 import threading
 
-from agents import push
+from agentcom_site.core import transport
+from agents.push import PRESENCE_GROUP, push_message
 
 
 async def test_a_frame_for_one_socket_does_not_wait_behind_group_broadcasts(monkeypatch):
@@ -18,16 +19,16 @@ async def test_a_frame_for_one_socket_does_not_wait_behind_group_broadcasts(monk
         delivered.append((channel_name, message["frame"]["type"]))
         return True
 
-    monkeypatch.setattr(push, "send_to_group", slow_group_send)
-    monkeypatch.setattr(push, "send_to_socket", socket_send)
-    outbox = push.Outbox(asyncio.get_running_loop())
+    monkeypatch.setattr(transport, "send_to_group", slow_group_send)
+    monkeypatch.setattr(transport, "send_to_socket", socket_send)
+    transport.attach_outbox()
     try:
         # Announced from a database thread, as committed changes are.
         def announce() -> None:
             for n in range(3):
-                outbox.put(push.PRESENCE_GROUP, push.push_message({"type": f"agent_joined{n}"}))
-            outbox.put("socket-1", push.push_message({"type": "task_assign"}))
-            outbox.put("socket-1", push.push_message({"type": "task_cancelled"}))
+                transport.to_group(PRESENCE_GROUP, push_message({"type": f"agent_joined{n}"}))
+            transport.to_socket("socket-1", push_message({"type": "task_assign"}))
+            transport.to_socket("socket-1", push_message({"type": "task_cancelled"}))
 
         thread = threading.Thread(target=announce)
         thread.start()
@@ -45,5 +46,18 @@ async def test_a_frame_for_one_socket_does_not_wait_behind_group_broadcasts(monk
             "agent_joined2",
         ]
     finally:
-        for task in outbox.tasks:
-            task.cancel()
+        transport.detach_outbox()
+
+
+async def test_without_an_outbox_a_thread_delivers_before_returning(monkeypatch):
+    delivered: list[str] = []
+
+    async def socket_send(channel_name, message):
+        delivered.append(channel_name)
+        return True
+
+    monkeypatch.setattr(transport, "send_to_socket", socket_send)
+
+    await asyncio.to_thread(transport.to_socket, "socket-2", {"type": "agent.push"})
+
+    assert delivered == ["socket-2"]

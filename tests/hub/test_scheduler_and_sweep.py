@@ -185,14 +185,14 @@ def test_busy_flag_lapses(make_agent, settings):
 def test_placement_happens_on_commit_only_where_pushes_can_reach_agents(
     make_agent, submit, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from agents import push
+    from agentcom_site.core import transport
 
     make_agent("ready", online=True)
-    monkeypatch.setattr(push, "delivers_from_here", lambda: False)
+    monkeypatch.setattr(transport, "delivers_from_here", lambda: False)
     with django_capture_on_commit_callbacks(execute=True):
         stranded = submit("from a command on the in-memory layer")
     assert holder_of(stranded) is None  # it would be assigned with nobody told
-    monkeypatch.setattr(push, "delivers_from_here", lambda: True)
+    monkeypatch.setattr(transport, "delivers_from_here", lambda: True)
     with django_capture_on_commit_callbacks(execute=True):
         placed = submit("from the hub process")
     assert holder_of(placed) == "ready"

@@ -12,7 +12,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from agentcom_site.background import sweep_loop
-from agents import push
+from agentcom_site.core import transport
 from tasks import scheduler
 
 log = logging.getLogger("agentcom.schedule")
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        push.attach_outbox()
+        transport.attach_outbox()
         worker = scheduler.install_local_loop()
         sweeper = asyncio.create_task(sweep_loop(stopping))
         self.stdout.write("scheduler worker running")
@@ -39,5 +39,5 @@ class Command(BaseCommand):
         await worker.stop()  # a pass in flight completes in its thread before this returns
         await sweeper
         scheduler.uninstall_local_loop()
-        push.detach_outbox()
+        transport.detach_outbox()
         log.info("scheduler worker: %d passes, %d assignments", worker.passes, worker.assigned)
