@@ -63,9 +63,9 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def register_routers() -> None:
     from agentcom_site.dashboard.api import router as dashboard_router
+    from agentcom_site.registration import router as onboarding_router
     from agents.api import health_router, tokens_router
     from agents.api import router as agents_router
-    from agents.onboarding import router as onboarding_router
     from messaging.api import router as messaging_router
     from tasks.api import admin_router as tasks_admin_router
     from tasks.api import router as tasks_router

@@ -23,7 +23,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from agents import onboarding
+from agents import onboarding, services
 from agents.tokens import revoke_agent_tokens
 from tasks import queue
 from tasks.models import Priority, Task, TaskStatus
@@ -63,7 +63,7 @@ def prepare_agents(data_dir: Path, hub_url: str) -> list[Path]:
     paths = []
     for index, (agent_id, capabilities) in enumerate(DEMO_AGENTS.items()):
         revoke_agent_tokens(agent_id)  # the previous demo run's sidecar tokens
-        registration = onboarding.register_agent(
+        registration = services.register_agent(
             agent_id, capabilities=capabilities, allow_existing=True
         )
         config = onboarding.sidecar_config(

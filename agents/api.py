@@ -6,9 +6,9 @@ from ninja import Router, Status
 
 from agentcom_site.core.auth import operator_auth, require_self
 from agentcom_site.core.clock import to_ms
-from agentcom_site.core.errors import invalid, not_found
+from agentcom_site.core.errors import not_found
 from agentcom_site.core.validation import Strict, text
-from agents import tokens
+from agents import services, tokens
 from agents.models import Agent, AgentToken
 from agents.selectors import agents_with_work, connected_agents, current_task_ids
 from agents.wire import presence, state_view
@@ -57,9 +57,7 @@ class TokenCreateIn(Strict):
     "", auth=operator_auth, response={201: dict}, summary="Issue an agent token (shown once)"
 )
 def create_token(request: HttpRequest, body: TokenCreateIn):
-    if body.agent_id.startswith("operator:"):
-        raise invalid("agent_id", "invalid_value", "agent ids may not start with operator:")
-    agent, _ = tokens.create_agent(body.agent_id)
+    agent, _ = services.ensure_agent(body.agent_id)
     row, token = tokens.issue_agent_token(agent)
     return Status(
         201,

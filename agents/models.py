@@ -78,6 +78,24 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     def _moved(self) -> None:
         self.last_state_change = now()
 
+    # --- flags (PROTOCOL.md §3.8): set only through these -------------------------------
+    def clear_flags(self) -> None:
+        """A fresh connection starts with a clean slate."""
+        self.unresponsive = False
+        self.busy = False
+        self.busy_since = None
+
+    def set_busy(self, busy: bool) -> None:
+        """`busy` after it rejected a task as busy; cleared when it gives up a task otherwise."""
+        self.busy = busy
+        self.busy_since = now() if busy else None
+
+    def flag_unresponsive(self) -> None:
+        self.unresponsive = True
+
+    def responded(self) -> None:
+        self.unresponsive = False
+
     # --- lifecycle ---------------------------------------------------------------
     @transition(
         field=state,
@@ -131,9 +149,10 @@ class Agent(ConcurrentTransitionMixin, models.Model):
         target=RETURN_VALUE(S.IDLE, S.WORKING),
         custom={"label": "Unblock"},
     )
-    def unblock(self) -> str:
+    def unblock(self, *, holding: str | None) -> str:
+        """Back to work if it holds a task (`holding` is that task's status), else idle."""
         self._moved()
-        if self.held_tasks.filter(status__in=("assigned", "working")).exists():
+        if holding is not None:
             return S.WORKING
         self.idle_since = now()
         return S.IDLE

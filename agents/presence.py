@@ -1,7 +1,9 @@
-"""Presence: what identify, disconnect and liveness do to agents and the tasks they hold.
+"""Presence: what identify, disconnect and liveness do to agents.
 
 The agent row records the live socket's channel name. A socket only changes presence
 while it is the recorded one, so a replaced socket's late disconnect changes nothing.
+What becomes of the tasks an agent holds is the tasks app's business (tasks/holders.py),
+which listens for `agent_left`.
 """
 
 from dataclasses import dataclass
@@ -11,11 +13,10 @@ from django.conf import settings
 from django.db import transaction
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.events import announce
+from agentcom_site.core.events import EventKind, announce
+from agents import holdings
 from agents.models import Agent, AgentState
 from agents.wire import presence
-from tasks import queue
-from tasks.models import HELD, Task
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,7 @@ def identify(
         agent = Agent.objects.select_for_update().get(pk=agent_pk)
         previous_channel = agent.channel_name
         was_online = agent.state != AgentState.OFFLINE and bool(previous_channel)
-        held = (
-            Task.objects.filter(holder=agent, status__in=HELD)
-            .values_list("status", flat=True)
-            .first()
-        )
+        held = holdings.status_held_by(agent.pk)
         moment = now()
         if previous_channel != channel_name:
             agent.connected_at = moment
@@ -50,60 +47,35 @@ def identify(
         agent.status_text = status
         agent.capabilities = capabilities
         agent.last_seen = moment
-        agent.unresponsive = False
-        agent.busy = False
-        agent.busy_since = None
+        agent.clear_flags()
         agent.come_online(holding=held)
         agent.channel_name = channel_name
         agent.save()
         if not was_online:
-            announce("agent_joined", agent_id=agent.agent_id, agent=presence(agent))
-        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state)
+            announce(EventKind.AGENT_JOINED, agent_id=agent.agent_id, agent=presence(agent))
+        announce(EventKind.AGENT_STATE, agent_id=agent.agent_id, fsm_state=agent.state)
         if agent.state == AgentState.IDLE:
-            announce("agent_idle", agent_id=agent.agent_id)
+            announce(EventKind.AGENT_IDLE, agent_id=agent.agent_id)
     replaced = previous_channel if previous_channel and previous_channel != channel_name else ""
     return Identified(agent, replaced, was_online)
 
 
 def disconnect(agent_pk: int, *, channel_name: str, reason: str = "disconnected") -> bool:
-    """The socket closed: offline at once; held tasks keep the grace or are reclaimed now.
+    """The socket closed: the agent is offline at once. Commits, then announces `agent_left`
+    (its held tasks then keep the reconnect grace or are reclaimed: tasks/holders.py).
 
     Returns False (and changes nothing) when `channel_name` is no longer the agent's
     live socket, i.e. it was replaced by a newer connection.
     """
-    grace = settings.AGENTCOM_RECONNECT_GRACE_S
     with transaction.atomic():
         agent = Agent.objects.select_for_update().filter(pk=agent_pk).first()
         if agent is None or agent.channel_name != channel_name:
             return False
         agent.go_offline()
         agent.save()
-        held = list(Task.objects.filter(holder=agent, status__in=HELD).values_list("id", flat=True))
-        if grace > 0:
-            Task.objects.filter(pk__in=held, holder_lost_at__isnull=True).update(
-                holder_lost_at=now()
-            )
-        announce("agent_left", agent_id=agent.agent_id, reason=reason)
-        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state)
-    if grace <= 0:
-        for task_id in held:
-            queue.reclaim_task(task_id, reason="agent_disconnect")
+        announce(EventKind.AGENT_LEFT, agent_id=agent.agent_id, reason=reason)
+        announce(EventKind.AGENT_STATE, agent_id=agent.agent_id, fsm_state=agent.state)
     return True
-
-
-def idle_reset(agent_pk: int) -> None:
-    """After a refused complete/fail (§3.4): an agent holding nothing becomes idle, not busy."""
-    with transaction.atomic():
-        agent = Agent.objects.select_for_update().filter(pk=agent_pk).first()
-        if agent is None or Task.objects.filter(holder=agent, status__in=HELD).exists():
-            return
-        if agent.state in (AgentState.ASSIGNED, AgentState.WORKING):
-            agent.become_idle()
-        agent.busy = False
-        agent.busy_since = None
-        agent.save()
-        if agent.state == AgentState.IDLE:
-            announce("agent_idle", agent_id=agent.agent_id)
 
 
 def update_status(agent_pk: int, status: str) -> Agent:
@@ -112,7 +84,7 @@ def update_status(agent_pk: int, status: str) -> Agent:
         agent.status_text = status
         agent.last_seen = now()
         agent.save(update_fields=["status_text", "last_seen"])
-        announce("status_changed", agent_id=agent.agent_id, agent=presence(agent))
+        announce(EventKind.STATUS_CHANGED, agent_id=agent.agent_id, agent=presence(agent))
     return agent
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentcom_site.core import transport
 from agentcom_site.core.clock import now_ms
-from agentcom_site.core.events import Event, subscribe
+from agentcom_site.core.events import Event, EventKind, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def close_message(code: int, reason: str) -> dict[str, Any]:
 def on_event(event: Event) -> None:
     """Turn committed changes into pushes: task frames to the holder's own socket,
     presence frames to every socket that listens for them."""
-    if event.kind == "task_assigned":
+    if event.kind == EventKind.TASK_ASSIGNED:
         transport.to_socket(event.data["channel_name"], push_message(event.data["frame"]))
-    elif event.kind == "task_taken":
+    elif event.kind == EventKind.TASK_TAKEN:
         frame = {
             "type": "task_cancelled",
             "task_id": event.task_id,
@@ -47,15 +47,15 @@ def on_event(event: Event) -> None:
             "reason": event.data["reason"],
         }
         transport.to_socket(event.data["channel_name"], push_message(frame))
-    elif event.kind == "agent_joined":
+    elif event.kind == EventKind.AGENT_JOINED:
         frame = {"type": "agent_joined", "agent": event.data["agent"]}
         transport.to_group(PRESENCE_GROUP, push_message(frame, exclude=event.agent_id))
-    elif event.kind == "agent_left":
+    elif event.kind == EventKind.AGENT_LEFT:
         frame = {"type": "agent_left", "agent_id": event.agent_id}
         transport.to_group(PRESENCE_GROUP, push_message(frame, exclude=event.agent_id))
-    elif event.kind == "tokens_revoked":
+    elif event.kind == EventKind.TOKENS_REVOKED:
         transport.to_socket(event.data["channel_name"], close_message(4003, "token revoked"))
-    elif event.kind == "status_changed":
+    elif event.kind == EventKind.STATUS_CHANGED:
         transport.to_group(
             PRESENCE_GROUP, push_message({"type": "status_changed", "agent": event.data["agent"]})
         )

@@ -1,12 +1,89 @@
-"""Agent lifecycle operations: presence, operator blocks, flags.
+"""The agent service: creating and registering agents, and operator blocks.
 
+Every entry point that creates an agent (the create_agent and onboard_agent commands,
+self-registration, the token API, the demo) comes through here, so an agent id is
+checked in one place. Presence (identify, disconnect, liveness) is agents/presence.py.
 Like the task operations, each runs in one transaction and announces after commit.
 """
 
-from django.db import transaction
+from dataclasses import dataclass
 
-from agentcom_site.core.events import announce
+from django.db import IntegrityError, transaction
+
+from agentcom_site.core.auth import OPERATOR_PREFIX
+from agentcom_site.core.errors import conflict, invalid
+from agentcom_site.core.events import EventKind, announce
+from agentcom_site.core.validation import LIMITS
+from agents import holdings
 from agents.models import Agent, AgentState
+from agents.tokens import issue_agent_token
+
+
+def validate_agent_id(agent_id: str) -> None:
+    """Raise validation_failed (field `agent_id`) unless agent_id may name an agent."""
+    if not 0 < len(agent_id) <= LIMITS["agent_id"]:
+        raise invalid(
+            "agent_id", "invalid_value", f"agent_id must be 1-{LIMITS['agent_id']} characters"
+        )
+    if agent_id.startswith(OPERATOR_PREFIX):
+        raise invalid("agent_id", "invalid_value", "agent ids may not start with operator:")
+
+
+def ensure_agent(
+    agent_id: str, *, name: str = "", capabilities: list[str] | None = None
+) -> tuple[Agent, bool]:
+    """The agent named agent_id, created if missing; returns (agent, created).
+
+    For an existing agent, a name or capabilities given replace the stored ones.
+    """
+    validate_agent_id(agent_id)
+    with transaction.atomic():
+        agent, created = Agent.objects.select_for_update().get_or_create(
+            agent_id=agent_id,
+            defaults={"name": name or agent_id, "capabilities": capabilities or []},
+        )
+        if not created and (name or capabilities):
+            agent.name = name or agent.name
+            agent.capabilities = capabilities or agent.capabilities
+            agent.save(update_fields=["name", "capabilities"])
+    return agent, created
+
+
+@dataclass(frozen=True)
+class Registration:
+    agent: Agent
+    token: str
+    created: bool
+
+
+def register_agent(
+    agent_id: str,
+    *,
+    capabilities: list[str] | None = None,
+    name: str = "",
+    allow_existing: bool = False,
+) -> Registration:
+    """Create the agent and issue its first token (the clear token is returned once).
+
+    An existing agent is a 409 `agent_id already registered` unless `allow_existing`,
+    in which case it gets one more token (older ones stay valid) and the capabilities
+    given, if any. Committed before returning.
+    """
+    validate_agent_id(agent_id)
+    already = conflict("agent_id already registered", f"agent {agent_id} is already registered")
+    with transaction.atomic():
+        exists = Agent.objects.filter(agent_id=agent_id).exists()
+        if exists and not allow_existing:
+            raise already
+        try:
+            with transaction.atomic():
+                agent, created = ensure_agent(agent_id, name=name, capabilities=capabilities)
+        except IntegrityError:  # registered by a concurrent request meanwhile
+            raise already from None
+        if not created and not allow_existing:
+            raise already
+        _, token = issue_agent_token(agent)
+    return Registration(agent, token, created)
 
 
 def _locked(agent_pk: int) -> Agent:
@@ -19,7 +96,7 @@ def block_agent(agent_pk: int, *, actor: str) -> Agent:
         agent = _locked(agent_pk)
         agent.block()
         agent.save()
-        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state, actor=actor)
+        announce(EventKind.AGENT_STATE, agent_id=agent.agent_id, fsm_state=agent.state, actor=actor)
     return agent
 
 
@@ -27,9 +104,9 @@ def unblock_agent(agent_pk: int, *, actor: str) -> Agent:
     """Operator: lift a block; the agent returns to idle (and is offered work) or working."""
     with transaction.atomic():
         agent = _locked(agent_pk)
-        agent.unblock()
+        agent.unblock(holding=holdings.status_held_by(agent.pk))
         agent.save()
-        announce("agent_state", agent_id=agent.agent_id, fsm_state=agent.state, actor=actor)
+        announce(EventKind.AGENT_STATE, agent_id=agent.agent_id, fsm_state=agent.state, actor=actor)
         if agent.state == AgentState.IDLE:
-            announce("agent_idle", agent_id=agent.agent_id)
+            announce(EventKind.AGENT_IDLE, agent_id=agent.agent_id)
     return agent

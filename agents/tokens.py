@@ -6,18 +6,8 @@ from django.db import transaction
 
 from agentcom_site.core.auth import AGENT, OPERATOR, Principal
 from agentcom_site.core.clock import now
-from agentcom_site.core.events import announce
+from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent, AgentToken, OperatorToken, new_token
-
-
-def create_agent(
-    agent_id: str, *, name: str = "", capabilities: list[str] | None = None
-) -> tuple[Agent, bool]:
-    agent, created = Agent.objects.get_or_create(
-        agent_id=agent_id,
-        defaults={"name": name or agent_id, "capabilities": capabilities or []},
-    )
-    return agent, created
 
 
 @transaction.atomic
@@ -49,7 +39,7 @@ def revoke_agent_tokens(agent_id: str) -> int:
             Agent.objects.filter(agent_id=agent_id).values_list("channel_name", flat=True).first()
         )
         if revoked and channel_name:
-            announce("tokens_revoked", agent_id=agent_id, channel_name=channel_name)
+            announce(EventKind.TOKENS_REVOKED, agent_id=agent_id, channel_name=channel_name)
     return revoked
 
 

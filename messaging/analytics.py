@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q, Sum
 
 from agentcom_site.core.clock import now, to_ms
-from agentcom_site.core.events import Event
+from agentcom_site.core.events import Event, EventKind
 from agents.models import Agent, AgentState
 from messaging.models import ConnectionSession, HourlyTraffic
 
@@ -54,9 +54,9 @@ def record_traffic(*, sender: str, recipients: Iterable[str], moment: datetime) 
 
 
 def on_presence(event: Event) -> None:
-    if event.kind == "agent_joined":
+    if event.kind == EventKind.AGENT_JOINED:
         session_opened(event.agent_id)
-    elif event.kind == "agent_left":
+    elif event.kind == EventKind.AGENT_LEFT:
         session_closed(event.agent_id)
 
 

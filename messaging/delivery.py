@@ -13,7 +13,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from agentcom_site.core import transport
-from agentcom_site.core.events import Event
+from agentcom_site.core.events import Event, EventKind
 from agents.push import push_message
 from messaging import mailbox
 from messaging.models import Message
@@ -68,21 +68,21 @@ async def _group_work(
 
 def on_event(event: Event) -> None:
     data = event.data
-    if event.kind == "message_routed":
+    if event.kind == EventKind.MESSAGE_ROUTED:
         transport.hand_over(lambda: _route(data))
-    elif event.kind == "channel_published":
+    elif event.kind == EventKind.CHANNEL_PUBLISHED:
         transport.hand_over(
             lambda: _group_work(data["group"], frame=data["frame"], exclude=event.agent_id),
             lane=transport.BROADCAST,
         )
-    elif event.kind == "channel_subscribed":
+    elif event.kind == EventKind.CHANNEL_SUBSCRIBED:
         transport.hand_over(
             lambda: _group_work(
                 data["group"], add=data["socket"], frame=data["frame"], exclude=event.agent_id
             ),
             lane=transport.BROADCAST,
         )
-    elif event.kind == "channel_unsubscribed" and data["socket"]:
+    elif event.kind == EventKind.CHANNEL_UNSUBSCRIBED and data["socket"]:
         transport.hand_over(
             lambda: _group_work(data["group"], discard=data["socket"]), lane=transport.BROADCAST
         )

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.events import announce
+from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent
 from messaging import analytics, mailbox, threads, wire
 from messaging.models import Message, MessageKind
@@ -74,7 +74,7 @@ def send_message(
         )
         if online:
             announce(
-                "message_routed",
+                EventKind.MESSAGE_ROUTED,
                 agent_id=sender,
                 message_pk=message.pk,
                 frame=wire.message_push(message),

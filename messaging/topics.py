@@ -15,7 +15,7 @@ from django.db.models import Count, QuerySet
 
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import conflict, invalid, not_found
-from agentcom_site.core.events import announce
+from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent
 from messaging import analytics, config, mailbox, threads, wire
 from messaging.models import Channel, Message, MessageKind, Subscription
@@ -96,7 +96,7 @@ def subscribe(*, name: str, agent: Agent) -> Subscribed:
         _, created = Subscription.objects.get_or_create(channel=channel, agent_id=agent.pk)
         joined = wire.agent_joined_push(channel.name, agent.agent_id)
         announce(
-            "channel_subscribed",
+            EventKind.CHANNEL_SUBSCRIBED,
             agent_id=agent.agent_id,
             group=group_name(channel.name),
             socket=_socket_of(agent),
@@ -111,7 +111,7 @@ def unsubscribe(*, name: str, agent: Agent) -> Channel:
         channel = get_channel(name)
         Subscription.objects.filter(channel=channel, agent_id=agent.pk).delete()
         announce(
-            "channel_unsubscribed",
+            EventKind.CHANNEL_UNSUBSCRIBED,
             agent_id=agent.agent_id,
             group=group_name(channel.name),
             socket=_socket_of(agent),
@@ -164,7 +164,7 @@ def publish(
             sender=sender, recipients=[a for a, _ in subscribers], moment=message.created_at
         )
         announce(
-            "channel_published",
+            EventKind.CHANNEL_PUBLISHED,
             agent_id=sender,
             group=group_name(channel.name),
             frame=wire.channel_push(message, channel.name),

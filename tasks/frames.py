@@ -10,8 +10,7 @@ from channels.db import database_sync_to_async
 from pydantic import Field
 
 from agentcom_site.core.validation import LIMITS, Strict, text, validate
-from agents import presence
-from tasks import queue
+from tasks import holders, queue
 from tasks.models import HELD, Task
 
 TaskId = text("task_id", min_length=1)
@@ -88,7 +87,7 @@ async def _with_idle_reset(consumer: Any, operation) -> Task:
     try:
         return await database_sync_to_async(operation)()
     except queue.TaskRefused:
-        await database_sync_to_async(presence.idle_reset)(consumer.agent.pk)
+        await database_sync_to_async(holders.idle_reset)(consumer.agent.pk)
         raise
 
 

@@ -9,13 +9,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
-from agentcom_site.core.events import announce
+from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
+from tasks import holders
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
@@ -125,37 +127,11 @@ def _release_dependents(task_id: str) -> int:
         return cursor.rowcount
 
 
-def _free_holder(agent: Agent | None, *, busy: bool = False, unresponsive: bool = False) -> None:
-    """The holder no longer has this task: it becomes idle if it is online."""
-    if agent is None:
-        return
-    if agent.state in (AgentState.ASSIGNED, AgentState.WORKING):
-        agent.become_idle()
-    agent.busy = busy
-    agent.busy_since = now() if busy else None
-    agent.unresponsive = agent.unresponsive or unresponsive
-    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
-    if agent.state == AgentState.IDLE:
-        announce("agent_idle", agent_id=agent.agent_id)
-
-
-def _holder_works(holder: Agent | None) -> None:
-    """The holder is on its task now (accepted or recovered); it is not unresponsive."""
-    if holder is None:
-        return
-    if holder.state == AgentState.IDLE:
-        holder.take_task()
-    if holder.state == AgentState.ASSIGNED:
-        holder.start_working()
-    holder.unresponsive = False
-    holder.save(update_fields=Agent.LIFECYCLE_FIELDS)
-
-
 def _tell_holder_it_is_gone(task: Task, agent: Agent | None, reason: str) -> None:
     """A connected holder whose task is taken away gets `task_cancelled` after commit."""
     if agent is not None and agent.channel_name:
         announce(
-            "task_taken",
+            EventKind.TASK_TAKEN,
             task_id=task.id,
             agent_id=agent.agent_id,
             channel_name=agent.channel_name,
@@ -259,7 +235,7 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
     # Eligible at once and free for anyone: the scheduler need not read the row back.
     eligible = task.waiting_on == 0 and task.complete_by is None and task.pinned_to_id is None
     placement = (task.capability_key, [], None) if eligible else None
-    announce("task_submitted", task_id=task.id, agent_id=None, placement=placement)
+    announce(EventKind.TASK_SUBMITTED, task_id=task.id, agent_id=None, placement=placement)
     return task
 
 
@@ -296,7 +272,7 @@ def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
     agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
     record(task, "assigned", from_status=S.QUEUED, actor=actor, agent_id=agent.agent_id)
     announce(
-        "task_assigned",
+        EventKind.TASK_ASSIGNED,
         task_id=task.id,
         agent_id=agent.agent_id,
         channel_name=agent.channel_name,
@@ -336,7 +312,7 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        _holder_works(holder)
+        holders.works(holder)
         if previous == S.ASSIGNED:
             record(
                 task,
@@ -345,7 +321,7 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
                 actor=agent.agent_id,
                 agent_id=agent.agent_id,
             )
-            announce("task_accepted", task_id=task.id, agent_id=agent.agent_id)
+            announce(EventKind.TASK_ACCEPTED, task_id=task.id, agent_id=agent.agent_id)
         else:
             task.save()  # a repeat: only the activity time moves
     return task
@@ -363,7 +339,7 @@ def record_progress(
         Task.objects.filter(pk=task.pk).update(**fields)
         for name, value in fields.items():
             setattr(task, name, value)
-        announce("task_progress", task_id=task.id, agent_id=agent.agent_id)
+        announce(EventKind.TASK_PROGRESS, task_id=task.id, agent_id=agent.agent_id)
     return task
 
 
@@ -386,47 +362,51 @@ def complete_task(
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
-        _free_holder(holder)
+        holders.free(holder)
         released = _release_dependents(task.id)
-        announce("task_completed", task_id=task.id, agent_id=agent.agent_id, released=released)
+        announce(
+            EventKind.TASK_COMPLETED, task_id=task.id, agent_id=agent.agent_id, released=released
+        )
     return task
 
 
 def fail_task(
-    task_id: str,
-    agent: Agent | None,
-    generation: int | None,
-    *,
-    error: str,
-    actor: str | None = None,
+    task_id: str, agent: Agent, generation: int | None, *, error: str, actor: str | None = None
 ) -> Task:
-    """A counted failure: retry (queued, generation +1) or dead letter (§3.1).
-
-    `agent` None means the hub itself fails the task (deadline); no fence on the holder.
-    """
+    """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1)."""
     with transaction.atomic():
-        if agent is None:
-            task = _locked_task(task_id)
-            if task is None or task.status not in HELD:
-                raise TaskRefused("fail", "invalid_state" if task else "not_found", task_id)
-        else:
-            task = _fenced("fail", task_id, agent, generation)
-        holder = _locked_agent(task.holder_id)
-        previous = task.status
-        outcome = task.fail(error=error)
-        event = "retry" if outcome == S.QUEUED else "dead_letter"
-        record(
-            task,
-            event,
-            from_status=previous,
-            actor=actor or (agent.agent_id if agent else SWEEP),
-            agent_id=holder.agent_id if holder else "",
-            reason=error,
-        )
-        if agent is None:
-            _tell_holder_it_is_gone(task, holder, error)
-        _free_holder(holder)
-        announce("task_retried" if outcome == S.QUEUED else "task_dead_letter", task_id=task.id)
+        task = _fenced("fail", task_id, agent, generation)
+        return _count_failure(task, error=error, actor=actor or agent.agent_id)
+
+
+def fail_past_deadline(task_id: str) -> Task:
+    """The hub fails a held task past its `complete_by` (a counted failure, no fence);
+    a connected holder is told to stop."""
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None or task.status not in HELD:
+            raise TaskRefused("fail", "invalid_state" if task else "not_found", task_id)
+        return _count_failure(task, error="deadline_exceeded", actor=SWEEP, tell_holder=True)
+
+
+def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = False) -> Task:
+    holder = _locked_agent(task.holder_id)
+    previous = task.status
+    outcome = task.fail(error=error)
+    event = "retry" if outcome == S.QUEUED else "dead_letter"
+    record(
+        task,
+        event,
+        from_status=previous,
+        actor=actor,
+        agent_id=holder.agent_id if holder else "",
+        reason=error,
+    )
+    if tell_holder:
+        _tell_holder_it_is_gone(task, holder, error)
+    holders.free(holder)
+    kind = EventKind.TASK_RETRIED if outcome == S.QUEUED else EventKind.TASK_DEAD_LETTER
+    announce(kind, task_id=task.id)
     return task
 
 
@@ -444,8 +424,8 @@ def reject_task(task_id: str, agent: Agent, generation: int | None, *, reason: s
             agent_id=agent.agent_id,
             reason=reason,
         )
-        _free_holder(holder, busy=reason == "busy")
-        announce("task_rejected", task_id=task.id, agent_id=agent.agent_id)
+        holders.free(holder, busy=reason == "busy")
+        announce(EventKind.TASK_REJECTED, task_id=task.id, agent_id=agent.agent_id)
     return task
 
 
@@ -480,9 +460,34 @@ def reclaim_task(
             reason=reason,
         )
         _tell_holder_it_is_gone(task, holder, reason)
-        _free_holder(holder, unresponsive=flag_unresponsive)
-        announce("task_reclaimed", task_id=task.id, agent_id=holder.agent_id if holder else None)
+        holders.free(holder, unresponsive=flag_unresponsive)
+        announce(
+            EventKind.TASK_RECLAIMED, task_id=task.id, agent_id=holder.agent_id if holder else None
+        )
     return task
+
+
+def holder_left(agent_id: str) -> list[str]:
+    """The agent went offline: its held tasks keep AGENTCOM_RECONNECT_GRACE_S, or with no
+    grace are reclaimed now. Returns the ids reclaimed.
+
+    Runs after the disconnect commits (`on_agent_left`); if the process dies first, the
+    sweep starts the grace of tasks whose holder is offline.
+    """
+    held = holders.lost_holders_tasks().filter(holder__agent_id=agent_id)
+    if settings.AGENTCOM_RECONNECT_GRACE_S > 0:
+        held.update(holder_lost_at=now())
+        return []
+    return [
+        task_id
+        for task_id, generation in held.values_list("id", "generation")
+        if reclaim_task(task_id, reason="agent_disconnect", expected_generation=generation)
+    ]
+
+
+def on_agent_left(event: Event) -> None:
+    if event.kind == EventKind.AGENT_LEFT and event.agent_id:
+        holder_left(event.agent_id)
 
 
 def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> Task:
@@ -492,11 +497,11 @@ def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> 
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
-        _holder_works(holder)
+        holders.works(holder)
         record(
             task, "continued", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
-        announce("task_continued", task_id=task.id, agent_id=agent.agent_id)
+        announce(EventKind.TASK_CONTINUED, task_id=task.id, agent_id=agent.agent_id)
     return task
 
 
@@ -531,8 +536,8 @@ def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
             reason=reason,
         )
         _tell_holder_it_is_gone(task, holder, "cancelled")
-        _free_holder(holder)
-        announce("task_cancelled", task_id=task.id)
+        holders.free(holder)
+        announce(EventKind.TASK_CANCELLED, task_id=task.id)
     return task
 
 
@@ -551,7 +556,7 @@ def retry_dead_letter(task_id: str, *, actor: str) -> Task:
             )
         task.retry()
         record(task, "queued", from_status=S.DEAD_LETTER, actor=actor, reason="retry")
-        announce("task_requeued", task_id=task.id)
+        announce(EventKind.TASK_REQUEUED, task_id=task.id)
     return task
 
 
@@ -563,5 +568,5 @@ def expire_queued(task_id: str) -> Task | None:
             return None
         task.expire(error="deadline_exceeded")
         record(task, "dead_letter", from_status=S.QUEUED, actor=SWEEP, reason="deadline_exceeded")
-        announce("task_dead_letter", task_id=task.id)
+        announce(EventKind.TASK_DEAD_LETTER, task_id=task.id)
     return task

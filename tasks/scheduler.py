@@ -28,7 +28,7 @@ from django.db import close_old_connections
 from django.db.models import Q, QuerySet
 
 from agentcom_site.core import transport
-from agentcom_site.core.events import Event, subscribe
+from agentcom_site.core.events import Event, EventKind, subscribe
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import CAPABILITY_SEPARATOR
@@ -335,9 +335,9 @@ def on_event(event: Event) -> None:
     try:
         if event.kind in PLACE_ON and event.task_id:
             place_task(event.task_id, event.data.get("placement"))
-        elif event.kind == "agent_idle" and event.agent_id:
+        elif event.kind == EventKind.AGENT_IDLE and event.agent_id:
             feed_agent(event.agent_id)
-        elif event.kind == "task_completed" and event.data.get("released"):
+        elif event.kind == EventKind.TASK_COMPLETED and event.data.get("released"):
             request_pass()
     except Exception:
         log.exception("inline scheduling after %s failed; asking for a full pass", event.kind)

@@ -7,17 +7,14 @@ sweep racing a live update (or another sweep in another process) changes nothing
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.events import announce
 from agents import presence
-from agents.models import Agent, AgentState
-from tasks import queue
+from tasks import holders, queue
 from tasks.models import HELD, Task, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -72,9 +69,7 @@ def sweep_once() -> SweepReport:
     report.silent_agents = presence.expire_silent_agents()
 
     # Tasks whose holder is offline start their reconnect grace (covers hub restarts).
-    report.grace_started = Task.objects.filter(
-        status__in=HELD, holder_lost_at__isnull=True, holder__state=AgentState.OFFLINE
-    ).update(holder_lost_at=moment)
+    report.grace_started = holders.lost_holders_tasks().update(holder_lost_at=moment)
 
     accept_cutoff = moment - timedelta(seconds=settings.AGENTCOM_ACCEPT_TIMEOUT_S)
     report.acceptance_timeouts = _reclaim_each(
@@ -99,7 +94,7 @@ def sweep_once() -> SweepReport:
         "id", flat=True
     ):
         try:
-            queue.fail_task(task_id, None, None, error="deadline_exceeded")
+            queue.fail_past_deadline(task_id)
             report.deadlines.append(task_id)
         except queue.TaskRefused:
             pass  # finished meanwhile
@@ -109,23 +104,9 @@ def sweep_once() -> SweepReport:
         if queue.expire_queued(task_id):
             report.expired_queued.append(task_id)
 
-    report.busy_cleared = _clear_stale_busy(
+    report.busy_cleared = holders.clear_stale_busy(
         moment - timedelta(seconds=settings.AGENTCOM_STUCK_AFTER_S)
     )
     if report.changed:
         log.info("sweep: %s", report)
     return report
-
-
-def _clear_stale_busy(cutoff: datetime) -> int:
-    """The `busy` flag lapses after the stuck timeout (§3.8)."""
-    cleared = 0
-    for agent_id in Agent.objects.filter(busy=True, busy_since__lt=cutoff).values_list(
-        "agent_id", flat=True
-    ):
-        with transaction.atomic():
-            cleared += Agent.objects.filter(agent_id=agent_id, busy=True).update(
-                busy=False, busy_since=None
-            )
-            announce("agent_idle", agent_id=agent_id)
-    return cleared

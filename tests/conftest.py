@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from agents import tokens
+from agents import services, tokens
 from agents.models import Agent
 from tasks import queue
 from tasks.models import Task
@@ -15,7 +15,7 @@ SCALED = os.getenv("AGENTCOM_TEST_SCALED") == "1"
 @pytest.fixture
 def make_agent(db):
     def make(agent_id: str = "agent-1", *, capabilities=(), online: bool = False) -> Agent:
-        agent, _ = tokens.create_agent(agent_id, capabilities=list(capabilities))
+        agent, _ = services.ensure_agent(agent_id, capabilities=list(capabilities))
         if online:
             bring_online(agent)
         return agent

@@ -8,6 +8,7 @@ frame ever announces a state that could still roll back (DESIGN.md rule 2).
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
@@ -15,9 +16,40 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 
+class EventKind(StrEnum):
+    """Every announcement the hub makes. Each is announced by one app and heard by any."""
+
+    # tasks/queue.py
+    TASK_SUBMITTED = "task_submitted"
+    TASK_ASSIGNED = "task_assigned"
+    TASK_ACCEPTED = "task_accepted"
+    TASK_PROGRESS = "task_progress"
+    TASK_COMPLETED = "task_completed"
+    TASK_RETRIED = "task_retried"
+    TASK_DEAD_LETTER = "task_dead_letter"
+    TASK_RECLAIMED = "task_reclaimed"
+    TASK_REJECTED = "task_rejected"
+    TASK_CONTINUED = "task_continued"
+    TASK_CANCELLED = "task_cancelled"
+    TASK_REQUEUED = "task_requeued"  # an operator retried a dead letter
+    TASK_TAKEN = "task_taken"  # a connected holder lost its task: tell it to stop
+    # agents
+    AGENT_JOINED = "agent_joined"
+    AGENT_LEFT = "agent_left"
+    AGENT_STATE = "agent_state"
+    AGENT_IDLE = "agent_idle"
+    STATUS_CHANGED = "status_changed"
+    TOKENS_REVOKED = "tokens_revoked"
+    # messaging
+    MESSAGE_ROUTED = "message_routed"
+    CHANNEL_PUBLISHED = "channel_published"
+    CHANNEL_SUBSCRIBED = "channel_subscribed"
+    CHANNEL_UNSUBSCRIBED = "channel_unsubscribed"
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str  # e.g. "task_submitted", "task_assigned", "agent_idle"
+    kind: EventKind
     task_id: str | None = None
     agent_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -39,7 +71,7 @@ def unsubscribe(listener: Listener) -> None:
 
 
 def announce(
-    kind: str, *, task_id: str | None = None, agent_id: str | None = None, **data: Any
+    kind: EventKind, *, task_id: str | None = None, agent_id: str | None = None, **data: Any
 ) -> None:
     """Deliver an event to every listener after the current transaction commits."""
     event = Event(kind, task_id, agent_id, data)

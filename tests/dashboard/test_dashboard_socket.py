@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from agentcom_site.asgi import application
-from agents import tokens
+from agents import services
 from tasks import queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,7 +65,7 @@ async def test_foreign_or_missing_origin_is_refused(session_cookie):
 
 
 async def test_staff_gets_a_snapshot_on_connect(session_cookie):
-    await db(tokens.create_agent)("card-1")
+    await db(services.ensure_agent)("card-1")
     comm = socket(session_cookie)
     connected, _ = await comm.connect()
     assert connected
@@ -127,7 +127,7 @@ async def test_agent_presence_and_task_moves_are_reported(session_cookie, make_a
 
 async def test_request_snapshot_answers_with_a_fresh_one(session_cookie):
     comm = await opened(session_cookie)
-    await db(tokens.create_agent)("late-comer")
+    await db(services.ensure_agent)("late-comer")
     await comm.send_json_to({"type": "request_snapshot"})
     frame = await comm.receive_json_from(timeout=5)
     assert frame["type"] == "snapshot"

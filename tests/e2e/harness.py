@@ -86,10 +86,10 @@ class Backend:
         """Many agents in one process start: {agent_id: token}."""
         script = (
             "import json,sys\n"
-            "from agents import tokens\n"
+            "from agents import services, tokens\n"
             "out={}\n"
             "for agent_id in sys.argv[1:]:\n"
-            "    agent,_=tokens.create_agent(agent_id)\n"
+            "    agent,_=services.ensure_agent(agent_id)\n"
             "    out[agent_id]=tokens.issue_agent_token(agent)[1]\n"
             "print(json.dumps(out))\n"
         )

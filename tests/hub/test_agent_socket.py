@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents import tokens
+from agents import services, tokens
 from agents.models import Agent
 from tasks.models import Task, TaskEvent
 from tests.hub.socket_helpers import Socket, agent_socket, db
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @db
 def new_agent(agent_id: str = "gcu", capabilities=()) -> tuple[Agent, str]:
-    agent, _ = tokens.create_agent(agent_id, capabilities=list(capabilities))
+    agent, _ = services.ensure_agent(agent_id, capabilities=list(capabilities))
     return agent, tokens.issue_agent_token(agent)[1]
 
 

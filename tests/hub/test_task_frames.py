@@ -2,7 +2,7 @@
 
 import pytest
 
-from agents import tokens
+from agents import services, tokens
 from agents.models import Agent
 from tasks import queue, scheduler
 from tasks.models import Task, TaskEvent
@@ -21,7 +21,7 @@ async def running_scheduler():
 
 @db
 def new_agent(agent_id: str, capabilities=()) -> str:
-    agent, _ = tokens.create_agent(agent_id, capabilities=list(capabilities))
+    agent, _ = services.ensure_agent(agent_id, capabilities=list(capabilities))
     return tokens.issue_agent_token(agent)[1]
 
 

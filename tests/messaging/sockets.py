@@ -1,6 +1,6 @@
 """Socket helpers for messaging consumer tests: agents, frames that are not presence pushes."""
 
-from agents import tokens
+from agents import services, tokens
 from messaging.models import MailboxEntry
 from tests.hub.socket_helpers import Socket, agent_socket, db
 
@@ -10,7 +10,7 @@ PRESENCE = ("agent_joined", "agent_left", "status_changed")
 @db
 def new_agent(agent_id: str, token_count: int = 1) -> str:
     """Create an agent with `token_count` live tokens; returns the last token."""
-    agent, _ = tokens.create_agent(agent_id)
+    agent, _ = services.ensure_agent(agent_id)
     return [tokens.issue_agent_token(agent)[1] for _ in range(token_count)][-1]
 
 

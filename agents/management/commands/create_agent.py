@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents import tokens
+from agentcom_site.core.errors import HubError
+from agents import services, tokens
 
 
 class Command(BaseCommand):
@@ -14,14 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
 
     def handle(self, *args, agent_id: str, capabilities: str, name: str, **options) -> None:
-        if not 0 < len(agent_id) <= 128 or agent_id.startswith("operator:"):
-            raise CommandError("agent_id must be 1-128 characters and not start with operator:")
         caps = [c.strip() for c in capabilities.split(",") if c.strip()]
-        agent, created = tokens.create_agent(agent_id, name=name, capabilities=caps)
-        if not created and (caps or name):
-            agent.capabilities = caps or agent.capabilities
-            agent.name = name or agent.name
-            agent.save(update_fields=["capabilities", "name"])
+        try:
+            agent, created = services.ensure_agent(agent_id, name=name, capabilities=caps)
+        except HubError as error:
+            raise CommandError(error.detail) from None
         _, token = tokens.issue_agent_token(agent)
         verb = "Created" if created else "Reused"
         self.stderr.write(f"{verb} agent {agent.agent_id}; its token is shown once:")

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from agentcom_site.core.errors import HubError
-from agents import onboarding
+from agents import onboarding, services
 from agents.models import Agent, AgentState
 from tasks import queue
 from tasks.models import HELD, Task, TaskStatus
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         capabilities = [c.strip() for c in options["capabilities"].split(",") if c.strip()]
         out = Path(options["out"] or Path.home() / ".agentcom" / agent_id).expanduser().absolute()
         try:
-            registration = onboarding.register_agent(
+            registration = services.register_agent(
                 agent_id, capabilities=capabilities, allow_existing=True
             )
         except HubError as refusal:
