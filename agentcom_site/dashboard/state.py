@@ -1,7 +1,7 @@
 """The dashboard snapshot: `GET /api/dashboard/state` and the socket's `snapshot` frame.
 
 A fixed dozen of aggregate or bounded queries, whatever the number of agents and tasks
-(STYLE.md: a page never runs a query per row). Recent figures are read from the
+(a page never runs a query per row). Recent figures are read from the
 `TaskEvent` trail through its `created_at` index rather than by scanning tasks.
 """
 
