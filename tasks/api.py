@@ -7,13 +7,18 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from agentcom_site.core.auth import Principal, operator_auth
-from agentcom_site.core.clock import from_ms, to_ms
-from agentcom_site.core.errors import forbidden, invalid, not_found
-from agents.models import Agent
-from tasks import queue
-from tasks.models import Task, TaskStatus
-from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn, parse_priority
-from tasks.selectors import queue_order, task_stats
+from agentcom_site.core.clock import to_ms
+from agentcom_site.core.errors import forbidden, not_found
+from tasks import intake, queue
+from tasks.models import Task
+from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
+from tasks.selectors import (
+    dead_letters,
+    filtered_tasks,
+    task_filter,
+    task_stats,
+    task_with_links,
+)
 from tasks.wire import task_record
 
 router = Router(tags=["tasks"])
@@ -30,7 +35,7 @@ class TaskListQuery(Schema):
 
 
 def _get_task(task_id: str) -> Task:
-    task = Task.objects.select_related("holder", "pinned_to").filter(pk=task_id).first()
+    task = task_with_links(task_id)
     if task is None:
         raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
     return task
@@ -46,39 +51,17 @@ def _submitted(task: Task) -> dict[str, Any]:
     }
 
 
-def _submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
-    """The `queue.submit_task` arguments for one validated submission."""
-    pinned = None
-    if body.assign_to is not None:
-        pinned = Agent.objects.filter(agent_id=body.assign_to).first()
-        if pinned is None:
-            raise invalid(f"{field_prefix}assign_to", "not_found", f"no agent {body.assign_to}")
-    return {
-        "description": body.description,
-        "title": body.title,
-        "priority": body.priority,
-        "metadata": body.metadata,
-        "max_retries": body.max_retries,
-        "complete_by": from_ms(body.complete_by),
-        "needed_capabilities": list(dict.fromkeys(body.needed_capabilities)),
-        "idempotency_key": body.idempotency_key,
-        "depends_on": body.depends_on,
-        "pinned_to": pinned,
-    }
-
-
 @router.post("", response={200: dict, 201: dict}, summary="Submit a task")
 def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
-    task, created = queue.submit_task(submitted_by=principal.actor, **_submission(body))
+    task, created = intake.submit(body, submitted_by=principal.actor)
     return Status(201 if created else 200, _submitted(task))
 
 
 @router.post("/batch", response={200: dict, 201: dict}, summary="Submit up to 500 tasks at once")
 def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal: Principal = request.auth
-    submissions = [_submission(item, f"tasks[{i}].") for i, item in enumerate(body.tasks)]
-    results = queue.submit_tasks(submissions, submitted_by=principal.actor)
+    results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
     created = sum(1 for _, new in results if new)
     tasks = [{**_submitted(task), "created": new} for task, new in results]
     return Status(201 if created else 200, {"tasks": tasks, "created": created})
@@ -86,36 +69,22 @@ def submit_batch(request: HttpRequest, body: TaskBatchIn):
 
 @router.get("", response=dict, summary="List tasks by priority then age")
 def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
-    tasks = Task.objects.select_related("holder", "pinned_to").prefetch_related("depends_on")
-    if filters.status is not None:
-        if filters.status not in TaskStatus.values:
-            raise invalid("status", "invalid_value", f"unknown status {filters.status!r}")
-        tasks = tasks.filter(status=filters.status)
-    if filters.priority is not None:
-        value = filters.priority
-        try:
-            priority = parse_priority(int(value) if value.lstrip("-").isdigit() else value)
-        except ValueError as exc:
-            raise invalid("priority", "invalid_value", str(exc)) from None
-        if not 0 <= priority <= 3:
-            raise invalid("priority", "out_of_range", "priority must be 0-3")
-        tasks = tasks.filter(priority=priority)
-    if filters.assigned_to is not None:
-        tasks = tasks.filter(holder__agent_id=filters.assigned_to)
-    if filters.submitted_by is not None:
-        tasks = tasks.filter(submitted_by=filters.submitted_by)
+    spec = task_filter(
+        status=filters.status,
+        priority=filters.priority,
+        holder=filters.assigned_to,
+        submitted_by=filters.submitted_by,
+    )
+    tasks = filtered_tasks(spec).prefetch_related("depends_on")
     total = tasks.count()
-    page = queue_order(tasks)[filters.offset : filters.offset + filters.limit]
+    page = tasks[filters.offset : filters.offset + filters.limit]
     records = [task_record(t, history=False) for t in page]
     return {"tasks": records, "count": len(records), "total": total}
 
 
 @router.get("/dead-letter", response=dict, summary="Tasks in the dead letter queue")
 def dead_letter(request: HttpRequest):
-    tasks = queue_order(Task.objects.filter(status=TaskStatus.DEAD_LETTER)).select_related(
-        "holder", "pinned_to"
-    )
-    records = [task_record(t, history=False) for t in tasks[:1000]]
+    records = [task_record(t, history=False) for t in dead_letters(1000)]
     return {"tasks": records, "count": len(records)}
 
 

@@ -1,10 +1,14 @@
 """Read-side queries over tasks: queue order, filters and counts."""
 
+from dataclasses import dataclass
+
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from agentcom_site.core.clock import now
-from tasks.models import Priority, Task, TaskStatus
+from agentcom_site.core.errors import invalid
+from tasks.models import Priority, Task, TaskEvent, TaskStatus
+from tasks.schemas import parse_priority
 
 S = TaskStatus
 
@@ -82,3 +86,89 @@ def task_stats() -> dict:
         "dead_letter": by_status[S.DEAD_LETTER],
         "queued_index_size": eligible_queued().count(),
     }
+
+
+# --- lists for people: the API's task list and the dashboard's -----------------------------
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """A validated task list filter; every field optional."""
+
+    status: str | None = None
+    priority: int | None = None
+    holder: str | None = None
+    submitted_by: str | None = None
+    text: str | None = None  # part of the id or the title
+
+
+def task_filter(
+    *,
+    status: str | None = None,
+    priority: str | int | None = None,
+    holder: str | None = None,
+    submitted_by: str | None = None,
+    text: str | None = None,
+) -> TaskFilter:
+    """Check raw filter values (query strings); raise validation_failed naming the field."""
+    if status is not None and status not in TaskStatus.values:
+        raise invalid("status", "invalid_value", f"unknown status {status!r}")
+    level = None
+    if priority is not None:
+        try:
+            level = parse_priority(
+                int(priority) if str(priority).lstrip("-").isdigit() else priority
+            )
+        except ValueError as exc:
+            raise invalid("priority", "invalid_value", str(exc)) from None
+        if level not in Priority.values:
+            raise invalid("priority", "out_of_range", "priority must be 0-3")
+    return TaskFilter(status, level, holder or None, submitted_by or None, text or None)
+
+
+def filtered_tasks(spec: TaskFilter) -> QuerySet[Task]:
+    """Tasks matching spec, in queue order, with what a list row shows."""
+    tasks = Task.objects.select_related("holder", "pinned_to")
+    if spec.status is not None:
+        tasks = tasks.filter(status=spec.status)
+    if spec.priority is not None:
+        tasks = tasks.filter(priority=spec.priority)
+    if spec.holder is not None:
+        tasks = tasks.filter(holder__agent_id=spec.holder)
+    if spec.submitted_by is not None:
+        tasks = tasks.filter(submitted_by=spec.submitted_by)
+    if spec.text is not None:
+        tasks = tasks.filter(Q(id__icontains=spec.text) | Q(title__icontains=spec.text))
+    return queue_order(tasks)
+
+
+def task_with_links(task_id: str) -> Task | None:
+    """One task with its holder and pin, or None."""
+    return Task.objects.select_related("holder", "pinned_to").filter(pk=task_id).first()
+
+
+def dead_letters(limit: int) -> QuerySet[Task]:
+    tasks = Task.objects.filter(status=S.DEAD_LETTER).select_related("holder", "pinned_to")
+    return queue_order(tasks)[:limit]
+
+
+def agent_tasks(agent_pk: int) -> QuerySet[Task]:
+    """Tasks an agent holds or is pinned to, most recently changed first."""
+    return Task.objects.filter(Q(holder_id=agent_pk) | Q(pinned_to_id=agent_pk)).order_by(
+        "-updated_at"
+    )
+
+
+def agent_history(agent_id: str) -> QuerySet[TaskEvent]:
+    """Audit rows naming the agent, newest first."""
+    return TaskEvent.objects.filter(agent_id=agent_id).order_by("-created_at", "-pk")
+
+
+def task_timeline(task: Task) -> QuerySet[TaskEvent]:
+    """The task's audit rows, oldest first."""
+    return task.events.order_by("seq")
+
+
+def task_dependencies(task: Task) -> QuerySet:
+    """(id, status) of each task this one waits for."""
+    return task.depends_on.values_list("id", "status")

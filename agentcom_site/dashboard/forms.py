@@ -7,7 +7,7 @@ from django import forms
 from agentcom_site.core.clock import now, to_ms
 from agentcom_site.core.errors import ValidationFailed
 from agentcom_site.core.validation import LIMITS, validate
-from agents.models import Agent
+from agents.selectors import agents_by_id
 from tasks.schemas import TaskSubmitIn
 
 PRIORITIES = [("urgent", "Urgent"), ("high", "High"), ("normal", "Normal"), ("low", "Low")]
@@ -39,7 +39,7 @@ class TaskForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     pin_to = forms.ModelChoiceField(
-        queryset=Agent.objects.order_by("agent_id"),
+        queryset=agents_by_id(),
         to_field_name="agent_id",
         required=False,
         empty_label="any fitting agent",

@@ -11,21 +11,26 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.staticfiles.views import serve
 from django.core.paginator import Paginator
-from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from agentcom_site.core.auth import operator_actor
-from agentcom_site.core.clock import from_ms
-from agentcom_site.core.errors import HubError
+from agentcom_site.core.errors import HubError, ValidationFailed
 from agentcom_site.dashboard.forms import TaskForm
 from agentcom_site.dashboard.state import dashboard_state
-from agents.models import Agent, AgentState
-from agents.selectors import current_task_ids
-from tasks import queue
-from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus
-from tasks.selectors import queue_order
+from agents.selectors import agent_named, agent_rows, current_task_ids, live_tokens
+from tasks import intake, queue
+from tasks.models import HELD, Priority, Task, TaskStatus
+from tasks.selectors import (
+    agent_history,
+    agent_tasks,
+    filtered_tasks,
+    task_dependencies,
+    task_filter,
+    task_timeline,
+    task_with_links,
+)
 
 PAGE_SIZE = 50
 AGENT_HISTORY = 100
@@ -42,18 +47,20 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def task_list(request: HttpRequest) -> HttpResponse:
-    tasks = Task.objects.select_related("holder")
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "priority", "agent", "q")}
-    if filters["status"] in TaskStatus.values:
-        tasks = tasks.filter(status=filters["status"])
-    if filters["priority"].isdigit() and int(filters["priority"]) in Priority.values:
-        tasks = tasks.filter(priority=int(filters["priority"]))
-    if filters["agent"]:
-        tasks = tasks.filter(holder__agent_id=filters["agent"])
-    if filters["q"]:
-        q = filters["q"]
-        tasks = tasks.filter(Q(id__icontains=q) | Q(title__icontains=q))
-    page = Paginator(queue_order(tasks), PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        spec = task_filter(
+            status=filters["status"] or None,
+            priority=filters["priority"] or None,
+            holder=filters["agent"],
+            text=filters["q"],
+        )
+    except ValidationFailed as refusal:  # the same refusal the API gives, shown on the page
+        spec, problem, status = None, refusal.detail, 422
+    else:
+        problem, status = "", 200
+    tasks = filtered_tasks(spec) if spec is not None else Task.objects.none()
+    page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
@@ -61,10 +68,12 @@ def task_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "filters": filters,
+            "problem": problem,
             "query": query,
             "statuses": TaskStatus.values,
             "priorities": Priority.choices,
         },
+        status=status,
     )
 
 
@@ -74,16 +83,7 @@ def task_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         body = form.submission()
         if body is not None:
-            task, _ = queue.submit_task(
-                description=body.description,
-                submitted_by=request_actor(request),
-                title=body.title,
-                priority=body.priority,
-                max_retries=body.max_retries,
-                complete_by=from_ms(body.complete_by),
-                needed_capabilities=list(dict.fromkeys(body.needed_capabilities)),
-                pinned_to=form.cleaned_data["pin_to"],
-            )
+            task, _ = intake.submit(body, submitted_by=request_actor(request))
             messages.success(request, f"Task {task.id} queued.")
             return redirect("dashboard:task", task_id=task.id)
     return render(request, "dashboard/task_form.html", {"form": form})
@@ -91,15 +91,17 @@ def task_new(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
-    task = get_object_or_404(Task.objects.select_related("holder", "pinned_to"), pk=task_id)
+    task = task_with_links(task_id)
+    if task is None:
+        raise Http404(f"no task {task_id}")
     result = task.result if isinstance(task.result, dict) else {}
     return render(
         request,
         "dashboard/task_detail.html",
         {
             "task": task,
-            "events": task.events.order_by("seq"),
-            "dependencies": task.depends_on.values_list("id", "status"),
+            "events": task_timeline(task),
+            "dependencies": task_dependencies(task),
             "result_json": json.dumps(task.result, indent=2) if task.result is not None else "",
             "pr_url": result.get("pr_url") if isinstance(result.get("pr_url"), str) else None,
             "can_cancel": task.status in (TaskStatus.QUEUED, *HELD),
@@ -137,27 +139,23 @@ def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @staff_member_required
 def agent_list(request: HttpRequest) -> HttpResponse:
-    agents = list(Agent.objects.order_by("agent_id"))
-    held = current_task_ids([a.pk for a in agents])
-    rows = [(agent, held.get(agent.pk)) for agent in agents]
-    rows.sort(key=lambda row: (row[0].state == AgentState.OFFLINE, row[0].agent_id))
-    return render(request, "dashboard/agent_list.html", {"rows": rows})
+    return render(request, "dashboard/agent_list.html", {"rows": agent_rows()})
 
 
 @staff_member_required
 def agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
-    agent = get_object_or_404(Agent, agent_id=agent_id)
-    history = TaskEvent.objects.filter(agent_id=agent.agent_id).order_by("-created_at", "-pk")
-    tasks = Task.objects.filter(Q(holder=agent) | Q(pinned_to=agent)).order_by("-updated_at")
+    agent = agent_named(agent_id)
+    if agent is None:
+        raise Http404(f"no agent {agent_id}")
     return render(
         request,
         "dashboard/agent_detail.html",
         {
             "agent": agent,
             "current_task_id": current_task_ids([agent.pk]).get(agent.pk),
-            "history": history[:AGENT_HISTORY],
-            "tasks": tasks[:PAGE_SIZE],
-            "tokens": agent.tokens.live().order_by("-created_at"),
+            "history": agent_history(agent.agent_id)[:AGENT_HISTORY],
+            "tasks": agent_tasks(agent.pk)[:PAGE_SIZE],
+            "tokens": live_tokens(agent),
         },
     )
 

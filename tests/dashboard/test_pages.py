@@ -1,6 +1,7 @@
 """Dashboard pages: staff only, thin over the selectors, every action through tasks.queue."""
 
 import json
+from html import escape
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -60,6 +61,17 @@ def test_task_list_filters(staff_client, submit):
     )
     queued = staff_client.get("/dashboard/tasks", {"status": "completed"}).content.decode()
     assert urgent.id not in queued
+
+
+def test_a_bad_filter_is_refused_as_the_api_refuses_it(staff_client, operator_token, submit):
+    task = submit("anything")
+
+    page = staff_client.get("/dashboard/tasks", {"status": "finished"})
+    api = staff_client.get("/api/tasks", {"status": "finished"})
+
+    assert page.status_code == api.status_code == 422
+    assert f"Filter refused: {escape(api.json()['detail'])}" in page.content.decode()
+    assert task.id not in page.content.decode()
 
 
 def test_submit_form_queues_through_the_service(staff_client, make_agent):

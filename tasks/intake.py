@@ -1,0 +1,46 @@
+"""From a validated submission to the queue: one mapping for every entry point.
+
+The HTTP routes (one task, a batch) and the dashboard's form all parse with
+`TaskSubmitIn` and come here, so a field means the same wherever a task comes from.
+"""
+
+from typing import Any
+
+from agentcom_site.core.clock import from_ms
+from agentcom_site.core.errors import invalid
+from agents.models import Agent
+from tasks import queue
+from tasks.models import Task
+from tasks.schemas import TaskSubmitIn
+
+
+def submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
+    """The `queue.submit_task` arguments for body; an unknown `assign_to` is refused."""
+    pinned = None
+    if body.assign_to is not None:
+        pinned = Agent.objects.filter(agent_id=body.assign_to).first()
+        if pinned is None:
+            raise invalid(f"{field_prefix}assign_to", "not_found", f"no agent {body.assign_to}")
+    return {
+        "description": body.description,
+        "title": body.title,
+        "priority": body.priority,
+        "metadata": body.metadata,
+        "max_retries": body.max_retries,
+        "complete_by": from_ms(body.complete_by),
+        "needed_capabilities": list(dict.fromkeys(body.needed_capabilities)),
+        "idempotency_key": body.idempotency_key,
+        "depends_on": body.depends_on,
+        "pinned_to": pinned,
+    }
+
+
+def submit(body: TaskSubmitIn, *, submitted_by: str) -> tuple[Task, bool]:
+    """Submit one task; (task, created) as `queue.submit_task` returns it."""
+    return queue.submit_task(submitted_by=submitted_by, **submission(body))
+
+
+def submit_batch(bodies: list[TaskSubmitIn], *, submitted_by: str) -> list[tuple[Task, bool]]:
+    """Submit all or none; a refusal names the entry (`tasks[3].assign_to`)."""
+    submissions = [submission(body, f"tasks[{i}].") for i, body in enumerate(bodies)]
+    return queue.submit_tasks(submissions, submitted_by=submitted_by)
