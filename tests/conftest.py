@@ -1,13 +1,21 @@
-"""Shared factories: named agents, tokens and tasks built through the real services."""
+"""Shared fixtures: named agents, tokens, tasks and staff built through the real services,
+a fresh channel layer per test, JSON clients per role, and end-to-end backends."""
 
+import copy
+import json
 import os
+import secrets
 
 import pytest
+from channels.layers import channel_layers, get_channel_layer
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from agents import services, tokens
 from agents.models import Agent
 from tasks import queue
 from tasks.models import Task
+from tests.e2e.harness import Backend, HubProcess
 
 SCALED = os.getenv("AGENTCOM_TEST_SCALED") == "1"
 
@@ -68,3 +76,113 @@ def assigned(make_agent, submit):
         return task, agent
 
     return make
+
+
+@pytest.fixture(autouse=True)
+async def fresh_channel_layer(settings):
+    """A channel layer per test: channels-redis binds its connections to one event loop.
+
+    With Redis the prefix is the test's own, so neither another test run on the same
+    Redis nor this test's flush can reach another test's groups.
+    """
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    config = layers["default"].get("CONFIG", {})
+    if "hosts" in config:
+        config["prefix"] = f"agentcom-test-{secrets.token_hex(4)}"
+        settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+    yield
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        await layer.flush()
+    channel_layers.backends.clear()
+
+
+# --- operators ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("ops", password="pw-ops-123", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def session_cookie(staff) -> str:
+    """`sessionid=…` of a logged-in staff user, for socket handshakes."""
+    client = Client()
+    client.force_login(staff)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+# --- JSON clients per role ----------------------------------------------------------------
+
+
+class Api:
+    """A Django test client that speaks JSON and returns (status, body)."""
+
+    def __init__(self, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = Client(headers=headers)
+
+    def get(self, path: str, **params) -> tuple[int, dict]:
+        response = self.client.get(path, params)
+        return response.status_code, response.json()
+
+    def send(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        response = self.client.generic(method, path, data or "", content_type="application/json")
+        return response.status_code, response.json()
+
+    def post(self, path: str, body=None) -> tuple[int, dict]:
+        return self.send("POST", path, body)
+
+    def put(self, path: str, body=None) -> tuple[int, dict]:
+        return self.send("PUT", path, body)
+
+
+@pytest.fixture
+def api_for(make_agent, agent_token):
+    """api_for("alpha") -> an Api acting as that agent (created if needed)."""
+
+    def build(agent_id: str, *, online: bool = False) -> Api:
+        return Api(agent_token(make_agent(agent_id, online=online)))
+
+    return build
+
+
+@pytest.fixture
+def ops(operator_token) -> Api:
+    return Api(operator_token)
+
+
+# --- end to end: real hub processes --------------------------------------------------------
+
+
+@pytest.fixture
+def backend(tmp_path):
+    """The test's own database (and Redis prefix in the scaled run) for hub processes."""
+    backend = Backend(tmp_path)
+    yield backend
+    backend.drop()
+
+
+@pytest.fixture
+def start_hub(backend):
+    """start_hub(**env) -> a running HubProcess; all are stopped at the end."""
+    started: list[HubProcess] = []
+
+    def start(env: dict[str, str] | None = None, **kwargs) -> HubProcess:
+        hub = HubProcess(backend, env=env, name=f"proc{len(started)}", **kwargs).start()
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in reversed(started):
+        hub.stop()

@@ -2,7 +2,7 @@
 
 from agents import services, tokens
 from messaging.models import MailboxEntry
-from tests.hub.socket_helpers import Socket, agent_socket, db
+from tests.sockets import Socket, agent_socket, db
 
 PRESENCE = ("agent_joined", "agent_left", "status_changed")
 

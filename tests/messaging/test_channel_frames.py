@@ -6,9 +6,9 @@ from asgiref.sync import sync_to_async
 from agents.models import Agent
 from messaging import topics
 from messaging.models import Channel, MailboxEntry, Message, Subscription
-from tests.hub.socket_helpers import agent_socket, db
-from tests.messaging.conftest import Api
+from tests.conftest import Api
 from tests.messaging.sockets import ask, frames, new_agent, online, quiet
+from tests.sockets import agent_socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

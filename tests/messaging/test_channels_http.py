@@ -4,7 +4,7 @@ import pytest
 
 from messaging import topics
 from messaging.models import Channel, MailboxEntry, Message, Subscription
-from tests.messaging.conftest import Api
+from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from agentcom_site.core.events import Event
 from agents.models import Agent
 from messaging import analytics, retention, routing, topics
 from messaging.models import ConfigValue, ConnectionSession, HourlyTraffic, MailboxEntry, Message
-from tests.conftest import bring_online
-from tests.messaging.conftest import Api
+from tests.conftest import Api, bring_online
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from channels.layers import get_channel_layer
 
 from agents.models import Agent
 from messaging.models import HourlyTraffic, MailboxEntry, Message
-from tests.hub.socket_helpers import Socket, db
 from tests.messaging.sockets import ask, frames, mailbox_of, new_agent, online, quiet
+from tests.sockets import Socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

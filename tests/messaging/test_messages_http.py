@@ -7,7 +7,7 @@ import pytest
 from agentcom_site.core.clock import to_ms
 from messaging import routing, topics
 from messaging.models import MailboxEntry, Message
-from tests.messaging.conftest import Api
+from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 

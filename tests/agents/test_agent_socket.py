@@ -7,7 +7,7 @@ import pytest
 from agents import services, tokens
 from agents.models import Agent
 from tasks.models import Task, TaskEvent
-from tests.hub.socket_helpers import Socket, agent_socket, db
+from tests.sockets import Socket, agent_socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

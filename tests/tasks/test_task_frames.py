@@ -6,7 +6,7 @@ from agents import services, tokens
 from agents.models import Agent
 from tasks import queue, scheduler
 from tasks.models import Task, TaskEvent
-from tests.hub.socket_helpers import agent_socket, db
+from tests.sockets import agent_socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
