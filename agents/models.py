@@ -22,15 +22,12 @@ class AgentState(models.TextChoices):
     BLOCKED = "blocked"
 
 
-S = AgentState
-
-
 class Agent(ConcurrentTransitionMixin, models.Model):
     agent_id = models.CharField(max_length=128, unique=True)
     name = models.CharField(max_length=256, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
     status_text = models.CharField(max_length=256, blank=True, default="")
-    state = FSMField(default=S.OFFLINE, choices=S.choices, protected=True)
+    state = FSMField(default=AgentState.OFFLINE, choices=AgentState.choices, protected=True)
 
     # Presence: the channel name of the live socket, if any (latest connection wins).
     channel_name = models.CharField(max_length=255, blank=True, default="")
@@ -69,7 +66,7 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     @property
     def is_connected(self) -> bool:
-        return self.state != S.OFFLINE
+        return self.state != AgentState.OFFLINE
 
     @property
     def flags(self) -> list[str]:
@@ -99,35 +96,48 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     # --- lifecycle ---------------------------------------------------------------
     @transition(
         field=state,
-        source=[S.OFFLINE, S.IDLE, S.ASSIGNED, S.WORKING, S.BLOCKED],
-        target=RETURN_VALUE(S.IDLE, S.ASSIGNED, S.WORKING, S.BLOCKED),
+        source=[
+            AgentState.OFFLINE,
+            AgentState.IDLE,
+            AgentState.ASSIGNED,
+            AgentState.WORKING,
+            AgentState.BLOCKED,
+        ],
+        target=RETURN_VALUE(
+            AgentState.IDLE, AgentState.ASSIGNED, AgentState.WORKING, AgentState.BLOCKED
+        ),
         custom={"admin": False},
     )
     def come_online(self, *, holding: str | None) -> str:
         """Identify: the state follows the task the agent holds (`assigned`/`working`)."""
         self._moved()
-        if self.state == S.BLOCKED:
-            return S.BLOCKED
-        if holding in (S.ASSIGNED, S.WORKING):
+        if self.state == AgentState.BLOCKED:
+            return AgentState.BLOCKED
+        if holding in (AgentState.ASSIGNED, AgentState.WORKING):
             return holding
         self.idle_since = now()
-        return S.IDLE
+        return AgentState.IDLE
 
-    @transition(field=state, source=S.IDLE, target=S.ASSIGNED, custom={"admin": False})
+    @transition(
+        field=state, source=AgentState.IDLE, target=AgentState.ASSIGNED, custom={"admin": False}
+    )
     def take_task(self) -> None:
         self._moved()
         self.idle_since = None
 
     @transition(
-        field=state, source=[S.ASSIGNED, S.WORKING], target=S.WORKING, custom={"admin": False}
+        field=state,
+        source=[AgentState.ASSIGNED, AgentState.WORKING],
+        target=AgentState.WORKING,
+        custom={"admin": False},
     )
     def start_working(self) -> None:
         self._moved()
 
     @transition(
         field=state,
-        source=[S.ASSIGNED, S.WORKING, S.IDLE],
-        target=S.IDLE,
+        source=[AgentState.ASSIGNED, AgentState.WORKING, AgentState.IDLE],
+        target=AgentState.IDLE,
         custom={"admin": False},
     )
     def become_idle(self) -> None:
@@ -136,8 +146,8 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=[S.IDLE, S.WORKING],
-        target=S.BLOCKED,
+        source=[AgentState.IDLE, AgentState.WORKING],
+        target=AgentState.BLOCKED,
         custom={"label": "Block (stop offering work)"},
     )
     def block(self) -> None:
@@ -145,19 +155,21 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=S.BLOCKED,
-        target=RETURN_VALUE(S.IDLE, S.WORKING),
+        source=AgentState.BLOCKED,
+        target=RETURN_VALUE(AgentState.IDLE, AgentState.WORKING),
         custom={"label": "Unblock"},
     )
     def unblock(self, *, holding: str | None) -> str:
         """Back to work if it holds a task (`holding` is that task's status), else idle."""
         self._moved()
         if holding is not None:
-            return S.WORKING
+            return AgentState.WORKING
         self.idle_since = now()
-        return S.IDLE
+        return AgentState.IDLE
 
-    @transition(field=state, source="*", target=S.OFFLINE, custom={"label": "Mark offline"})
+    @transition(
+        field=state, source="*", target=AgentState.OFFLINE, custom={"label": "Mark offline"}
+    )
     def go_offline(self) -> None:
         self._moved()
         self.channel_name = ""

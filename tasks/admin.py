@@ -56,8 +56,10 @@ def _bulk(service, label: str):
 
 
 def _requeue(task_id: str, actor: str) -> None:
-    if queue.reclaim_task(task_id, reason="operator_requeue", actor=actor) is None:
-        raise HubError("invalid_state", "only assigned or working tasks can be requeued")
+    try:
+        queue.reclaim_task(task_id, reason="operator_requeue", actor=actor)
+    except queue.TaskRefused:
+        raise HubError("invalid_state", "only assigned or working tasks can be requeued") from None
 
 
 @admin.register(Task)

@@ -4,6 +4,7 @@ Each handler validates its frame, calls one `tasks.queue` operation and answers 
 `task_ack` or the refusal `task_<verb>_failed: <reason>`.
 """
 
+import contextlib
 from typing import Annotated, Any, Literal
 
 from channels.db import database_sync_to_async
@@ -164,9 +165,10 @@ async def state_report(consumer: Any, raw: dict[str, Any]) -> None:
             return
     elif current is not None:
         # The sender holds the task under another generation: take it back.
-        await database_sync_to_async(queue.reclaim_task)(
-            frame.task_id, reason="stale_state_report", actor=consumer.agent.agent_id
-        )
+        with contextlib.suppress(queue.TaskRefused):  # it moved on meanwhile
+            await database_sync_to_async(queue.reclaim_task)(
+                frame.task_id, reason="stale_state_report", actor=consumer.agent.agent_id
+            )
     await consumer.send_frame(
         {"type": "state_report_ack", "task_id": frame.task_id, "action": "abort"}
     )

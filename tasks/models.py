@@ -30,8 +30,7 @@ class Priority(models.IntegerChoices):
     LOW = 3
 
 
-S = TaskStatus
-HELD = (S.ASSIGNED, S.WORKING)
+HELD = (TaskStatus.ASSIGNED, TaskStatus.WORKING)
 
 
 def new_task_id() -> str:
@@ -59,7 +58,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     description = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
-    status = FSMField(default=S.QUEUED, choices=S.choices, protected=True)
+    status = FSMField(default=TaskStatus.QUEUED, choices=TaskStatus.choices, protected=True)
 
     holder = models.ForeignKey(
         "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="held_tasks"
@@ -120,7 +119,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
             # Queued tasks pinned to an agent, in queue order: few, so partial.
             models.Index(
                 fields=["pinned_to", "priority", "created_at", "id"],
-                condition=Q(status=S.QUEUED, pinned_to__isnull=False),
+                condition=Q(status=TaskStatus.QUEUED, pinned_to__isnull=False),
                 name="task_queued_pinned",
             ),
             models.Index(fields=["status", "holder"], name="task_status_holder"),
@@ -184,7 +183,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.last_activity_at = None
 
     # --- lifecycle ---------------------------------------------------------------
-    @transition(field=status, source=S.QUEUED, target=S.ASSIGNED, custom={"admin": False})
+    @transition(
+        field=status, source=TaskStatus.QUEUED, target=TaskStatus.ASSIGNED, custom={"admin": False}
+    )
     def assign(self, agent) -> None:
         moment = now()
         self.holder = agent
@@ -194,14 +195,14 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.holder_lost_at = None
         self.progress = None
 
-    @transition(field=status, source=HELD, target=S.WORKING, custom={"admin": False})
+    @transition(field=status, source=HELD, target=TaskStatus.WORKING, custom={"admin": False})
     def accept(self) -> None:
         moment = now()
         self.accepted_at = self.accepted_at or moment
         self.last_activity_at = moment
         self.holder_lost_at = None
 
-    @transition(field=status, source=HELD, target=S.COMPLETED, custom={"admin": False})
+    @transition(field=status, source=HELD, target=TaskStatus.COMPLETED, custom={"admin": False})
     def complete(self, *, result: dict, tokens_used: int | None) -> None:
         self.result = result
         self.tokens_used = tokens_used
@@ -211,7 +212,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     @transition(
         field=status,
         source=HELD,
-        target=RETURN_VALUE(S.QUEUED, S.DEAD_LETTER),
+        target=RETURN_VALUE(TaskStatus.QUEUED, TaskStatus.DEAD_LETTER),
         custom={"admin": False},
     )
     def fail(self, *, error: str) -> str:
@@ -220,9 +221,11 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.retry_count += 1
         self.last_error = error
         self._release(requeue=retry)
-        return S.QUEUED if retry else S.DEAD_LETTER
+        return TaskStatus.QUEUED if retry else TaskStatus.DEAD_LETTER
 
-    @transition(field=status, source=S.ASSIGNED, target=S.QUEUED, custom={"admin": False})
+    @transition(
+        field=status, source=TaskStatus.ASSIGNED, target=TaskStatus.QUEUED, custom={"admin": False}
+    )
     def reject(self, *, agent_id: str, reason: str) -> None:
         if agent_id not in self.rejected_by:
             self.rejected_by = [*self.rejected_by, agent_id]
@@ -232,7 +235,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     @transition(
         field=status,
         source=HELD,
-        target=S.QUEUED,
+        target=TaskStatus.QUEUED,
         custom={"label": "Reclaim (requeue without using a retry)"},
     )
     def reclaim(self) -> None:
@@ -240,21 +243,31 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[S.QUEUED, *HELD],
-        target=S.CANCELLED,
+        source=[TaskStatus.QUEUED, *HELD],
+        target=TaskStatus.CANCELLED,
         custom={"label": "Cancel"},
     )
     def cancel(self) -> None:
         self.completed_at = now()
 
-    @transition(field=status, source=S.DEAD_LETTER, target=S.QUEUED, custom={"label": "Retry"})
+    @transition(
+        field=status,
+        source=TaskStatus.DEAD_LETTER,
+        target=TaskStatus.QUEUED,
+        custom={"label": "Retry"},
+    )
     def retry(self) -> None:
         self.generation += 1
         self.retry_count = 0
         self.last_error = ""
         self.rejected_by = []
 
-    @transition(field=status, source=S.QUEUED, target=S.DEAD_LETTER, custom={"admin": False})
+    @transition(
+        field=status,
+        source=TaskStatus.QUEUED,
+        target=TaskStatus.DEAD_LETTER,
+        custom={"admin": False},
+    )
     def expire(self, *, error: str) -> None:
         """A queued task whose deadline passed before anyone took it."""
         self.last_error = error

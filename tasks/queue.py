@@ -7,7 +7,7 @@ after-commit announcement. A refusal raises `TaskRefused` and changes nothing.
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -21,9 +21,26 @@ from tasks import holders
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
-S = TaskStatus
 SCHEDULER = "scheduler"
 SWEEP = "sweep"
+
+
+class ClaimLost(HubError):
+    """The task or the agent of a claim was no longer available (another claim came first)."""
+
+    def __init__(self, task_id: str, side: str) -> None:
+        super().__init__(
+            "claim_lost", f"cannot assign {task_id}: the {side} is taken", http_status=409
+        )
+        self.side = side
+
+
+class Placement(NamedTuple):
+    """What the scheduler needs to place a task, known when its transaction announces it."""
+
+    capability_key: str
+    rejected_by: list[str]
+    pinned_pk: int | None
 
 
 class TaskRefused(HubError):
@@ -103,6 +120,20 @@ def _fenced(
     if task.holder_id != agent.pk:
         raise TaskRefused(verb, "not_assignee", task_id)
     if generation is not None and generation != task.generation:
+        raise TaskRefused(verb, "stale_generation", task_id)
+    return task
+
+
+def _fenced_by_hub(
+    verb: str, task_id: str, allowed: Iterable[str], expected_generation: int | None = None
+) -> Task:
+    """Lock a task the hub itself acts on (no holder to check); refuse if it moved on."""
+    task = _locked_task(task_id)
+    if task is None:
+        raise TaskRefused(verb, "not_found", task_id)
+    if task.status not in allowed:
+        raise TaskRefused(verb, "invalid_state", task_id)
+    if expected_generation is not None and task.generation != expected_generation:
         raise TaskRefused(verb, "stale_generation", task_id)
     return task
 
@@ -224,7 +255,7 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
         title=title or default_title(fields["description"]),
         metadata=fields.pop("metadata") or {},
         needed_capabilities=fields.pop("needed_capabilities") or [],
-        waiting_on=sum(1 for status in found.values() if status != S.COMPLETED),
+        waiting_on=sum(1 for status in found.values() if status != TaskStatus.COMPLETED),
         **fields,
     )
     record(
@@ -234,7 +265,7 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
         task.depends_on.set(dependency_ids)
     # Eligible at once and free for anyone: the scheduler need not read the row back.
     eligible = task.waiting_on == 0 and task.complete_by is None and task.pinned_to_id is None
-    placement = (task.capability_key, [], None) if eligible else None
+    placement = Placement(task.capability_key, [], None) if eligible else None
     announce(EventKind.TASK_SUBMITTED, task_id=task.id, agent_id=None, placement=placement)
     return task
 
@@ -242,18 +273,20 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
 # --- assignment ----------------------------------------------------------------------
 
 
-def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task | None:
+def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task:
     """Claim a queued task and an idle, connected agent together, or neither.
 
     Rows already locked by another claimer are skipped (Postgres), so concurrent
     schedulers never wait on each other and never double-book. Returns the assigned
-    task, or None when either side was no longer available. `task_assign` is pushed
-    to the agent's own socket after commit.
+    task; raises ClaimLost when either side was no longer available. `task_assign` is
+    pushed to the agent's own socket after commit.
     """
     with transaction.atomic():
-        task = lock_one(Task, '"id" = %s AND "status" = %s', [task_id, S.QUEUED], skip_locked=True)
+        task = lock_one(
+            Task, '"id" = %s AND "status" = %s', [task_id, TaskStatus.QUEUED], skip_locked=True
+        )
         if task is None:
-            return None
+            raise ClaimLost(task_id, "task")
         agent = lock_one(
             Agent,
             '"id" = %s AND "state" = %s AND "busy" = %s AND "channel_name" <> \'\'',
@@ -261,7 +294,7 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task 
             skip_locked=True,
         )
         if agent is None:
-            return None
+            raise ClaimLost(task_id, "agent")
         _assign_locked(task, agent, actor=actor)
     return task
 
@@ -270,7 +303,7 @@ def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
     task.assign(agent)
     agent.take_task()
     agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
-    record(task, "assigned", from_status=S.QUEUED, actor=actor, agent_id=agent.agent_id)
+    record(task, "assigned", from_status=TaskStatus.QUEUED, actor=actor, agent_id=agent.agent_id)
     announce(
         EventKind.TASK_ASSIGNED,
         task_id=task.id,
@@ -313,7 +346,7 @@ def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Ta
         previous = task.status
         task.accept()
         holders.works(holder)
-        if previous == S.ASSIGNED:
+        if previous == TaskStatus.ASSIGNED:
             record(
                 task,
                 "accepted",
@@ -383,9 +416,7 @@ def fail_past_deadline(task_id: str) -> Task:
     """The hub fails a held task past its `complete_by` (a counted failure, no fence);
     a connected holder is told to stop."""
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None or task.status not in HELD:
-            raise TaskRefused("fail", "invalid_state" if task else "not_found", task_id)
+        task = _fenced_by_hub("fail", task_id, HELD)
         return _count_failure(task, error="deadline_exceeded", actor=SWEEP, tell_holder=True)
 
 
@@ -393,7 +424,7 @@ def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = Fa
     holder = _locked_agent(task.holder_id)
     previous = task.status
     outcome = task.fail(error=error)
-    event = "retry" if outcome == S.QUEUED else "dead_letter"
+    event = "retry" if outcome == TaskStatus.QUEUED else "dead_letter"
     record(
         task,
         event,
@@ -405,7 +436,7 @@ def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = Fa
     if tell_holder:
         _tell_holder_it_is_gone(task, holder, error)
     holders.free(holder)
-    kind = EventKind.TASK_RETRIED if outcome == S.QUEUED else EventKind.TASK_DEAD_LETTER
+    kind = EventKind.TASK_RETRIED if outcome == TaskStatus.QUEUED else EventKind.TASK_DEAD_LETTER
     announce(kind, task_id=task.id)
     return task
 
@@ -413,13 +444,13 @@ def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = Fa
 def reject_task(task_id: str, agent: Agent, generation: int | None, *, reason: str) -> Task:
     """`task_rejected`: assigned → queued without using a retry; a `busy` reason flags the agent."""
     with transaction.atomic():
-        task = _fenced("reject", task_id, agent, generation, allowed=(S.ASSIGNED,))
+        task = _fenced("reject", task_id, agent, generation, allowed=(TaskStatus.ASSIGNED,))
         holder = _locked_agent(agent.pk)
         task.reject(agent_id=agent.agent_id, reason=reason)
         record(
             task,
             "rejected",
-            from_status=S.ASSIGNED,
+            from_status=TaskStatus.ASSIGNED,
             actor=agent.agent_id,
             agent_id=agent.agent_id,
             reason=reason,
@@ -436,18 +467,14 @@ def reclaim_task(
     actor: str = SWEEP,
     expected_generation: int | None = None,
     flag_unresponsive: bool = False,
-) -> Task | None:
+) -> Task:
     """Take a held task back to the queue (generation +1, no retry used).
 
-    Used by the timers, the reconnect grace and operators. With `expected_generation`
-    it is a no-op (returns None) if the task moved on meanwhile.
+    Used by the timers, the reconnect grace and operators. Raises TaskRefused when the
+    task is not held, or, with `expected_generation`, when it moved on meanwhile.
     """
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None or task.status not in HELD:
-            return None
-        if expected_generation is not None and task.generation != expected_generation:
-            return None
+        task = _fenced_by_hub("reclaim", task_id, HELD, expected_generation)
         holder = _locked_agent(task.holder_id)
         previous = task.status
         task.reclaim()
@@ -478,11 +505,14 @@ def holder_left(agent_id: str) -> list[str]:
     if settings.AGENTCOM_RECONNECT_GRACE_S > 0:
         held.update(holder_lost_at=now())
         return []
-    return [
-        task_id
-        for task_id, generation in held.values_list("id", "generation")
-        if reclaim_task(task_id, reason="agent_disconnect", expected_generation=generation)
-    ]
+    reclaimed = []
+    for task_id, generation in held.values_list("id", "generation"):
+        try:
+            reclaim_task(task_id, reason="agent_disconnect", expected_generation=generation)
+        except TaskRefused:
+            continue  # finished or moved on meanwhile
+        reclaimed.append(task_id)
+    return reclaimed
 
 
 def on_agent_left(event: Event) -> None:
@@ -517,7 +547,7 @@ def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
         task = _locked_task(task_id)
         if task is None:
             raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
-        if task.status not in (S.QUEUED, *HELD):
+        if task.status not in (TaskStatus.QUEUED, *HELD):
             raise conflict(
                 "invalid_state",
                 f"task {task_id} is {task.status} and cannot be cancelled",
@@ -547,7 +577,7 @@ def retry_dead_letter(task_id: str, *, actor: str) -> Task:
         task = _locked_task(task_id)
         if task is None:
             raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
-        if task.status != S.DEAD_LETTER:
+        if task.status != TaskStatus.DEAD_LETTER:
             raise conflict(
                 "invalid_state",
                 f"task {task_id} is {task.status}; only dead-letter tasks can be retried",
@@ -555,18 +585,24 @@ def retry_dead_letter(task_id: str, *, actor: str) -> Task:
                 status=task.status,
             )
         task.retry()
-        record(task, "queued", from_status=S.DEAD_LETTER, actor=actor, reason="retry")
+        record(task, "queued", from_status=TaskStatus.DEAD_LETTER, actor=actor, reason="retry")
         announce(EventKind.TASK_REQUEUED, task_id=task.id)
     return task
 
 
-def expire_queued(task_id: str) -> Task | None:
-    """A queued task past its `complete_by` goes to the dead letter queue."""
+def expire_queued(task_id: str) -> Task:
+    """A queued task past its `complete_by` goes to the dead letter queue.
+
+    Raises TaskRefused when it is no longer queued."""
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None or task.status != S.QUEUED:
-            return None
+        task = _fenced_by_hub("expire", task_id, (TaskStatus.QUEUED,))
         task.expire(error="deadline_exceeded")
-        record(task, "dead_letter", from_status=S.QUEUED, actor=SWEEP, reason="deadline_exceeded")
+        record(
+            task,
+            "dead_letter",
+            from_status=TaskStatus.QUEUED,
+            actor=SWEEP,
+            reason="deadline_exceeded",
+        )
         announce(EventKind.TASK_DEAD_LETTER, task_id=task.id)
     return task

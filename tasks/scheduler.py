@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
+from typing import NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -106,31 +107,35 @@ def _pick(
     return None
 
 
-def place_task(task_id: str, placement: tuple | None = None) -> bool:
+def place_task(task_id: str, placement: queue.Placement | None = None) -> bool:
     """A task just became schedulable: give it to the best idle agent, if one fits.
 
-    `placement` is (capability key, rejected_by, pinned agent pk) when the announcing
-    transaction already knew the task eligible; otherwise the row is read. The claim
-    re-checks under lock that the task is still queued.
+    `placement` comes with the announcement when its transaction already knew the task
+    eligible; otherwise the row is read. The claim re-checks under lock that the task
+    is still queued.
     """
     idle = _idle_in_order()
     longest_idle = next(idle, None)
     if longest_idle is None:
         return False  # a saturated fleet: the next agent to become idle feeds itself
-    row = placement or (
-        eligible_queued()
-        .filter(pk=task_id)
-        .values_list("capability_key", "rejected_by", "pinned_to_id")
-        .first()
-    )
-    if row is None:
-        return False
-    key, rejected_by, pinned_pk = row
+    if placement is None:
+        row = (
+            eligible_queued()
+            .filter(pk=task_id)
+            .values_list("capability_key", "rejected_by", "pinned_to_id")
+            .first()
+        )
+        if row is None:
+            return False
+        placement = queue.Placement(*row)
+    key, rejected_by, pinned_pk = placement
     candidates = _idle_in_order(pinned_pk) if pinned_pk else chain([longest_idle], idle)
     agent = _pick(_needed(key), rejected_by, pinned_pk, candidates)
     if agent is None:
         return False
-    if queue.assign_task(task_id, agent.pk) is None:
+    try:
+        queue.assign_task(task_id, agent.pk)
+    except queue.ClaimLost:
         # Another process claimed that agent (or the task) first: a full pass finds
         # the next match instead of leaving the task to the sweep.
         request_pass()
@@ -150,15 +155,22 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
         return 0
     assigned = 0
     lost_claim = False
-    for _, _, task_id, key, rejected_by, pinned_pk in _candidates(idle):
-        agent = _pick(_needed(key), rejected_by, pinned_pk, idle)
+    for candidate in _candidates(idle):
+        agent = _pick(
+            _needed(candidate.capability_key),
+            candidate.rejected_by,
+            candidate.pinned_to_id,
+            idle,
+        )
         if agent is None:
             continue
         idle.remove(agent)  # claimed now, or taken by another process meanwhile
-        if queue.assign_task(task_id, agent.pk) is not None:
-            assigned += 1
-        else:
+        try:
+            queue.assign_task(candidate.id, agent.pk)
+        except queue.ClaimLost:
             lost_claim = True
+        else:
+            assigned += 1
         if not idle:
             break
     if lost_claim:
@@ -168,17 +180,25 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
     return assigned
 
 
-CANDIDATE_FIELDS = ("priority", "created_at", "id", "capability_key", "rejected_by", "pinned_to_id")
+class TaskCandidate(NamedTuple):
+    """A queued task as a pass reads it; the first three fields are the queue order."""
+
+    priority: int
+    created_at: datetime
+    id: str
+    capability_key: str
+    rejected_by: list[str]
+    pinned_to_id: int | None
 
 
-def _candidates(idle: list[Candidate]) -> Iterator[tuple]:
+def _candidates(idle: list[Candidate]) -> Iterator[TaskCandidate]:
     """Eligible tasks that some agent in `idle` may take, in queue order.
 
     One stream per queued capability key, and one per idle agent with pinned tasks.
     Each is read a page at a time along an index and the streams are merged here, so
     no query reads more of the queue than the pass goes through.
     """
-    queued = eligible_queued().values_list(*CANDIDATE_FIELDS)
+    queued = eligible_queued().values_list(*TaskCandidate._fields)
     unpinned = queued.filter(pinned_to__isnull=True)
     # No stream can hand out more tasks than there are idle agents.
     first = min(len(idle), CHUNK)
@@ -206,12 +226,13 @@ def _still_idle(agent: Candidate, idle: list[Candidate]) -> Callable[[], bool]:
     return lambda: agent in idle
 
 
-def _pages(rows: QuerySet, size: int, wanted: Callable[[], bool]) -> Iterator[tuple]:
-    """`rows` (CANDIDATE_FIELDS in queue order) a page at a time, for as long as
+def _pages(rows: QuerySet, size: int, wanted: Callable[[], bool]) -> Iterator[TaskCandidate]:
+    """`rows` (TaskCandidate's fields in queue order) a page at a time, for as long as
     `wanted()` says an idle agent may still take one; pages double up to CHUNK."""
     last = None
     while wanted():
-        page = list((rows if last is None else rows.filter(_after(*last)))[:size])
+        window = rows if last is None else rows.filter(_after(*last))
+        page = [TaskCandidate._make(row) for row in window[:size]]
         yield from page
         if len(page) < size:
             return

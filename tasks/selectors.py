@@ -10,8 +10,6 @@ from agentcom_site.core.errors import invalid
 from tasks.models import Priority, Task, TaskEvent, TaskStatus
 from tasks.schemas import parse_priority
 
-S = TaskStatus
-
 
 def queue_order(queryset: QuerySet[Task]) -> QuerySet[Task]:
     """Priority lane first, then age (FIFO inside a lane)."""
@@ -22,7 +20,7 @@ def eligible_queued() -> QuerySet[Task]:
     """Queued tasks the scheduler may hand out now: dependencies done, deadline not passed."""
     moment = now()
     return queue_order(
-        Task.objects.filter(status=S.QUEUED, waiting_on=0).filter(
+        Task.objects.filter(status=TaskStatus.QUEUED, waiting_on=0).filter(
             Q(complete_by__isnull=True) | Q(complete_by__gt=moment)
         )
     )
@@ -49,7 +47,7 @@ def queued_capability_keys() -> list[str]:
     """The distinct capability keys of queued tasks (eligible now or not), in key order."""
     sql = QUEUED_KEYS_SQL.format(table=connection.ops.quote_name(Task._meta.db_table))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [S.QUEUED, S.QUEUED])
+        cursor.execute(sql, [TaskStatus.QUEUED, TaskStatus.QUEUED])
         return [key for (key,) in cursor.fetchall()]
 
 
@@ -67,23 +65,23 @@ def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
         cursor.execute(
             f"SELECT DISTINCT pinned_to_id FROM {table} "
             f"WHERE pinned_to_id IN ({slots}) AND status = %s",
-            [*agent_pks, S.QUEUED],
+            [*agent_pks, TaskStatus.QUEUED],
         )
         return {pk for (pk,) in cursor.fetchall()}
 
 
 def task_stats() -> dict:
-    by_status = {status: 0 for status in S.values}
+    by_status = {status: 0 for status in TaskStatus.values}
     for row in Task.objects.values("status").annotate(n=Count("id")):
         by_status[row["status"]] = row["n"]
     by_priority = {str(p): 0 for p in Priority.values}
-    queued = Task.objects.filter(status=S.QUEUED)
+    queued = Task.objects.filter(status=TaskStatus.QUEUED)
     for row in queued.values("priority").annotate(n=Count("id")):
         by_priority[str(row["priority"])] = row["n"]
     return {
         "by_status": by_status,
         "by_priority": by_priority,
-        "dead_letter": by_status[S.DEAD_LETTER],
+        "dead_letter": by_status[TaskStatus.DEAD_LETTER],
         "queued_index_size": eligible_queued().count(),
     }
 
@@ -148,7 +146,7 @@ def task_with_links(task_id: str) -> Task | None:
 
 
 def dead_letters(limit: int) -> QuerySet[Task]:
-    tasks = Task.objects.filter(status=S.DEAD_LETTER).select_related("holder", "pinned_to")
+    tasks = Task.objects.filter(status=TaskStatus.DEAD_LETTER).select_related("holder", "pinned_to")
     return queue_order(tasks)[:limit]
 
 

@@ -18,7 +18,6 @@ from tasks import holders, queue
 from tasks.models import HELD, Task, TaskStatus
 
 log = logging.getLogger(__name__)
-S = TaskStatus
 
 
 @dataclass
@@ -50,13 +49,16 @@ class SweepReport:
 def _reclaim_each(tasks, *, reason: str, flag_unresponsive: bool = False) -> list[str]:
     done = []
     for task_id, generation in tasks.values_list("id", "generation"):
-        if queue.reclaim_task(
-            task_id,
-            reason=reason,
-            expected_generation=generation,
-            flag_unresponsive=flag_unresponsive,
-        ):
-            done.append(task_id)
+        try:
+            queue.reclaim_task(
+                task_id,
+                reason=reason,
+                expected_generation=generation,
+                flag_unresponsive=flag_unresponsive,
+            )
+        except queue.TaskRefused:
+            continue  # moved on meanwhile (a live update, or another sweep)
+        done.append(task_id)
     return done
 
 
@@ -73,14 +75,18 @@ def sweep_once() -> SweepReport:
 
     accept_cutoff = moment - timedelta(seconds=settings.AGENTCOM_ACCEPT_TIMEOUT_S)
     report.acceptance_timeouts = _reclaim_each(
-        Task.objects.filter(online_holder, status=S.ASSIGNED, last_activity_at__lt=accept_cutoff),
+        Task.objects.filter(
+            online_holder, status=TaskStatus.ASSIGNED, last_activity_at__lt=accept_cutoff
+        ),
         reason="acceptance_timeout",
         flag_unresponsive=True,
     )
 
     stuck_cutoff = moment - timedelta(seconds=settings.AGENTCOM_STUCK_AFTER_S)
     report.stuck = _reclaim_each(
-        Task.objects.filter(online_holder, status=S.WORKING, last_activity_at__lt=stuck_cutoff),
+        Task.objects.filter(
+            online_holder, status=TaskStatus.WORKING, last_activity_at__lt=stuck_cutoff
+        ),
         reason="stuck",
     )
 
@@ -98,11 +104,14 @@ def sweep_once() -> SweepReport:
             report.deadlines.append(task_id)
         except queue.TaskRefused:
             pass  # finished meanwhile
-    for task_id in Task.objects.filter(status=S.QUEUED, complete_by__lt=moment).values_list(
-        "id", flat=True
-    ):
-        if queue.expire_queued(task_id):
-            report.expired_queued.append(task_id)
+    for task_id in Task.objects.filter(
+        status=TaskStatus.QUEUED, complete_by__lt=moment
+    ).values_list("id", flat=True):
+        try:
+            queue.expire_queued(task_id)
+        except queue.TaskRefused:
+            continue  # taken meanwhile
+        report.expired_queued.append(task_id)
 
     report.busy_cleared = holders.clear_stale_busy(
         moment - timedelta(seconds=settings.AGENTCOM_STUCK_AFTER_S)

@@ -70,7 +70,7 @@ def assigned(make_agent, submit):
     def make(agent_id: str = "holder", **fields) -> tuple[Task, Agent]:
         agent = make_agent(agent_id, online=True)
         task = submit(**fields)
-        assert queue.assign_task(task.id, agent.pk) is not None
+        queue.assign_task(task.id, agent.pk)
         task.refresh_from_db()
         agent.refresh_from_db()
         return task, agent

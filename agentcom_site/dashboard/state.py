@@ -19,7 +19,6 @@ from agents.wire import state_view
 from tasks.models import HELD, Task, TaskEvent, TaskStatus
 from tasks.selectors import queue_order, task_stats
 
-S = TaskStatus
 RECENT_COMPLETIONS = 20
 DEAD_LETTERS_SHOWN = 50
 CHART_BUCKET = timedelta(minutes=5)
@@ -45,7 +44,7 @@ def dashboard_state() -> dict[str, Any]:
     agents, offline_ids = _agents(moment)
     queue = task_stats()
     minutes = _minute_counts(moment - CHART_BUCKET * CHART_BUCKETS)
-    depth_now = queue["by_status"][S.QUEUED]
+    depth_now = queue["by_status"][TaskStatus.QUEUED]
     failed, finished = health.failures_this_hour(moment)
     conditions = [
         *health.agents_offline(offline_ids),
@@ -118,7 +117,7 @@ def _expected_back(agent: Agent, task_id: str | None, moment: datetime) -> bool:
 
 
 def _dead_letters() -> list[dict[str, Any]]:
-    rows = queue_order(Task.objects.filter(status=S.DEAD_LETTER)).values(
+    rows = queue_order(Task.objects.filter(status=TaskStatus.DEAD_LETTER)).values(
         "id", "title", "description", "last_error", "retry_count", "created_at", "updated_at"
     )
     return [
@@ -185,8 +184,8 @@ def _throughput(moment: datetime) -> dict[str, Any]:
 
 def _minute_counts(since: datetime) -> dict[datetime, dict[str, int]]:
     """Per minute: tasks entering and leaving `queued`, and completions (one query)."""
-    into = Q(to_status=S.QUEUED) & ~Q(from_status=S.QUEUED)
-    out_of = Q(from_status=S.QUEUED) & ~Q(to_status=S.QUEUED)
+    into = Q(to_status=TaskStatus.QUEUED) & ~Q(from_status=TaskStatus.QUEUED)
+    out_of = Q(from_status=TaskStatus.QUEUED) & ~Q(to_status=TaskStatus.QUEUED)
     rows = (
         TaskEvent.objects.filter(created_at__gte=since)
         .annotate(minute=TruncMinute("created_at"))

@@ -37,4 +37,3 @@ def chromium() -> str:
             pytest.fail(f"{CHROMIUM} is missing and `apt-get install chromium` did not provide it")
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     return CHROMIUM
-

@@ -205,7 +205,7 @@ def test_a_lost_claim_asks_for_another_pass(agents, task, monkeypatch):
     def loses_the_first_race(task_id, agent_pk):
         # The first claim loses to another process; the agent stays idle.
         if not passes and agent_pk == first.pk:
-            return None
+            raise scheduler.queue.ClaimLost(task_id, "agent")
         return claim(task_id, agent_pk)
 
     monkeypatch.setattr(scheduler, "request_pass", lambda: passes.append(1))

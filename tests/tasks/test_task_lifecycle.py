@@ -49,11 +49,15 @@ def test_assign_claims_task_and_agent_together(assigned):
 def test_assign_refuses_a_busy_or_offline_agent(make_agent, submit):
     offline = make_agent("offline")
     task = submit()
-    assert queue.assign_task(task.id, offline.pk) is None
+    with pytest.raises(queue.ClaimLost, match="the agent is taken"):
+        queue.assign_task(task.id, offline.pk)
     busy_agent = make_agent("busy", online=True)
     first = submit()
-    assert queue.assign_task(first.id, busy_agent.pk) is not None
-    assert queue.assign_task(task.id, busy_agent.pk) is None
+    queue.assign_task(first.id, busy_agent.pk)
+    with pytest.raises(queue.ClaimLost, match="the agent is taken"):
+        queue.assign_task(task.id, busy_agent.pk)
+    with pytest.raises(queue.ClaimLost, match="the task is taken"):
+        queue.assign_task(first.id, make_agent("idle", online=True).pk)
     task.refresh_from_db()
     assert task.status == S.QUEUED and task.generation == 0 and events(task) == ["queued"]
 
@@ -102,7 +106,7 @@ def test_failure_arithmetic_retries_then_dead_letters(make_agent, submit, max_re
     agent = make_agent(online=True)
     task = submit(max_retries=max_retries)
     for attempt, expected in enumerate(outcomes, start=1):
-        assert queue.assign_task(task.id, agent.pk) is not None
+        queue.assign_task(task.id, agent.pk)
         task.refresh_from_db()
         generation = task.generation
         queue.fail_task(task.id, agent, generation, error=f"boom {attempt}")
@@ -174,7 +178,11 @@ def test_reclaim_requeues_and_frees_the_agent(assigned):
     assert task.status == S.QUEUED and task.generation == 2 and task.holder is None
     assert agent.state == AgentState.IDLE
     assert events(task)[-1] == "reclaimed"
-    assert queue.reclaim_task(task.id, reason="again") is None
+    with pytest.raises(queue.TaskRefused, match="cannot reclaim .*: invalid state"):
+        queue.reclaim_task(task.id, reason="again")
+    queue.assign_task(task.id, agent.pk)  # generation 3
+    with pytest.raises(queue.TaskRefused, match="stale generation"):
+        queue.reclaim_task(task.id, reason="old", expected_generation=2)
 
 
 def test_cancel_from_each_open_state_and_refusal_when_final(submit, assigned):

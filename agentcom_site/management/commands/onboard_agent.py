@@ -16,7 +16,6 @@ from tasks import queue
 from tasks.models import HELD, Task, TaskStatus
 
 POLL_S = 0.2
-S = TaskStatus
 
 
 class VerifyFailed(CommandError):
@@ -119,23 +118,25 @@ class Command(BaseCommand):
     @staticmethod
     def accepted(task_id: str) -> bool:
         task = Task.objects.get(pk=task_id)
-        if task.status in (S.DEAD_LETTER, S.CANCELLED):
+        if task.status in (TaskStatus.DEAD_LETTER, TaskStatus.CANCELLED):
             raise VerifyFailed("task failed", task.last_error or task.status)
         return (
-            task.status == S.WORKING or task.status == S.COMPLETED or task.accepted_at is not None
+            task.status == TaskStatus.WORKING
+            or task.status == TaskStatus.COMPLETED
+            or task.accepted_at is not None
         )
 
     @staticmethod
     def finished(task_id: str) -> bool:
         task = Task.objects.get(pk=task_id)
-        if task.status in (S.DEAD_LETTER, S.CANCELLED):
+        if task.status in (TaskStatus.DEAD_LETTER, TaskStatus.CANCELLED):
             raise VerifyFailed("task failed", task.last_error or task.status)
-        return task.status == S.COMPLETED
+        return task.status == TaskStatus.COMPLETED
 
     @staticmethod
     def withdraw(task_id: str) -> None:
         """A failed check leaves no onboarding task behind in the queue."""
-        if Task.objects.filter(pk=task_id, status__in=(S.QUEUED, *HELD)).exists():
+        if Task.objects.filter(pk=task_id, status__in=(TaskStatus.QUEUED, *HELD)).exists():
             try:
                 queue.cancel_task(task_id, actor="operator:onboard_agent", reason="check failed")
             except HubError:
