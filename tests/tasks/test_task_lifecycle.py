@@ -178,7 +178,7 @@ def test_reclaim_requeues_and_frees_the_agent(assigned):
     assert task.status == S.QUEUED and task.generation == 2 and task.holder is None
     assert agent.state == AgentState.IDLE
     assert events(task)[-1] == "reclaimed"
-    with pytest.raises(queue.TaskRefused, match="cannot reclaim .*: invalid state"):
+    with pytest.raises(queue.TaskRefused, match=r"cannot reclaim .*: invalid state"):
         queue.reclaim_task(task.id, reason="again")
     queue.assign_task(task.id, agent.pk)  # generation 3
     with pytest.raises(queue.TaskRefused, match="stale generation"):
