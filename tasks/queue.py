@@ -107,33 +107,22 @@ def _locked_agent(pk: int | None) -> Agent | None:
 def _fenced(
     verb: str,
     task_id: str,
-    agent: Agent,
+    agent: Agent | None,
     generation: int | None,
     allowed: Iterable[str] = HELD,
 ) -> Task:
-    """Lock the task and check PROTOCOL.md §3.3 in order; the first failure names the reason."""
+    """Lock the task and check PROTOCOL.md §3.3 in order; the first failure names the reason.
+
+    `agent` None: the hub itself acts (timers, operators), so there is no holder to check.
+    """
     task = _locked_task(task_id)
     if task is None:
         raise TaskRefused(verb, "not_found", task_id)
     if task.status not in allowed:
         raise TaskRefused(verb, "invalid_state", task_id)
-    if task.holder_id != agent.pk:
+    if agent is not None and task.holder_id != agent.pk:
         raise TaskRefused(verb, "not_assignee", task_id)
     if generation is not None and generation != task.generation:
-        raise TaskRefused(verb, "stale_generation", task_id)
-    return task
-
-
-def _fenced_by_hub(
-    verb: str, task_id: str, allowed: Iterable[str], expected_generation: int | None = None
-) -> Task:
-    """Lock a task the hub itself acts on (no holder to check); refuse if it moved on."""
-    task = _locked_task(task_id)
-    if task is None:
-        raise TaskRefused(verb, "not_found", task_id)
-    if task.status not in allowed:
-        raise TaskRefused(verb, "invalid_state", task_id)
-    if expected_generation is not None and task.generation != expected_generation:
         raise TaskRefused(verb, "stale_generation", task_id)
     return task
 
@@ -416,7 +405,7 @@ def fail_past_deadline(task_id: str) -> Task:
     """The hub fails a held task past its `complete_by` (a counted failure, no fence);
     a connected holder is told to stop."""
     with transaction.atomic():
-        task = _fenced_by_hub("fail", task_id, HELD)
+        task = _fenced("fail", task_id, None, None)
         return _count_failure(task, error="deadline_exceeded", actor=SWEEP, tell_holder=True)
 
 
@@ -474,7 +463,7 @@ def reclaim_task(
     task is not held, or, with `expected_generation`, when it moved on meanwhile.
     """
     with transaction.atomic():
-        task = _fenced_by_hub("reclaim", task_id, HELD, expected_generation)
+        task = _fenced("reclaim", task_id, None, expected_generation)
         holder = _locked_agent(task.holder_id)
         previous = task.status
         task.reclaim()
@@ -595,7 +584,7 @@ def expire_queued(task_id: str) -> Task:
 
     Raises TaskRefused when it is no longer queued."""
     with transaction.atomic():
-        task = _fenced_by_hub("expire", task_id, (TaskStatus.QUEUED,))
+        task = _fenced("expire", task_id, None, None, allowed=(TaskStatus.QUEUED,))
         task.expire(error="deadline_exceeded")
         record(
             task,
