@@ -1,7 +1,9 @@
 """`manage.py runhub`: the whole hub in one process (embedded mode).
 
-Migrates if needed, then serves HTTP and WebSockets with daphne and, unless turned
-off, runs the scheduler and the sweep on the same event loop.
+Binds its port and, on SQLite, locks the data directory (agentcom_site/startup.py)
+before anything touches the database; then migrates if needed, serves HTTP and
+WebSockets with daphne and, unless turned off, runs the scheduler and the sweep on the
+same event loop.
 """
 
 import asyncio
@@ -11,7 +13,9 @@ import signal
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from agentcom_site import startup
 
 log = logging.getLogger("agentcom.hub")
 
@@ -33,6 +37,14 @@ class Command(BaseCommand):
         # Imported first: it installs the asyncio reactor.
         from agentcom_site.daphne_server import HubServer, reactor
 
+        try:
+            listener = startup.bind_listener(host, port)
+            if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+                self.data_lock = startup.lock_data_dir(
+                    settings.DATA_DIR, url=f"http://{host}:{listener.port}"
+                )
+        except startup.StartRefused as refusal:
+            raise CommandError(str(refusal)) from None
         call_command("migrate", interactive=False, verbosity=0)
 
         from agentcom_site import background
@@ -52,7 +64,7 @@ class Command(BaseCommand):
 
                 demo_mode.start(host=host, port=port)
             mode = "embedded scheduler" if embedded else "sockets only"
-            self.stdout.write(f"AgentCom hub listening on http://{host}:{port} ({mode})")
+            self.stdout.write(f"AgentCom hub listening on http://{host}:{listener.port} ({mode})")
             self.stdout.flush()
 
         def install_signal_handlers() -> None:
@@ -70,7 +82,7 @@ class Command(BaseCommand):
         server = HubServer(
             signal_handlers=False,
             application=application,
-            endpoints=[f"tcp:port={port}:interface={host}"],
+            endpoints=[listener.endpoint],
             ready_callable=ready,
             # Frames up to 4 MiB reach the consumer, which refuses those over 1 MiB with
             # a validation error instead of the connection being dropped.
