@@ -165,6 +165,9 @@ else:
 AGENTCOM_ACCEPT_TIMEOUT_S = envfloat("AGENTCOM_ACCEPT_TIMEOUT_S", 60)
 AGENTCOM_STUCK_AFTER_S = envfloat("AGENTCOM_STUCK_AFTER_S", 300)
 AGENTCOM_SWEEP_INTERVAL_S = envfloat("AGENTCOM_SWEEP_INTERVAL_S", 30)
+# Embedded mode: how often the hub looks whether another process (a management command,
+# the admin of another process) wrote to the database, to schedule what it submitted.
+AGENTCOM_FOREIGN_WRITE_CHECK_S = envfloat("AGENTCOM_FOREIGN_WRITE_CHECK_S", 0.2)
 AGENTCOM_PING_TTL_S = envfloat("AGENTCOM_PING_TTL_S", 60)
 AGENTCOM_RECONNECT_GRACE_S = envfloat("AGENTCOM_RECONNECT_GRACE_S", 60)
 AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django.db.models import Q, QuerySet
 
 from agentcom_site.core import transport
@@ -273,6 +274,8 @@ class SchedulerLoop:
         self._tasks.append(self.loop.create_task(self._run()))
         if not isinstance(get_channel_layer(), InMemoryChannelLayer):
             self._tasks.append(self.loop.create_task(self._listen()))
+        elif connection.vendor == "sqlite":
+            self._tasks.append(self.loop.create_task(self._watch_foreign_writes()))
         self.wakeup.set()  # one pass at start picks up whatever is waiting
 
     async def stop(self) -> None:
@@ -295,6 +298,22 @@ class SchedulerLoop:
             self.passes += 1
             self.assigned += count
 
+    async def _watch_foreign_writes(self) -> None:
+        """Embedded mode: a command or another process cannot reach this loop over the
+        in-memory layer, so notice their commits instead. SQLite's data_version changes
+        when another connection commits; this process's own writes do not change it."""
+        seen = None
+        while not self._stopping:
+            await asyncio.sleep(settings.AGENTCOM_FOREIGN_WRITE_CHECK_S)
+            try:
+                version = await database_sync_to_async(_data_version)()
+            except Exception:
+                log.exception("could not read the database's data_version")
+                continue
+            if seen is not None and version != seen:
+                self.wakeup.set()
+            seen = version
+
     async def _listen(self) -> None:
         """Scaled mode: triggers from other processes arrive on a shared channel."""
         layer = get_channel_layer()
@@ -308,6 +327,13 @@ class SchedulerLoop:
                 await asyncio.sleep(1)
                 continue
             self.wakeup.set()
+
+
+def _data_version() -> tuple[int, int]:
+    """(connection identity, data_version): a new connection starts a new count."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA data_version")
+        return id(connection.connection), cursor.fetchone()[0]
 
 
 def _pass_with_fresh_connection() -> int:

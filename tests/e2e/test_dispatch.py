@@ -306,3 +306,23 @@ async def test_an_agent_idle_past_the_layer_read_timeout_still_gets_work(backend
     task_id = await submit(hub, ops)
     assert (await agent.recv_type("task_assign", timeout=5))["task_id"] == task_id
     await agent.close()
+
+
+async def test_a_task_submitted_by_another_process_is_dispatched_without_the_sweep(
+    backend, start_hub
+):
+    # With the sweep an hour away, only noticing the other process's commit can place it.
+    hub = start_hub({"AGENTCOM_SWEEP_INTERVAL_S": "3600"})
+    token = backend.create_agent("listener")
+    agent = await AgentClient(hub, "listener", token).connect()
+
+    backend.manage(
+        "shell",
+        "-c",
+        "from tasks import queue; "
+        "queue.submit_task(description='from a command', submitted_by='operator:cli')",
+    )
+
+    assign = await agent.recv_type("task_assign", timeout=10)
+    assert assign["description"] == "from a command"
+    await agent.close()

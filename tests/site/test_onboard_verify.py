@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.e2e.agents import wait_until
-from tests.e2e.harness import ROOT
+from tests.e2e.harness import ROOT, AgentClient
 from tests.sidecar.harness import sidecar_env
 
 pytestmark = pytest.mark.e2e
@@ -82,10 +82,35 @@ async def test_verify_names_the_step_that_failed(backend, start_hub, tmp_path):
         onboard(backend, hub, "onb-2", tmp_path / "onb-2", "--timeout", "1.5")
     )
     assert code == 1
-    assert "onboarding check failed: agent never connected" in stderr
+    assert (
+        "onboarding check failed: agent never connected "
+        "(the agent is not connected (never); is its sidecar running?)"
+    ) in stderr
     assert (tmp_path / "onb-2" / "config.json").exists()
     ops = backend.operator_token()
     (check,) = hub.http("GET", "/api/tasks?submitted_by=operator:onboard_agent", token=ops)[1][
         "tasks"
     ]
     assert check["status"] == "cancelled"  # a failed check leaves nothing in the queue
+
+
+async def test_verify_names_the_task_a_busy_agent_holds(backend, start_hub, tmp_path):
+    hub = start_hub()
+    token = backend.create_agent("onb-3")
+    agent = await AgentClient(hub, "onb-3", token).connect()
+    ops = backend.operator_token()
+    _, other = await hub.ahttp(
+        "POST", "/api/tasks", {"description": "earlier work", "assign_to": "onb-3"}, ops
+    )
+    await agent.recv_type("task_assign")
+
+    code, _, stderr = await finished(
+        onboard(backend, hub, "onb-3", tmp_path / "onb-3", "--timeout", "1.5")
+    )
+
+    assert code == 1
+    assert (
+        f"onboarding check failed: task not accepted (the agent is busy with {other['task_id']})"
+        in stderr
+    )
+    await agent.close()

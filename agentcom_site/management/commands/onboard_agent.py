@@ -12,8 +12,10 @@ from django.core.management.base import BaseCommand, CommandError
 from agentcom_site.core.errors import HubError
 from agents import onboarding, services
 from agents.models import Agent, AgentState
+from agents.selectors import current_task_ids
 from tasks import queue
-from tasks.models import HELD, Task, TaskStatus
+from tasks.models import HELD, Priority, Task, TaskStatus
+from tasks.selectors import task_timeline
 
 POLL_S = 0.2
 
@@ -79,10 +81,12 @@ class Command(BaseCommand):
     # --- --verify ------------------------------------------------------------------
     def verify(self, agent: Agent, timeout: float) -> None:
         # Submitted before the sidecar connects, so its identify schedules the task at once.
+        # Urgent and pinned: the check goes ahead of any queue the agent may find.
         task, _ = queue.submit_task(
             description=f"AgentCom onboarding check for {agent.agent_id}: report success.",
             title=f"Onboarding check: {agent.agent_id}",
             submitted_by="operator:onboard_agent",
+            priority=Priority.URGENT,
             pinned_to=agent,
             max_retries=1,
             metadata={"onboarding_check": True},
@@ -90,11 +94,11 @@ class Command(BaseCommand):
         self.step(f"Waiting for {agent.agent_id} to connect and complete {task.id} ...")
         deadline = time.monotonic() + timeout
         try:
-            self.wait(lambda: self.connected(agent), deadline, "agent never connected")
+            self.wait(lambda: self.connected(agent), deadline, "agent never connected", agent)
             self.step(f"  connected: {agent.agent_id}")
-            self.wait(lambda: self.accepted(task.id), deadline, "task not accepted")
+            self.wait(lambda: self.accepted(task.id), deadline, "task not accepted", agent, task)
             self.step(f"  accepted: {task.id}")
-            self.wait(lambda: self.finished(task.id), deadline, "timeout")
+            self.wait(lambda: self.finished(task.id), deadline, "timeout", agent, task)
             self.step(f"  completed: {task.id}")
         except VerifyFailed:
             self.withdraw(task.id)
@@ -105,11 +109,33 @@ class Command(BaseCommand):
         self.stdout.write(text)
         self.stdout.flush()
 
-    def wait(self, reached, deadline: float, step: str) -> None:
+    def wait(
+        self, reached, deadline: float, step: str, agent: Agent, task: Task | None = None
+    ) -> None:
         while not reached():
             if time.monotonic() > deadline:
-                raise VerifyFailed(step, "no progress before the --timeout ran out")
+                raise VerifyFailed(step, self.diagnose(agent, task))
             time.sleep(POLL_S)
+
+    @staticmethod
+    def diagnose(agent: Agent, task: Task | None) -> str:
+        """The likeliest reason the check made no progress, from what the hub knows."""
+        agent.refresh_from_db()
+        if agent.state == AgentState.OFFLINE:
+            seen = "it was last seen " + str(agent.last_seen) if agent.last_seen else "never"
+            return f"the agent is not connected ({seen}); is its sidecar running?"
+        held = current_task_ids([agent.pk]).get(agent.pk)
+        if task is not None and held and held != task.id:
+            return f"the agent is busy with {held}"
+        if agent.busy:
+            return "the agent refused the check as busy"
+        if agent.unresponsive:
+            return "the agent did not accept the check in time (flagged unresponsive)"
+        if task is not None:
+            last = task_timeline(task).exclude(reason="").last()
+            if last is not None:
+                return f"the check was {last.event}: {last.reason}"
+        return "no progress before the --timeout ran out"
 
     @staticmethod
     def connected(agent: Agent) -> bool:
