@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.agents import wait_until
+from tests.e2e.harness import SCALED
 from tests.sidecar.harness import SidecarProcess, fast_config
 
 pytestmark = pytest.mark.e2e
@@ -178,3 +179,28 @@ async def test_hub_restart_mid_run_every_task_completed_once(backend, start_hub,
     hub.start()
     done = await wait_all_completed(hub, ops, task_ids, timeout=90)
     assert all(completions(r) == 1 for r in done), [r["history"] for r in done]
+
+
+async def test_zero_loss_upgrade_restarts_the_hub_under_working_agents(
+    backend, start_hub, fleet
+):
+    """docs/RELIABILITY.md's upgrade: SIGTERM the hub (sockets close with 1000), start the
+    new one on the same port; sidecars reconnect, held tasks continue within the grace."""
+    env = {"AGENTCOM_RECONNECT_GRACE_S": "30", "AGENTCOM_SWEEP_INTERVAL_S": "0.5"}
+    hub = start_hub(env, no_scheduler=SCALED)
+    if SCALED:
+        start_hub(env, worker=True)
+    ops = backend.operator_token()
+    agents = fleet(hub)
+    agents.start(["up-a", "up-b"], delay=2)
+    task_ids = await submit_all(hub, ops, [{} for _ in range(4)])
+    await agents.sidecars["up-a"].wait_for_status("working", timeout=15)
+
+    assert hub.stop() == 0  # the old version leaves: every socket closed with 1000
+    hub.start()  # the new version, same port and data
+
+    done = await wait_all_completed(hub, ops, task_ids, timeout=60)
+    assert all(completions(r) == 1 for r in done), [r["history"] for r in done]
+    events = [h["event"] for r in done for h in r["history"]]
+    assert "continued" in events
+    assert "reclaimed" not in events
