@@ -50,8 +50,12 @@ class InstantAgent:
         await self.client.close()
 
 
-async def wait_until(predicate, timeout: float = 60, interval: float = 0.05) -> None:
-    """Wait for a condition observed from outside (an HTTP read); fails with a clear message."""
+async def wait_until(predicate, timeout: float = 60, interval: float = 0.05, *, seen=None) -> None:
+    """Wait for a condition observed from outside (an HTTP read).
+
+    A timeout names the condition and, when `seen` is given (a function, sync or async),
+    what it returned last: the state the test was stuck in.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = predicate()
@@ -60,7 +64,14 @@ async def wait_until(predicate, timeout: float = 60, interval: float = 0.05) -> 
         if result:
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
+            what = getattr(predicate, "__qualname__", repr(predicate))
+            state = ""
+            if seen is not None:
+                observed = seen()
+                if asyncio.iscoroutine(observed):
+                    observed = await observed
+                state = f"; last seen: {observed!r}"
+            raise TimeoutError(f"{what} not met within {timeout}s{state}")
         await asyncio.sleep(interval)
 
 

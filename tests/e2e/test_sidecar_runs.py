@@ -74,10 +74,13 @@ async def records(hub, token, task_ids: list[str]) -> list[dict]:
 
 
 async def wait_all_completed(hub, token, task_ids, timeout: float = 60) -> list[dict]:
-    async def done():
-        return all(r["status"] == "completed" for r in await records(hub, token, task_ids))
+    async def statuses():
+        return {r["task_id"]: r["status"] for r in await records(hub, token, task_ids)}
 
-    await wait_until(done, timeout=timeout, interval=0.2)
+    async def all_completed():
+        return set((await statuses()).values()) == {"completed"}
+
+    await wait_until(all_completed, timeout=timeout, interval=0.2, seen=statuses)
     return await records(hub, token, task_ids)
 
 
@@ -181,9 +184,7 @@ async def test_hub_restart_mid_run_every_task_completed_once(backend, start_hub,
     assert all(completions(r) == 1 for r in done), [r["history"] for r in done]
 
 
-async def test_zero_loss_upgrade_restarts_the_hub_under_working_agents(
-    backend, start_hub, fleet
-):
+async def test_zero_loss_upgrade_restarts_the_hub_under_working_agents(backend, start_hub, fleet):
     """docs/RELIABILITY.md's upgrade: SIGTERM the hub (sockets close with 1000), start the
     new one on the same port; sidecars reconnect, held tasks continue within the grace."""
     env = {"AGENTCOM_RECONNECT_GRACE_S": "30", "AGENTCOM_SWEEP_INTERVAL_S": "0.5"}
