@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
-from sidecar.config import ConfigError, load_config
+from agents import onboarding
+from sidecar import config as sidecar_config_module
+from sidecar.config import DEFAULTS, NEW_CONFIG_KEYS, ConfigError, load_config
 from tests.sidecar.harness import PYTHON, REPO_ROOT, TOKEN, sidecar_env
 
 VALID = {"agent_id": "gcu-sleeper", "token": TOKEN, "hub_url": "ws://127.0.0.1:8000/ws"}
@@ -35,6 +38,29 @@ def test_defaults_follow_the_protocol(tmp_path):
     assert (config.reconnect_base_ms, config.reconnect_max_ms) == (1000, 60000)
     assert config.wake_retry_delays_ms == (5000, 15000, 30000)
     assert (config.wake_timeout_ms, config.auth_retry_ms) == (60000, 60000)
+
+
+def test_a_default_changed_in_the_table_reaches_the_loader_and_onboarding(tmp_path, monkeypatch):
+    changed = {**DEFAULTS, "confirmation_timeout_ms": 12_345, "progress_interval_ms": 6_789}
+    monkeypatch.setattr(sidecar_config_module, "DEFAULTS", MappingProxyType(changed))
+
+    written = onboarding.sidecar_config(agent_id="a", token=TOKEN, hub_url="ws://h/ws")
+    loaded = load_config(write_config(tmp_path, VALID))
+
+    assert written["confirmation_timeout_ms"] == loaded.confirmation_timeout_ms == 12_345
+    assert written["progress_interval_ms"] == loaded.progress_interval_ms == 6_789
+
+
+def test_onboarding_spells_out_the_defaults_the_sidecar_would_use(tmp_path):
+    bare = {"agent_id": "a", "token": TOKEN, "hub_url": "ws://h/ws"}
+    written = onboarding.sidecar_config(**bare)
+
+    from_onboarding = load_config(write_config(tmp_path, written))
+    from_defaults = load_config(write_config(tmp_path, bare))
+
+    assert list(written)[3:] == list(NEW_CONFIG_KEYS)
+    for key in set(NEW_CONFIG_KEYS) - {"capabilities", "wake_command", "hub_api_url"}:
+        assert getattr(from_onboarding, key) == getattr(from_defaults, key), key
 
 
 def test_relative_paths_resolve_against_the_config_directory(tmp_path):
