@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sidecar.config import SidecarConfig
+from sidecar.localtask import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.logs import EventLog
-from sidecar.queuefile import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.repo import run_git_wrapper
 from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
 from sidecar.slot import TaskSlot
@@ -79,7 +79,7 @@ class TaskWork:
         for job in self._task_jobs:
             job.cancel()
         self._reset()
-        task_id = task["task_id"]
+        task_id = task.task_id
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         if cancel_command and self._config.cancel_command:
@@ -92,10 +92,12 @@ class TaskWork:
 
         Does nothing if task has meanwhile left the slot (dropped or cancelled by the hub).
         """
-        task_id = task["task_id"]
+        task_id = task.task_id
         if self._slot.active is not task:
             self._log.debug("finish_skipped", task_id=task_id, frame_type=frame["type"])
             return
+        if frame["type"] == "task_failed":
+            task.move(FAILED)
         self._slot.release(task, frame)
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
@@ -113,7 +115,7 @@ class TaskWork:
                 "start-task",
                 {
                     "agent_id": self._config.agent_id,
-                    "task_id": task["task_id"],
+                    "task_id": task.task_id,
                     "description": task.get("description") or "",
                     "metadata": task.get("metadata") or {},
                 },
@@ -121,42 +123,41 @@ class TaskWork:
             if not self._slot.current(epoch):
                 return
             if answer.get("status") == "ok":
-                task["branch"] = answer.get("branch")
-                self._log.info("git_start_task_ok", task_id=task["task_id"], branch=task["branch"])
+                task.note_branch(answer.get("branch"))
+                self._log.info("git_start_task_ok", task_id=task.task_id, branch=task.get("branch"))
             else:
-                task["git_warning"] = answer.get("error") or "start-task failed"
-                self._log.warning("git_start_task_failed", task_id=task["task_id"], answer=answer)
+                task.note_git_warning(answer.get("error") or "start-task failed")
+                self._log.warning("git_start_task_failed", task_id=task.task_id, answer=answer)
             self._slot.save()
         await self._wake(task, epoch)
 
     async def _wake(self, task: LocalTask, epoch: int) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         template = self._config.wake_command
         if not template:
-            task["status"] = WORKING
+            task.move(WORKING)
             self._enter_working()
             self._slot.save()
             self._log.info("wake_skipped", task_id=task_id, reason="no wake_command configured")
             return
-        task["status"] = WAKING
+        task.move(WAKING)
         self._slot.save()
         try:
             plan = plan_command(self._config, template, task, "wake")
         except TooLargeForEnvironment as exc:
-            task["status"] = FAILED
             self._log.error("wake_error", task_id=task_id, error=str(exc))
             await self.finish(task, failure_frame(task, f"sidecar_error: {exc}"))
             return
         delays = self._config.wake_retry_delays_ms
         for attempt in range(1, len(delays) + 2):
-            task["wake_attempts"] = attempt
+            task.count_wake_attempt()
             self._slot.save()
             self._log.info("wake_attempt", task_id=task_id, attempt=attempt, command=plan.command)
             outcome = await plan.run(self._config.wake_timeout_ms)
             if not self._slot.current(epoch):
                 return
             if outcome.ok:
-                task["status"] = WAKING_CONFIRMATION
+                task.move(WAKING_CONFIRMATION)
                 timeout_s = self._config.confirmation_timeout_ms / 1000
                 self._confirm_deadline = time.monotonic() + timeout_s
                 self._slot.save()
@@ -189,12 +190,11 @@ class TaskWork:
                 await asyncio.sleep(delay_ms / 1000)
                 if not self._slot.current(epoch):
                     return
-        task["status"] = FAILED
         self._log.error("wake_failed", task_id=task_id, attempts=len(delays) + 1)
         await self.finish(task, failure_frame(task, f"wake_failed_after_{len(delays)}_attempts"))
 
     async def _run_cancel_command(self, task: LocalTask) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         try:
             plan = plan_command(self._config, self._config.cancel_command or "", task, "cancel")
             outcome = await plan.run(self._config.cancel_timeout_ms)
@@ -223,14 +223,15 @@ class TaskWork:
         task = self._slot.active
         if task is None:
             return
-        task_id, epoch, now = task["task_id"], self._slot.epoch, time.monotonic()
+        task_id, epoch, now = task.task_id, self._slot.epoch, time.monotonic()
         text = self._watcher.ready_result(task_id)
         if text is not None:
             await self._on_result(task, epoch, text)
             return
-        status = task.get("status")
+        status = task.status
         if status == WAKING_CONFIRMATION and self._watcher.started(task_id):
-            status = task["status"] = WORKING
+            task.move(WORKING)
+            status = task.status
             self._enter_working()
             self._slot.save()
             self._log.info("confirmation_received", task_id=task_id)
@@ -250,23 +251,22 @@ class TaskWork:
             await self._send(progress_frame(task, self._progress))
 
     async def _confirmation_timed_out(self, task: LocalTask) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         timeout_ms = self._config.confirmation_timeout_ms
         self._log.warning("confirmation_timeout", task_id=task_id, timeout_ms=timeout_ms)
-        task["status"] = FAILED
         await self._send(
             {
                 "type": "wake_result",
                 "task_id": task_id,
                 "status": "timeout",
-                "attempt": task.get("wake_attempts"),
+                "attempt": task.wake_attempts,
                 "error": "confirmation_timeout",
             }
         )
         await self.finish(task, failure_frame(task, "confirmation_timeout"))
 
     async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         outcome = parse_result(text)
         if not outcome.success:
             await self.finish(task, failure_frame(task, outcome.reason or "unknown"))
@@ -276,7 +276,7 @@ class TaskWork:
             answer = await run_git_wrapper(
                 self._config,
                 "submit",
-                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task},
+                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()},
             )
             if not self._slot.current(epoch):
                 return
@@ -288,7 +288,7 @@ class TaskWork:
         frame: dict[str, Any] = {
             "type": "task_complete",
             "task_id": task_id,
-            "generation": task.get("generation"),
+            "generation": task.generation,
             "result": result,
         }
         if outcome.tokens_used is not None:
@@ -322,8 +322,8 @@ class TaskWork:
 def failure_frame(task: LocalTask, reason: str) -> dict[str, Any]:
     return {
         "type": "task_failed",
-        "task_id": task["task_id"],
-        "generation": task.get("generation"),
+        "task_id": task.task_id,
+        "generation": task.generation,
         "reason": reason,
     }
 
@@ -331,8 +331,8 @@ def failure_frame(task: LocalTask, reason: str) -> dict[str, Any]:
 def progress_frame(task: LocalTask, progress: list[Any]) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "task_progress",
-        "task_id": task["task_id"],
-        "generation": task.get("generation"),
+        "task_id": task.task_id,
+        "generation": task.generation,
     }
     if progress:
         frame["progress"] = progress[0]
