@@ -42,6 +42,72 @@ class ShellOutcome:
         return f"{head}: {self.output_tail}" if self.output_tail else head
 
 
+@dataclass(frozen=True)
+class CannotStart:
+    """The command could not be started at all: no shell, no working directory, no output file."""
+
+    error: str
+
+
+class ShellProcess:
+    """A started ``/bin/sh -c`` command, leader of a process group of its own."""
+
+    def __init__(self, process: asyncio.subprocess.Process, output_file: Path) -> None:
+        self._process = process
+        self._output_file = output_file
+
+    @property
+    def running(self) -> bool:
+        return self._process.returncode is None
+
+    async def wait(self, timeout_s: float) -> ShellOutcome:
+        """The outcome once the shell exits; past timeout_s its process group is killed.
+
+        Cancelling the awaiting task kills the process group before re-raising.
+        """
+        try:
+            exit_code = await asyncio.wait_for(self._process.wait(), timeout_s)
+            timed_out = False
+        except TimeoutError:
+            self.kill()
+            exit_code = await self._process.wait()
+            timed_out = True
+        except asyncio.CancelledError:
+            self.kill()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._process.wait())
+            raise
+        return ShellOutcome(
+            exit_code=exit_code, timed_out=timed_out, output_tail=_tail(self._output_file)
+        )
+
+    def kill(self) -> None:
+        kill_group(self._process.pid)
+
+
+async def start_shell(
+    command: str, *, cwd: Path, env: dict[str, str], output_file: Path
+) -> ShellProcess | CannotStart:
+    """Start command via /bin/sh -c with its output going to output_file."""
+    try:
+        output_file.parent.mkdir(parents=True, exist_ok=True)
+        with output_file.open("wb") as output:
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        return CannotStart(str(exc))
+    return ShellProcess(process, output_file)
+
+
 async def run_shell(
     command: str,
     *,
@@ -54,35 +120,12 @@ async def run_shell(
 
     Cancelling the awaiting task kills the shell's process group before re-raising.
     """
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    with output_file.open("wb") as output:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                command,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:  # e.g. the working directory is gone: a failed run, not a crash
-            return ShellOutcome(exit_code=None, timed_out=False, output_tail=f"cannot start: {exc}")
-    try:
-        exit_code = await asyncio.wait_for(process.wait(), timeout_s)
-        timed_out = False
-    except TimeoutError:
-        kill_group(process.pid)
-        exit_code = await process.wait()
-        timed_out = True
-    except asyncio.CancelledError:
-        kill_group(process.pid)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(process.wait())
-        raise
-    return ShellOutcome(exit_code=exit_code, timed_out=timed_out, output_tail=_tail(output_file))
+    started = await start_shell(command, cwd=cwd, env=env, output_file=output_file)
+    if isinstance(started, CannotStart):
+        return ShellOutcome(
+            exit_code=None, timed_out=False, output_tail=f"cannot start: {started.error}"
+        )
+    return await started.wait(timeout_s)
 
 
 def kill_group(pid: int) -> None:

@@ -1,28 +1,30 @@
-"""Driving the active task: git start-task, wake with retries, then result files (§6.4 to §6.6).
+"""Driving the active task: preparation and wake (sidecar.waking), then result files (§6.4-§6.6).
 
 The hub-facing decisions (accept, reject, drop, continue) belong to the relay;
 this module does the work in between and ends a task with exactly one final
-report through ``finish``.
+report through ``finish``. Whatever goes wrong in a task's job, the job ends by
+failing the task, so no task stays held with nobody working on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sidecar.config import SidecarConfig
-from sidecar.localtask import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, LocalTask
+from sidecar.localtask import FAILED, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.logs import EventLog
 from sidecar.repo import run_git_wrapper
 from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command, remove_task_files
+from sidecar.waking import NotWoken, Waker, Woken
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
-WAKE_ERROR_CHARS = 2000
 
 
 class TaskWork:
@@ -34,6 +36,7 @@ class TaskWork:
         self._slot = slot
         self._send = send
         self._watcher = ResultWatcher(config.results_dir, stable_ms=config.result_stable_ms)
+        self._waker = Waker(config, log, slot, send)
         self._task_jobs: set[asyncio.Task[None]] = set()
         self._other_jobs: set[asyncio.Task[None]] = set()
         self._poll_task: asyncio.Task[None] | None = None
@@ -64,7 +67,7 @@ class TaskWork:
     def launch(self, task: LocalTask, epoch: int) -> None:
         """Start git start-task (if configured) and the wake for a freshly accepted task."""
         self._reset()
-        self._spawn(self._run_task(task, epoch), self._task_jobs)
+        self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
     def resume(self) -> None:
         """The active task continues after recovery: wait for its results, no wake."""
@@ -83,7 +86,7 @@ class TaskWork:
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         if cancel_command and self._config.cancel_command:
-            self._spawn(self._run_cancel_command(task), self._other_jobs)
+            self._spawn(self._run_cancel_command(task), self._other_jobs, task_id)
         else:
             remove_task_files(self._config, task_id)
 
@@ -109,89 +112,40 @@ class TaskWork:
     # ----- git and wake --------------------------------------------------
 
     async def _run_task(self, task: LocalTask, epoch: int) -> None:
-        if self._config.repo_dir is not None:
-            answer = await run_git_wrapper(
-                self._config,
-                "start-task",
-                {
-                    "agent_id": self._config.agent_id,
-                    "task_id": task.task_id,
-                    "description": task.get("description") or "",
-                    "metadata": task.get("metadata") or {},
-                },
+        try:
+            await self._prepare_and_wake(task, epoch)
+        except Exception as exc:  # the last resort: a job never ends with its task stranded
+            self._log.error(
+                "task_job_error",
+                task_id=task.task_id,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(limit=8),
             )
-            if not self._slot.current(epoch):
-                return
-            if answer.get("status") == "ok":
-                task.note_branch(answer.get("branch"))
-                self._log.info("git_start_task_ok", task_id=task.task_id, branch=task.get("branch"))
-            else:
-                task.note_git_warning(answer.get("error") or "start-task failed")
-                self._log.warning("git_start_task_failed", task_id=task.task_id, answer=answer)
-            self._slot.save()
-        await self._wake(task, epoch)
+            if self._slot.current(epoch):
+                reason = f"sidecar_error: {type(exc).__name__}: {exc}"
+                await self.finish(task, failure_frame(task, reason))
 
-    async def _wake(self, task: LocalTask, epoch: int) -> None:
-        task_id = task.task_id
-        template = self._config.wake_command
-        if not template:
+    async def _prepare_and_wake(self, task: LocalTask, epoch: int) -> None:
+        outcome = await self._waker.prepare(task, epoch)
+        if not self._slot.current(epoch):
+            return
+        if outcome is None and not self._config.wake_command:
             task.move(WORKING)
             self._enter_working()
             self._slot.save()
-            self._log.info("wake_skipped", task_id=task_id, reason="no wake_command configured")
+            self._log.info(
+                "wake_skipped", task_id=task.task_id, reason="no wake_command configured"
+            )
             return
-        task.move(WAKING)
-        self._slot.save()
-        try:
-            plan = plan_command(self._config, template, task, "wake")
-        except TooLargeForEnvironment as exc:
-            self._log.error("wake_error", task_id=task_id, error=str(exc))
-            await self.finish(task, failure_frame(task, f"sidecar_error: {exc}"))
-            return
-        delays = self._config.wake_retry_delays_ms
-        for attempt in range(1, len(delays) + 2):
-            task.count_wake_attempt()
-            self._slot.save()
-            self._log.info("wake_attempt", task_id=task_id, attempt=attempt, command=plan.command)
-            outcome = await plan.run(self._config.wake_timeout_ms)
+        if outcome is None:
+            outcome = await self._waker.wake(task, epoch)
             if not self._slot.current(epoch):
                 return
-            if outcome.ok:
-                task.move(WAKING_CONFIRMATION)
-                timeout_s = self._config.confirmation_timeout_ms / 1000
-                self._confirm_deadline = time.monotonic() + timeout_s
-                self._slot.save()
-                self._log.info("wake_success", task_id=task_id, attempt=attempt)
-                await self._send(
-                    {
-                        "type": "wake_result",
-                        "task_id": task_id,
-                        "status": "success",
-                        "attempt": attempt,
-                    }
-                )
-                return
-            error = outcome.describe()[:WAKE_ERROR_CHARS]
-            self._log.error("wake_error", task_id=task_id, attempt=attempt, error=error)
-            await self._send(
-                {
-                    "type": "wake_result",
-                    "task_id": task_id,
-                    "status": "timeout" if outcome.timed_out else "failed",
-                    "attempt": attempt,
-                    "error": error,
-                }
-            )
-            if attempt <= len(delays):
-                delay_ms = delays[attempt - 1]
-                self._log.warning(
-                    "wake_retry", task_id=task_id, next_attempt=attempt + 1, delay_ms=delay_ms
-                )
-                await asyncio.sleep(delay_ms / 1000)
-                if not self._slot.current(epoch):
-                    return
-        self._log.error("wake_failed", task_id=task_id, attempts=len(delays) + 1)
-        await self.finish(task, failure_frame(task, f"wake_failed_after_{len(delays)}_attempts"))
+        if isinstance(outcome, NotWoken):
+            await self.finish(task, failure_frame(task, outcome.reason))
+        elif isinstance(outcome, Woken):
+            timeout_s = self._config.confirmation_timeout_ms / 1000
+            self._confirm_deadline = time.monotonic() + timeout_s
 
     async def _run_cancel_command(self, task: LocalTask) -> None:
         task_id = task.task_id
@@ -217,7 +171,12 @@ class TaskWork:
             try:
                 await self._poll_once()
             except Exception as exc:  # one bad poll must not stop the watcher
-                self._log.error("poll_error", error=f"{type(exc).__name__}: {exc}")
+                active = self._slot.active
+                self._log.error(
+                    "poll_error",
+                    task_id=active.task_id if active else None,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
 
     async def _poll_once(self) -> None:
         task = self._slot.active
@@ -306,7 +265,9 @@ class TaskWork:
         self._confirm_deadline = None
         self._last_keepalive = time.monotonic()
 
-    def _spawn(self, work: Coroutine[Any, Any, None], jobs: set[asyncio.Task[None]]) -> None:
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], jobs: set[asyncio.Task[None]], task_id: str
+    ) -> None:
         job = asyncio.create_task(work)
         jobs.add(job)
 
@@ -314,7 +275,9 @@ class TaskWork:
             jobs.discard(finished)
             if not finished.cancelled() and finished.exception() is not None:
                 error = finished.exception()
-                self._log.error("job_error", error=f"{type(error).__name__}: {error}")
+                self._log.error(
+                    "job_error", task_id=task_id, error=f"{type(error).__name__}: {error}"
+                )
 
         job.add_done_callback(done)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sidecar.config import SidecarConfig
 from sidecar.localtask import LocalTask
 from sidecar.queuefile import write_atomic
-from sidecar.shell import ShellOutcome, run_shell
+from sidecar.shell import CannotStart, ShellOutcome, ShellProcess, run_shell, start_shell
 from sidecar.template import environment_safe, template_variables
 
 
@@ -29,6 +29,11 @@ class ShellPlan:
     cwd: Path
     env: dict[str, str]
     output_file: Path
+
+    async def start(self) -> ShellProcess | CannotStart:
+        return await start_shell(
+            self.command, cwd=self.cwd, env=self.env, output_file=self.output_file
+        )
 
     async def run(self, timeout_ms: int) -> ShellOutcome:
         return await run_shell(
