@@ -37,6 +37,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         # PROTOCOL.md §6.1
         "capabilities": (),
         "wake_command": None,
+        # An agent that picks up its task by itself must say so: without a wake_command
+        # and without this, no agent would ever learn of a task.
+        "self_wake": False,
         "confirmation_timeout_ms": 30_000,
         "results_dir": "./results",
         "log_file": "./sidecar.log",
@@ -86,6 +89,7 @@ class SidecarConfig:
     hub_url: str
     capabilities: list[Any]
     wake_command: str | None
+    self_wake: bool
     cancel_command: str | None
     confirmation_timeout_ms: int
     progress_interval_ms: int
@@ -151,7 +155,12 @@ def results_dir_from(config_path: Path, raw: dict[str, Any]) -> Path:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
-    """Read and validate config.json; raise ConfigError naming the first bad field."""
+    """Read and validate config.json; raise ConfigError naming the first bad field.
+
+    Paths are checked too, so a sidecar never starts unable to work: repo_dir must be
+    a directory, results_dir (created at start) must have an existing parent, and
+    log_file an existing directory.
+    """
     config_path, raw = read_config_file(path)
     base = config_path.parent
 
@@ -160,13 +169,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         raise ConfigError("hub_url", "must be a ws:// or wss:// URL")
 
     repo_dir = _optional_str(raw, "repo_dir")
-    return SidecarConfig(
+    config = SidecarConfig(
         config_path=config_path,
         agent_id=_required_str(raw, "agent_id"),
         token=_required_str(raw, "token"),
         hub_url=hub_url,
         capabilities=_capabilities(raw),
         wake_command=_optional_str(raw, "wake_command") or DEFAULTS["wake_command"],
+        self_wake=_bool(raw, "self_wake"),
         cancel_command=_optional_str(raw, "cancel_command") or DEFAULTS["cancel_command"],
         # Node treats 0 as "unset" here; keep the same meaning for a shared file.
         confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
@@ -188,6 +198,38 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         results_poll_ms=_ms(raw, "results_poll_ms", zero_means_default=True),
         result_stable_ms=_ms(raw, "result_stable_ms"),
     )
+    _check_wake(config)
+    _check_paths(config)
+    return config
+
+
+def _check_wake(config: SidecarConfig) -> None:
+    if config.wake_command is None and not config.self_wake:
+        raise ConfigError(
+            "wake_command",
+            "required: without it no agent is ever woken for a task "
+            '(set "self_wake": true if the agent picks up its task by itself)',
+        )
+    if config.wake_command is not None and config.self_wake:
+        raise ConfigError("self_wake", "cannot be combined with wake_command")
+
+
+def _check_paths(config: SidecarConfig) -> None:
+    if config.repo_dir is not None and not config.repo_dir.is_dir():
+        raise ConfigError("repo_dir", _not_a_directory(config.repo_dir))
+    results_dir = config.results_dir
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ConfigError("results_dir", f"{results_dir} is not a directory")
+    if not results_dir.parent.is_dir():
+        raise ConfigError("results_dir", f"its parent {_not_a_directory(results_dir.parent)}")
+    if config.log_file.is_dir():
+        raise ConfigError("log_file", f"{config.log_file} is a directory")
+    if not config.log_file.parent.is_dir():
+        raise ConfigError("log_file", f"its directory {_not_a_directory(config.log_file.parent)}")
+
+
+def _not_a_directory(path: Path) -> str:
+    return f"{path} {'is not a directory' if path.exists() else 'does not exist'}"
 
 
 def _required_str(raw: dict[str, Any], key: str) -> str:
@@ -205,6 +247,15 @@ def _optional_str(raw: dict[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ConfigError(key, "must be a string")
+    return value
+
+
+def _bool(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return bool(DEFAULTS[key])
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
     return value
 
 

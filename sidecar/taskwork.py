@@ -129,13 +129,11 @@ class TaskWork:
         outcome = await self._waker.prepare(task, epoch)
         if not self._slot.current(epoch):
             return
-        if outcome is None and not self._config.wake_command:
+        if outcome is None and self._config.self_wake:
             task.move(WORKING)
             self._enter_working()
             self._slot.save()
-            self._log.info(
-                "wake_skipped", task_id=task.task_id, reason="no wake_command configured"
-            )
+            self._log.info("wake_skipped", task_id=task.task_id, reason="self_wake")
             return
         if outcome is None:
             outcome = await self._waker.wake(task, epoch)

@@ -14,7 +14,12 @@ from sidecar import config as sidecar_config_module
 from sidecar.config import DEFAULTS, NEW_CONFIG_KEYS, ConfigError, load_config
 from tests.sidecar.harness import PYTHON, REPO_ROOT, TOKEN, sidecar_env
 
-VALID = {"agent_id": "gcu-sleeper", "token": TOKEN, "hub_url": "ws://127.0.0.1:8000/ws"}
+VALID = {
+    "agent_id": "gcu-sleeper",
+    "token": TOKEN,
+    "hub_url": "ws://127.0.0.1:8000/ws",
+    "wake_command": "wake-agent",
+}
 
 
 def write_config(directory: Path, content: object) -> Path:
@@ -32,7 +37,7 @@ def test_defaults_follow_the_protocol(tmp_path):
     assert config.confirmation_timeout_ms == 30000
     assert config.progress_interval_ms == 60000
     assert config.capabilities == []
-    assert config.wake_command is None
+    assert config.self_wake is False
     assert config.repo_dir is None
     assert (config.ping_interval_ms, config.pong_timeout_ms) == (30000, 10000)
     assert (config.reconnect_base_ms, config.reconnect_max_ms) == (1000, 60000)
@@ -54,6 +59,7 @@ def test_a_default_changed_in_the_table_reaches_the_loader_and_onboarding(tmp_pa
 def test_onboarding_spells_out_the_defaults_the_sidecar_would_use(tmp_path):
     bare = {"agent_id": "a", "token": TOKEN, "hub_url": "ws://h/ws"}
     written = onboarding.sidecar_config(**bare)
+    bare["wake_command"] = written["wake_command"]
 
     from_onboarding = load_config(write_config(tmp_path, written))
     from_defaults = load_config(write_config(tmp_path, bare))
@@ -65,7 +71,8 @@ def test_onboarding_spells_out_the_defaults_the_sidecar_would_use(tmp_path):
 
 def test_relative_paths_resolve_against_the_config_directory(tmp_path):
     nested = tmp_path / "agent"
-    nested.mkdir()
+    (nested / "logs").mkdir(parents=True)
+    (nested / "repo").mkdir()
     config = load_config(
         write_config(
             nested, {**VALID, "results_dir": "out", "log_file": "logs/s.log", "repo_dir": "repo"}
@@ -94,6 +101,16 @@ def test_progress_interval_zero_means_off(tmp_path):
         ({**VALID, "capabilities": "code"}, "capabilities"),
         ({**VALID, "confirmation_timeout_ms": "soon"}, "confirmation_timeout_ms"),
         ({**VALID, "wake_retry_delays_ms": [1, -1]}, "wake_retry_delays_ms"),
+        ({**VALID, "wake_command": None}, "wake_command"),
+        ({**VALID, "wake_command": ""}, "wake_command"),
+        ({**VALID, "self_wake": True}, "self_wake"),
+        ({**VALID, "wake_command": None, "self_wake": "yes"}, "self_wake"),
+        ({**VALID, "repo_dir": "no/such/repo"}, "repo_dir"),
+        ({**VALID, "repo_dir": "config.json"}, "repo_dir"),
+        ({**VALID, "results_dir": "no/such/results"}, "results_dir"),
+        ({**VALID, "results_dir": "config.json"}, "results_dir"),
+        ({**VALID, "log_file": "no/such/sidecar.log"}, "log_file"),
+        ({**VALID, "log_file": "."}, "log_file"),
         ("{not json", "config"),
         ("[]", "config"),
     ],
@@ -123,6 +140,22 @@ def test_missing_key_exits_2_naming_it(tmp_path):
 
     assert done.returncode == 2
     assert "token" in done.stderr
+
+
+def test_missing_repo_dir_exits_2_naming_it(tmp_path):
+    path = write_config(tmp_path, {**VALID, "repo_dir": "repo"})
+
+    done = run_sidecar("--config", str(path), cwd=REPO_ROOT)
+
+    assert done.returncode == 2
+    assert f"config error: repo_dir: {tmp_path / 'repo'} does not exist" in done.stderr
+
+
+def test_a_self_waking_agent_needs_no_wake_command(tmp_path):
+    config = load_config(write_config(tmp_path, {**VALID, "wake_command": None, "self_wake": True}))
+
+    assert config.self_wake is True
+    assert config.wake_command is None
 
 
 def test_missing_file_exits_2(tmp_path):

@@ -1,8 +1,8 @@
-"""Wake retries, the confirmation timeout and the no-wake path."""
+"""Wake retries, the confirmation timeout, failures before the wake and self-waking agents."""
 
 from __future__ import annotations
 
-from tests.sidecar.harness import fast_config, task_assign, write_result
+from tests.sidecar.harness import SELF_WAKE, fast_config, task_assign, write_result
 
 TASK = "task-00000000000000a1"
 
@@ -68,8 +68,8 @@ async def test_background_agent_does_not_hold_up_the_wake(hub, make_sidecar):
     assert result["status"] == "success"
 
 
-async def test_without_wake_command_the_task_goes_straight_to_working(hub, make_sidecar):
-    sidecar = make_sidecar(fast_config(hub.url, wake_command=None)).start()
+async def test_a_self_waking_agent_gets_its_task_straight_to_working(hub, make_sidecar):
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
     await hub.expect("identify")
 
     await hub.send(task_assign())
