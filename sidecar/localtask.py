@@ -7,8 +7,10 @@ these moves::
     accepted -> working                      (an agent that picks up its task itself)
     any status but failed -> failed
 
-plus the recovery move: after a restart, once the hub has answered with
-``task_continue``, a task in any status goes back to ``working``.
+plus the recovery moves after a restart, once the hub has answered with
+``task_continue``: a task whose agent confirmed it (``.started``) goes back to
+``working``; any other goes back to ``accepted`` to be woken again, its
+``wake_attempts`` kept so the limit of attempts still holds.
 
 The task is kept as the JSON object read from or written to queue.json, which the
 Node.js sidecar shares: field order and unknown fields survive as read.
@@ -114,9 +116,10 @@ class LocalTask:
             raise IllegalMove(self.task_id, self.status, status)
         self._fields["status"] = status
 
-    def recover(self) -> None:
-        """After a restart and task_continue: the task is working again, whatever its status."""
-        self._fields["status"] = WORKING
+    def recover(self, *, confirmed: bool) -> None:
+        """After a restart and task_continue: back to working if the agent confirmed the
+        task, else back to accepted to be woken again (wake_attempts kept)."""
+        self._fields["status"] = WORKING if confirmed else ACCEPTED
 
     def count_wake_attempt(self) -> int:
         """Count one more wake attempt; return its number."""

@@ -156,13 +156,15 @@ class Relay:
         if recovering is not None and recovering.task_id == task_id:
             if isinstance(generation, int):
                 recovering.set_generation(generation)
-            # The hub counts the task as working again; results written meanwhile are picked up.
-            recovering.recover()
             self._slot.take(task_id)
-            self._slot.occupy(recovering)
-            self._slot.save()
-            self._work.resume()
-            self._log.info("recovery_continued", task_id=task_id, generation=recovering.generation)
+            epoch = self._slot.occupy(recovering)
+            self._work.recover(recovering, epoch)
+            self._log.info(
+                "recovery_continued",
+                task_id=task_id,
+                generation=recovering.generation,
+                status=recovering.status,
+            )
         elif active is not None and active.task_id == task_id:
             if isinstance(generation, int) and generation != active.generation:
                 active.set_generation(generation)

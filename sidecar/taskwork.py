@@ -69,10 +69,22 @@ class TaskWork:
         self._reset()
         self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
-    def resume(self) -> None:
-        """The active task continues after recovery: wait for its results, no wake."""
+    def recover(self, task: LocalTask, epoch: int) -> None:
+        """The recovered task continues as the active one (saved).
+
+        A task its agent confirmed (working, or `.started` written meanwhile) awaits its
+        result; results written while the sidecar was down are picked up. Any other was
+        never known to reach an agent, so it is woken again, its attempts counting on.
+        """
         self._reset()
-        self._enter_working()
+        confirmed = task.status == WORKING or self._watcher.started(task.task_id)
+        task.recover(confirmed=confirmed)
+        self._slot.save()
+        if confirmed:
+            self._enter_working()
+        else:
+            self._log.info("recovery_rewake", task_id=task.task_id, attempts=task.wake_attempts)
+            self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
     def abandon(self, task: LocalTask, *, cancel_command: bool = False) -> None:
         """Stop the work of a task taken out of the slot and remove its files.

@@ -54,12 +54,14 @@ class Waker:
     async def prepare(self, task: LocalTask, epoch: int) -> NotWoken | None:
         """Run git start-task if repo_dir is set (§6.3 step 4); None when the wake may go on.
 
+        A task woken again after a restart keeps the branch (or warning) it already has.
+
         A start-task that fails inside the repository (a dirty tree, a failed fetch) is kept
         as git_warning and the wake goes on. A repo_dir that does not exist, or a wrapper
         that cannot run, fails the task.
         """
         repo_dir = self._config.repo_dir
-        if repo_dir is None:
+        if repo_dir is None or task.get("branch") is not None or task.get("git_warning"):
             return None
         attempt = task.wake_attempts + 1
         try:
@@ -99,11 +101,16 @@ class Waker:
     async def wake(self, task: LocalTask, epoch: int) -> Woken | NotWoken | None:
         """Run the wake command until it succeeds or the attempts are used up.
 
-        Sends a wake_result for every attempt. None means the task left the slot meanwhile.
+        The attempts continue from the task's wake_attempts (a task woken again after a
+        restart has used some); 1 + len(wake_retry_delays_ms) in all. Sends a wake_result
+        for every attempt. None means the task left the slot meanwhile.
         """
         task_id = task.task_id
         delays = self._config.wake_retry_delays_ms
         attempt = task.wake_attempts + 1
+        if attempt > len(delays) + 1:
+            self._log.error("wake_failed", task_id=task_id, attempts=task.wake_attempts)
+            return NotWoken(f"wake_failed_after_{len(delays)}_attempts")
         try:
             task.move(WAKING)
             self._slot.save()

@@ -68,13 +68,27 @@ def test_any_live_status_may_fail(status):
     assert task.status == "failed"
 
 
-@pytest.mark.parametrize("status", ["accepted", "waking", "waking_confirmation", "working"])
-def test_recovery_puts_the_task_back_to_working(status):
+RECOVERABLE = ["accepted", "waking", "waking_confirmation", "working", "failed"]
+
+
+@pytest.mark.parametrize("status", RECOVERABLE)
+def test_recovery_of_a_confirmed_task_puts_it_back_to_working(status):
     task = task_in(status)
 
-    task.recover()
+    task.recover(confirmed=True)
 
     assert task.status == "working"
+
+
+@pytest.mark.parametrize("status", RECOVERABLE)
+def test_recovery_of_an_unconfirmed_task_readies_it_for_another_wake(status):
+    task = LocalTask({"task_id": "t", "status": status, "wake_attempts": 2})
+
+    task.recover(confirmed=False)
+    task.move("waking")
+
+    assert (task.status, task.wake_attempts) == ("waking", 2)
+    assert task.count_wake_attempt() == 3
 
 
 NODE_QUEUE = """{
@@ -146,7 +160,7 @@ def test_a_node_queue_file_is_rewritten_with_its_unknown_fields_in_place(tmp_pat
     recovered = slot.recover_at_start()
     assert recovered is not None
     recovered.set_generation(4)
-    recovered.recover()
+    recovered.recover(confirmed=True)
     slot.save()
 
     assert path.read_text(encoding="utf-8") == RECOVERED_QUEUE
