@@ -111,6 +111,9 @@ def sidecar_config(
         capabilities=list(capabilities or []),
         wake_command=wake_command or DEFAULT_WAKE_COMMAND,
         hub_api_url=hub_api_url or api_url_for(hub_url),
+        # The sidecar keeps a task alive only while its agent showed a sign of life within
+        # this window; it is this hub's stuck window, after which the task is reclaimed.
+        alive_window_ms=round(settings.AGENTCOM_STUCK_AFTER_S * 1000),
     )
     config.update(extra)
     return config

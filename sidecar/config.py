@@ -47,6 +47,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "reviewer": "",
         "hub_api_url": "",
         "progress_interval_ms": 60_000,
+        # The keepalive is sent only while the agent showed a sign of life this recently;
+        # the default is the hub's default stuck window (AGENTCOM_STUCK_AFTER_S).
+        "alive_window_ms": 300_000,
         "cancel_command": None,
         # Timers the protocol fixes; adjustable so tests and unusual deployments can
         # shorten them. The defaults are the protocol's values.
@@ -76,6 +79,7 @@ NEW_CONFIG_KEYS = (
     "reviewer",
     "hub_api_url",
     "progress_interval_ms",
+    "alive_window_ms",
 )
 
 
@@ -93,6 +97,7 @@ class SidecarConfig:
     cancel_command: str | None
     confirmation_timeout_ms: int
     progress_interval_ms: int
+    alive_window_ms: int
     results_dir: Path
     log_file: Path
     repo_dir: Path | None
@@ -181,6 +186,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         # Node treats 0 as "unset" here; keep the same meaning for a shared file.
         confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
         progress_interval_ms=_ms(raw, "progress_interval_ms"),
+        alive_window_ms=_ms(raw, "alive_window_ms", zero_means_default=True),
         results_dir=results_dir_from(config_path, raw),
         log_file=resolve_path(base, _optional_str(raw, "log_file") or DEFAULTS["log_file"]),
         repo_dir=resolve_path(base, repo_dir) if repo_dir else None,

@@ -4,6 +4,8 @@ The command runs under ``/bin/sh -c`` in its own session, with output going to
 a file rather than a pipe: an agent left running in the background by the
 command inherits the file, so the sidecar only waits for the shell itself.
 On timeout or cancellation the whole process group of the shell is killed.
+A wait can also end early while the shell keeps running (an agent that runs in
+the foreground of its wake command and has confirmed it started).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,29 +63,53 @@ class ShellProcess:
     def running(self) -> bool:
         return self._process.returncode is None
 
-    async def wait(self, timeout_s: float) -> ShellOutcome:
+    @property
+    def exit_code(self) -> int | None:
+        return self._process.returncode
+
+    async def wait(
+        self,
+        timeout_s: float,
+        *,
+        until: Callable[[], bool] | None = None,
+        poll_s: float = 0.1,
+    ) -> ShellOutcome | None:
         """The outcome once the shell exits; past timeout_s its process group is killed.
 
+        With until, checked every poll_s: None as soon as until() is true while the shell
+        still runs; it is left running and no limit applies to it any more.
         Cancelling the awaiting task kills the process group before re-raising.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        exited = asyncio.ensure_future(self._process.wait())
         try:
-            exit_code = await asyncio.wait_for(self._process.wait(), timeout_s)
-            timed_out = False
-        except TimeoutError:
-            self.kill()
-            exit_code = await self._process.wait()
-            timed_out = True
+            while not exited.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    self.kill()
+                    return self._outcome(await exited, timed_out=True)
+                step = remaining if until is None else min(poll_s, remaining)
+                await asyncio.wait({exited}, timeout=step)
+                if not exited.done() and until is not None and until():
+                    return None
         except asyncio.CancelledError:
             self.kill()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._process.wait())
+                await asyncio.shield(exited)
             raise
-        return ShellOutcome(
-            exit_code=exit_code, timed_out=timed_out, output_tail=_tail(self._output_file)
-        )
+        finally:
+            if not exited.done():
+                exited.cancel()
+        return self._outcome(exited.result(), timed_out=False)
 
     def kill(self) -> None:
         kill_group(self._process.pid)
+
+    def _outcome(self, exit_code: int, *, timed_out: bool) -> ShellOutcome:
+        return ShellOutcome(
+            exit_code=exit_code, timed_out=timed_out, output_tail=_tail(self._output_file)
+        )
 
 
 async def start_shell(
@@ -125,7 +152,9 @@ async def run_shell(
         return ShellOutcome(
             exit_code=None, timed_out=False, output_tail=f"cannot start: {started.error}"
         )
-    return await started.wait(timeout_s)
+    outcome = await started.wait(timeout_s)
+    assert outcome is not None  # only a wait with `until` ends before the shell does
+    return outcome
 
 
 def kill_group(pid: int) -> None:

@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sidecar.config import SidecarConfig
+from sidecar.liveness import agent_alive
 from sidecar.localtask import FAILED, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.logs import EventLog
 from sidecar.repo import run_git_wrapper
 from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
+from sidecar.shell import ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command, remove_task_files
@@ -36,24 +38,33 @@ class TaskWork:
         self._slot = slot
         self._send = send
         self._watcher = ResultWatcher(config.results_dir, stable_ms=config.result_stable_ms)
-        self._waker = Waker(config, log, slot, send)
+        self._waker = Waker(config, log, slot, send, self._watcher.started)
         self._task_jobs: set[asyncio.Task[None]] = set()
         self._other_jobs: set[asyncio.Task[None]] = set()
         self._poll_task: asyncio.Task[None] | None = None
         self._confirm_deadline: float | None = None
         self._last_keepalive = 0.0
         self._progress: list[Any] = []  # the last progress value sent, if any
+        # The active task's wake command, while it may still run the agent in its foreground.
+        self._wake_process: ShellProcess | None = None
+        # Wake commands of finished tasks that still run: held so they are not killed
+        # when garbage-collected, and killed at shutdown.
+        self._leftovers: set[ShellProcess] = set()
+        self._keepalive_withheld = False
 
     def start(self) -> None:
         self._config.results_dir.mkdir(parents=True, exist_ok=True)
         self._poll_task = asyncio.create_task(self._poll_loop())
 
     async def stop(self) -> None:
-        """Stop watching and kill every command still running."""
+        """Stop watching and kill every command still running, a foreground agent included."""
         jobs = [j for j in (self._poll_task, *self._task_jobs, *self._other_jobs) if j is not None]
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        for process in (self._wake_process, *self._leftovers):
+            if process is not None and process.running:
+                process.kill()
 
     def clear_stale_files(self, task_id: str) -> None:
         """Forget result files left from an earlier assignment of task_id.
@@ -67,6 +78,7 @@ class TaskWork:
     def launch(self, task: LocalTask, epoch: int) -> None:
         """Start git start-task (if configured) and the wake for a freshly accepted task."""
         self._reset()
+        self._forget_wake_process()
         self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
     def recover(self, task: LocalTask, epoch: int) -> None:
@@ -77,6 +89,7 @@ class TaskWork:
         never known to reach an agent, so it is woken again, its attempts counting on.
         """
         self._reset()
+        self._forget_wake_process()
         confirmed = task.status == WORKING or self._watcher.started(task.task_id)
         task.recover(confirmed=confirmed)
         self._slot.save()
@@ -89,17 +102,21 @@ class TaskWork:
     def abandon(self, task: LocalTask, *, cancel_command: bool = False) -> None:
         """Stop the work of a task taken out of the slot and remove its files.
 
-        With cancel_command, the configured cancel command runs first (best effort).
+        An agent still running in the foreground of its wake command is killed; with
+        cancel_command, the configured cancel command runs first (best effort).
         """
         for job in self._task_jobs:
             job.cancel()
         self._reset()
+        agent, self._wake_process = self._wake_process, None
         task_id = task.task_id
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         if cancel_command and self._config.cancel_command:
-            self._spawn(self._run_cancel_command(task), self._other_jobs, task_id)
+            self._spawn(self._run_cancel_command(task, agent), self._other_jobs, task_id)
         else:
+            if agent is not None:
+                agent.kill()
             remove_task_files(self._config, task_id)
 
     async def finish(self, task: LocalTask, frame: dict[str, Any]) -> None:
@@ -114,6 +131,7 @@ class TaskWork:
         if frame["type"] == "task_failed":
             task.move(FAILED)
         self._slot.release(task, frame)
+        self._forget_wake_process()
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         remove_task_files(self._config, task_id)
@@ -154,10 +172,11 @@ class TaskWork:
         if isinstance(outcome, NotWoken):
             await self.finish(task, failure_frame(task, outcome.reason))
         elif isinstance(outcome, Woken):
+            self._wake_process = outcome.process
             timeout_s = self._config.confirmation_timeout_ms / 1000
             self._confirm_deadline = time.monotonic() + timeout_s
 
-    async def _run_cancel_command(self, task: LocalTask) -> None:
+    async def _run_cancel_command(self, task: LocalTask, agent: ShellProcess | None) -> None:
         task_id = task.task_id
         try:
             plan = plan_command(self._config, self._config.cancel_command or "", task, "cancel")
@@ -171,6 +190,8 @@ class TaskWork:
         except TooLargeForEnvironment as exc:
             self._log.warning("cancel_command_done", task_id=task_id, result=str(exc))
         finally:
+            if agent is not None:
+                agent.kill()
             remove_task_files(self._config, task_id)
 
     # ----- result files --------------------------------------------------
@@ -216,8 +237,35 @@ class TaskWork:
         interval = self._config.progress_interval_ms / 1000
         if status == WORKING and interval > 0 and now - self._last_keepalive >= interval:
             self._last_keepalive = now
-            self._log.debug("keepalive", task_id=task_id)
-            await self._send(progress_frame(task, self._progress))
+            await self._keepalive(task)
+
+    async def _keepalive(self, task: LocalTask) -> None:
+        """Send the keepalive task_progress, but only while the agent is known to be alive."""
+        task_id = task.task_id
+        wake_running = self._wake_process is not None and self._wake_process.running
+        last_written = self._watcher.last_written(task_id)
+        alive = agent_alive(
+            wake_running=wake_running,
+            last_written=last_written,
+            now=time.time(),
+            window_s=self._config.alive_window_ms / 1000,
+        )
+        if not alive:
+            if not self._keepalive_withheld:
+                self._keepalive_withheld = True
+                self._log.warning(
+                    "keepalive_withheld",
+                    task_id=task_id,
+                    reason="no wake command running and no file written within alive_window_ms",
+                    alive_window_ms=self._config.alive_window_ms,
+                    wake_exit_code=self._wake_process.exit_code if self._wake_process else None,
+                )
+            return
+        if self._keepalive_withheld:
+            self._keepalive_withheld = False
+            self._log.info("keepalive_resumed", task_id=task_id)
+        self._log.debug("keepalive", task_id=task_id, wake_running=wake_running)
+        await self._send(progress_frame(task, self._progress))
 
     async def _confirmation_timed_out(self, task: LocalTask) -> None:
         task_id = task.task_id
@@ -270,6 +318,14 @@ class TaskWork:
     def _reset(self) -> None:
         self._confirm_deadline = None
         self._progress = []
+        self._keepalive_withheld = False
+
+    def _forget_wake_process(self) -> None:
+        """The active task's wake command is no longer its agent; keep it only while it runs."""
+        self._leftovers = {p for p in self._leftovers if p.running}
+        if self._wake_process is not None and self._wake_process.running:
+            self._leftovers.add(self._wake_process)
+        self._wake_process = None
 
     def _enter_working(self) -> None:
         self._confirm_deadline = None

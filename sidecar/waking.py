@@ -1,7 +1,10 @@
 """Preparing the active task and waking its agent (PROTOCOL.md §6.3 steps 4-5, §6.4).
 
 Preparation is git start-task (when ``repo_dir`` is set), the task file and the wake
-command's environment; waking is the wake command, retried after each failure. Every
+command's environment; waking is the wake command, retried after each failure. A wake
+succeeds when the command exits 0, or when the agent confirms (``.started``) while the
+command still runs: the agent then runs in the command's foreground, and the command
+is left running, no longer bound by ``wake_timeout_ms``. Every
 way this can go wrong ends the same way: a ``wake_result`` ``failed`` naming what
 failed, then (sent by the caller) ``task_failed`` with the same reason, so no task
 is left waiting for an agent that was never started.
@@ -19,7 +22,7 @@ from sidecar.config import SidecarConfig
 from sidecar.localtask import WAKING, WAKING_CONFIRMATION, LocalTask
 from sidecar.logs import EventLog
 from sidecar.repo import NOT_STARTED, run_git_wrapper
-from sidecar.shell import CannotStart
+from sidecar.shell import CannotStart, ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command
@@ -33,6 +36,7 @@ class Woken:
     """The wake command succeeded on this attempt; the task awaits the agent's `.started`."""
 
     attempt: int
+    process: ShellProcess  # still running when the agent works in its foreground
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,19 @@ class NotWoken:
 class Waker:
     """Prepares and wakes the slot's active task; stops acting once the slot's epoch moves on."""
 
-    def __init__(self, config: SidecarConfig, log: EventLog, slot: TaskSlot, send: Send) -> None:
+    def __init__(
+        self,
+        config: SidecarConfig,
+        log: EventLog,
+        slot: TaskSlot,
+        send: Send,
+        started: Callable[[str], bool],
+    ) -> None:
         self._config = config
         self._log = log
         self._slot = slot
         self._send = send
+        self._started = started
 
     async def prepare(self, task: LocalTask, epoch: int) -> NotWoken | None:
         """Run git start-task if repo_dir is set (§6.3 step 4); None when the wake may go on.
@@ -125,15 +137,21 @@ class Waker:
                 if isinstance(process, CannotStart):
                     reason = f"sidecar_error: cannot start the wake command: {process.error}"
                     return await self._not_woken(task, epoch, attempt, reason)
-                outcome = await process.wait(self._config.wake_timeout_ms / 1000)
+                outcome = await process.wait(
+                    self._config.wake_timeout_ms / 1000,
+                    until=lambda: self._started(task_id),
+                    poll_s=self._config.results_poll_ms / 1000,
+                )
                 if not self._slot.current(epoch):
                     return None
-                if outcome.ok:
+                if outcome is None or outcome.ok:
                     task.move(WAKING_CONFIRMATION)
                     self._slot.save()
-                    self._log.info("wake_success", task_id=task_id, attempt=attempt)
+                    self._log.info(
+                        "wake_success", task_id=task_id, attempt=attempt, running=outcome is None
+                    )
                     await self._send(_wake_result(task_id, "success", attempt))
-                    return Woken(attempt)
+                    return Woken(attempt, process)
                 error = outcome.describe()[:WAKE_ERROR_CHARS]
                 self._log.error("wake_error", task_id=task_id, attempt=attempt, error=error)
                 status = "timeout" if outcome.timed_out else "failed"

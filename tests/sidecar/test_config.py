@@ -36,6 +36,7 @@ def test_defaults_follow_the_protocol(tmp_path):
     assert config.queue_path == tmp_path / "queue.json"
     assert config.confirmation_timeout_ms == 30000
     assert config.progress_interval_ms == 60000
+    assert config.alive_window_ms == 300000
     assert config.capabilities == []
     assert config.self_wake is False
     assert config.repo_dir is None
@@ -65,8 +66,17 @@ def test_onboarding_spells_out_the_defaults_the_sidecar_would_use(tmp_path):
     from_defaults = load_config(write_config(tmp_path, bare))
 
     assert list(written)[3:] == list(NEW_CONFIG_KEYS)
-    for key in set(NEW_CONFIG_KEYS) - {"capabilities", "wake_command", "hub_api_url"}:
+    overridden = {"capabilities", "wake_command", "hub_api_url", "alive_window_ms"}
+    for key in set(NEW_CONFIG_KEYS) - overridden:
         assert getattr(from_onboarding, key) == getattr(from_defaults, key), key
+
+
+def test_onboarding_sets_the_alive_window_to_the_hubs_stuck_window(settings):
+    settings.AGENTCOM_STUCK_AFTER_S = 42.5
+
+    written = onboarding.sidecar_config(agent_id="a", token=TOKEN, hub_url="ws://h/ws")
+
+    assert written["alive_window_ms"] == 42_500
 
 
 def test_relative_paths_resolve_against_the_config_directory(tmp_path):
