@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from sidecar import frames
 from sidecar.config import SidecarConfig
 from sidecar.liveness import agent_alive
 from sidecar.localtask import FAILED, WAKING_CONFIRMATION, WORKING, LocalTask
@@ -153,7 +154,7 @@ class TaskWork:
             )
             if self._slot.current(epoch):
                 reason = f"sidecar_error: {type(exc).__name__}: {exc}"
-                await self.finish(task, failure_frame(task, reason))
+                await self.finish(task, frames.task_failed(task, reason))
 
     async def _prepare_and_wake(self, task: LocalTask, epoch: int) -> None:
         outcome = await self._waker.prepare(task, epoch)
@@ -170,7 +171,7 @@ class TaskWork:
             if not self._slot.current(epoch):
                 return
         if isinstance(outcome, NotWoken):
-            await self.finish(task, failure_frame(task, outcome.reason))
+            await self.finish(task, frames.task_failed(task, outcome.reason))
         elif isinstance(outcome, Woken):
             self._wake_process = outcome.process
             timeout_s = self._config.confirmation_timeout_ms / 1000
@@ -229,7 +230,7 @@ class TaskWork:
         if not no_progress(progress):
             self._progress = [progress]
             self._last_keepalive = now
-            await self._send(progress_frame(task, self._progress))
+            await self._send(frames.task_progress(task, self._progress))
         deadline = self._confirm_deadline
         if status == WAKING_CONFIRMATION and deadline is not None and now >= deadline:
             await self._confirmation_timed_out(task)
@@ -265,28 +266,22 @@ class TaskWork:
             self._keepalive_withheld = False
             self._log.info("keepalive_resumed", task_id=task_id)
         self._log.debug("keepalive", task_id=task_id, wake_running=wake_running)
-        await self._send(progress_frame(task, self._progress))
+        await self._send(frames.task_progress(task, self._progress))
 
     async def _confirmation_timed_out(self, task: LocalTask) -> None:
         task_id = task.task_id
         timeout_ms = self._config.confirmation_timeout_ms
         self._log.warning("confirmation_timeout", task_id=task_id, timeout_ms=timeout_ms)
         await self._send(
-            {
-                "type": "wake_result",
-                "task_id": task_id,
-                "status": "timeout",
-                "attempt": task.wake_attempts,
-                "error": "confirmation_timeout",
-            }
+            frames.wake_result(task_id, "timeout", task.wake_attempts, "confirmation_timeout")
         )
-        await self.finish(task, failure_frame(task, "confirmation_timeout"))
+        await self.finish(task, frames.task_failed(task, "confirmation_timeout"))
 
     async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
         task_id = task.task_id
         outcome = parse_result(text)
         if not outcome.success:
-            await self.finish(task, failure_frame(task, outcome.reason or "unknown"))
+            await self.finish(task, frames.task_failed(task, outcome.reason or "unknown"))
             return
         result = dict(outcome.result or {})
         if self._config.repo_dir is not None:
@@ -346,23 +341,3 @@ class TaskWork:
                 )
 
         job.add_done_callback(done)
-
-
-def failure_frame(task: LocalTask, reason: str) -> dict[str, Any]:
-    return {
-        "type": "task_failed",
-        "task_id": task.task_id,
-        "generation": task.generation,
-        "reason": reason,
-    }
-
-
-def progress_frame(task: LocalTask, progress: list[Any]) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "task_progress",
-        "task_id": task.task_id,
-        "generation": task.generation,
-    }
-    if progress:
-        frame["progress"] = progress[0]
-    return frame

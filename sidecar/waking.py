@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar import frames
 from sidecar.config import SidecarConfig
 from sidecar.localtask import WAKING, WAKING_CONFIRMATION, LocalTask
 from sidecar.logs import EventLog
@@ -28,7 +29,6 @@ from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
-WAKE_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -150,12 +150,12 @@ class Waker:
                     self._log.info(
                         "wake_success", task_id=task_id, attempt=attempt, running=outcome is None
                     )
-                    await self._send(_wake_result(task_id, "success", attempt))
+                    await self._send(frames.wake_result(task_id, "success", attempt))
                     return Woken(attempt, process)
-                error = outcome.describe()[:WAKE_ERROR_CHARS]
+                error = outcome.describe()
                 self._log.error("wake_error", task_id=task_id, attempt=attempt, error=error)
                 status = "timeout" if outcome.timed_out else "failed"
-                await self._send(_wake_result(task_id, status, attempt, error))
+                await self._send(frames.wake_result(task_id, status, attempt, error))
                 if attempt > len(delays):
                     self._log.error("wake_failed", task_id=task_id, attempts=attempt)
                     return NotWoken(f"wake_failed_after_{len(delays)}_attempts")
@@ -191,21 +191,6 @@ class Waker:
         """Report attempt as failed with reason; the caller fails the task with it."""
         if not self._slot.current(epoch):
             return None
-        reason = reason[:WAKE_ERROR_CHARS]
         self._log.error("wake_error", task_id=task.task_id, attempt=attempt, error=reason)
-        await self._send(_wake_result(task.task_id, "failed", attempt, reason))
+        await self._send(frames.wake_result(task.task_id, "failed", attempt, reason))
         return NotWoken(reason)
-
-
-def _wake_result(
-    task_id: str, status: str, attempt: int, error: str | None = None
-) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "wake_result",
-        "task_id": task_id,
-        "status": status,
-        "attempt": attempt,
-    }
-    if error is not None:
-        frame["error"] = error
-    return frame

@@ -214,3 +214,17 @@ async def test_result_left_from_an_earlier_assignment_is_not_reused(hub, make_si
 
     assert complete["result"]["output"] == "new"
     assert complete["generation"] == 3
+
+
+async def test_a_failure_reason_is_cut_to_what_the_hub_accepts(hub, make_sidecar):
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
+    await hub.expect("identify")
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+
+    write_result(
+        sidecar.results_dir, "task-00000000000000a1", {"status": "failed", "reason": "x" * 5000}
+    )
+    failed = await hub.expect("task_failed")
+
+    assert failed["reason"] == "x" * 2000
