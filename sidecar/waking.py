@@ -4,10 +4,11 @@ Preparation is git start-task (when ``repo_dir`` is set), the task file and the 
 command's environment; waking is the wake command, retried after each failure. A wake
 succeeds when the command exits 0, or when the agent confirms (``.started``) while the
 command still runs: the agent then runs in the command's foreground, and the command
-is left running, no longer bound by ``wake_timeout_ms``. Every
-way this can go wrong ends the same way: a ``wake_result`` ``failed`` naming what
-failed, then (sent by the caller) ``task_failed`` with the same reason, so no task
-is left waiting for an agent that was never started.
+is left running, no longer bound by ``wake_timeout_ms``.
+
+Every way this can go wrong ends the same way: a ``wake_result`` ``failed`` naming what
+failed, then (sent by the caller) ``task_failed`` with the same reason, so no task is
+left waiting for an agent that was never started.
 """
 
 from __future__ import annotations
@@ -66,11 +67,10 @@ class Waker:
     async def prepare(self, task: LocalTask, epoch: int) -> NotWoken | None:
         """Run git start-task if repo_dir is set (§6.3 step 4); None when the wake may go on.
 
-        A task woken again after a restart keeps the branch (or warning) it already has.
-
         A start-task that fails inside the repository (a dirty tree, a failed fetch) is kept
         as git_warning and the wake goes on. A repo_dir that does not exist, or a wrapper
-        that cannot run, fails the task.
+        that cannot run, fails the task. A task woken again after a restart keeps the
+        branch (or warning) it already has.
         """
         repo_dir = self._config.repo_dir
         if repo_dir is None or task.get("branch") is not None or task.get("git_warning"):
