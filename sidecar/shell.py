@@ -104,7 +104,13 @@ class ShellProcess:
         return self._outcome(exited.result(), timed_out=False)
 
     def kill(self) -> None:
-        kill_group(self._process.pid)
+        """Kill the shell's process group, while the shell runs.
+
+        Once the shell has exited and been reaped its id may be reused, and whatever it left
+        running in the background is no longer the sidecar's to kill.
+        """
+        if self.running:
+            kill_group(self._process.pid)
 
     def _outcome(self, exit_code: int, *, timed_out: bool) -> ShellOutcome:
         return ShellOutcome(

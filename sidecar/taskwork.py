@@ -64,7 +64,7 @@ class TaskWork:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         for process in (self._wake_process, *self._leftovers):
-            if process is not None and process.running:
+            if process is not None:
                 process.kill()
 
     def clear_stale_files(self, task_id: str) -> None:
