@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 
 import pytest
@@ -125,3 +127,20 @@ async def test_shutdown_stops_an_agent_running_in_its_wake_command(hub, make_sid
 
     assert not pid_alive(agent_pid)
     assert sidecar.queue()["active"]["status"] == "working"
+
+
+async def test_a_background_agent_is_left_alone_when_its_task_is_cancelled(hub, make_sidecar):
+    wake = 'sleep 30 & echo $! > agent.pid; : > "$AGENTCOM_RESULTS_DIR/$AGENTCOM_TASK_ID.started"'
+    sidecar = make_sidecar(fast_config(hub.url, wake_command=wake)).start()
+    await hub.expect("identify")
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+    agent_pid = int((sidecar.dir / "agent.pid").read_text())
+
+    await hub.send({"type": "task_cancelled", "task_id": TASK, "reason": "operator"})
+    await sidecar.wait_for(lambda: sidecar.queue()["active"] is None, "task dropped")
+
+    try:
+        assert pid_alive(agent_pid)  # stopping it is the cancel_command's business
+    finally:
+        os.kill(agent_pid, signal.SIGKILL)
