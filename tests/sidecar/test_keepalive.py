@@ -144,3 +144,21 @@ async def test_a_background_agent_is_left_alone_when_its_task_is_cancelled(hub, 
         assert pid_alive(agent_pid)  # stopping it is the cancel_command's business
     finally:
         os.kill(agent_pid, signal.SIGKILL)
+
+
+async def test_an_agent_running_in_its_wake_command_stops_with_its_cancelled_task(
+    hub, make_sidecar
+):
+    wake = (
+        'echo $$ > agent.pid; : > "$AGENTCOM_RESULTS_DIR/$AGENTCOM_TASK_ID.started"; exec sleep 30'
+    )
+    sidecar = make_sidecar(fast_config(hub.url, wake_command=wake)).start()
+    await hub.expect("identify")
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+    agent_pid = int((sidecar.dir / "agent.pid").read_text())
+
+    await hub.send({"type": "task_cancelled", "task_id": TASK, "reason": "operator"})
+    await sidecar.wait_for(lambda: not pid_alive(agent_pid), "the agent stopped")
+
+    assert sidecar.queue()["active"] is None
