@@ -37,21 +37,23 @@ def sidecar_config(
     wake_command: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A `config.json` for the sidecar with every §6.1 key set to its default."""
-    config: dict[str, Any] = {
-        "agent_id": agent_id,
-        "token": token,
-        "hub_url": hub_url,
-        "capabilities": list(capabilities or []),
-        "wake_command": wake_command or DEFAULT_WAKE_COMMAND,
-        "confirmation_timeout_ms": 30_000,
-        "results_dir": "./results",
-        "log_file": "./sidecar.log",
-        "repo_dir": "",
-        "reviewer": "",
-        "hub_api_url": hub_api_url or api_url_for(hub_url),
-        "progress_interval_ms": 60_000,
-    }
+    """A `config.json` for the sidecar with every §6.1 key set to its default.
+
+    The defaults are the sidecar's own table (`sidecar.config.DEFAULTS`), so the file
+    written here and the sidecar reading it never disagree.
+    """
+    from sidecar.config import DEFAULTS, NEW_CONFIG_KEYS
+
+    config: dict[str, Any] = {"agent_id": agent_id, "token": token, "hub_url": hub_url}
+    config.update({key: DEFAULTS[key] for key in NEW_CONFIG_KEYS})
+    config.update(
+        capabilities=list(capabilities or []),
+        wake_command=wake_command or DEFAULT_WAKE_COMMAND,
+        hub_api_url=hub_api_url or api_url_for(hub_url),
+        # The sidecar keeps a task alive only while its agent showed a sign of life within
+        # this window; it is this hub's stuck window, after which the task is reclaimed.
+        alive_window_ms=round(settings.AGENTCOM_STUCK_AFTER_S * 1000),
+    )
     config.update(extra)
     return config
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m sidecar [run|report|started] [--config PATH] ...``.
 
 * ``run`` (the default): the relay, until SIGTERM/SIGINT.
-* ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``).
+* ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``, or
+  ``<task_id>.progress`` with ``--progress VALUE``).
 * ``started``: write ``<task_id>.started``.
 
 ``report``/``started`` take the task id and results directory from the options,
@@ -55,6 +56,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument(
             "--started", action="store_true", help="write <task_id>.started instead"
         )
+        parser.add_argument(
+            "--progress",
+            metavar="VALUE",
+            help="write <task_id>.progress (JSON or text) instead; also shows the agent is alive",
+        )
     return parser
 
 
@@ -68,7 +74,7 @@ def _run(options: argparse.Namespace) -> int:
 
 
 def _report(options: argparse.Namespace, *, started_only: bool) -> int:
-    from sidecar.report import build_result, write_result, write_started
+    from sidecar.report import build_result, write_progress, write_result, write_started
 
     if not options.task_id:
         print("sidecar: --task-id is required (or set AGENTCOM_TASK_ID)", file=sys.stderr)
@@ -76,6 +82,9 @@ def _report(options: argparse.Namespace, *, started_only: bool) -> int:
     results_dir = _results_dir(options)
     if started_only or options.started:
         print(write_started(results_dir, options.task_id))
+        return 0
+    if options.progress is not None:
+        print(write_progress(results_dir, options.task_id, options.progress))
         return 0
     if options.status is None:
         print("sidecar: --status success|failed is required", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 The same file is read by the Node.js sidecar, so defaults follow its rules: a
 missing, null or empty value means "use the default". Keys the protocol does not
-name (the timer overrides below) exist so tests and unusual deployments can
+name (the timer overrides in DEFAULTS) exist so tests and unusual deployments can
 shorten the protocol's timers; their defaults are the protocol values.
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 DEFAULT_CONFIG_NAME = "config.json"
@@ -27,36 +29,91 @@ class ConfigError(Exception):
         self.detail = detail
 
 
+# Every key's default, written once. load_config applies them; the hub's onboarding
+# (agents.onboarding.sidecar_config) writes them into a new agent's config.json.
+# Following the Node sidecar, a missing, null or empty value means "use the default".
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        # PROTOCOL.md §6.1
+        "capabilities": (),
+        "wake_command": None,
+        # An agent that picks up its task by itself must say so: without a wake_command
+        # and without this, no agent would ever learn of a task.
+        "self_wake": False,
+        "confirmation_timeout_ms": 30_000,
+        "results_dir": "./results",
+        "log_file": "./sidecar.log",
+        "repo_dir": "",
+        "reviewer": "",
+        "hub_api_url": "",
+        "progress_interval_ms": 60_000,
+        # The keepalive is sent only while the agent showed a sign of life this recently;
+        # the default is the hub's default stuck window (AGENTCOM_STUCK_AFTER_S).
+        "alive_window_ms": 300_000,
+        "cancel_command": None,
+        # Timers the protocol fixes; adjustable so tests and unusual deployments can
+        # shorten them. The defaults are the protocol's values.
+        "ping_interval_ms": 30_000,
+        "pong_timeout_ms": 10_000,
+        "reconnect_base_ms": 1_000,
+        "reconnect_max_ms": 60_000,
+        "auth_retry_ms": 60_000,
+        "wake_retry_delays_ms": (5_000, 15_000, 30_000),
+        "wake_timeout_ms": 60_000,
+        "cancel_timeout_ms": 60_000,
+        "git_timeout_ms": 180_000,
+        "results_poll_ms": 150,
+        "result_stable_ms": 500,
+    }
+)
+
+# The keys a new config.json spells out with their defaults (PROTOCOL.md §6.7 onboarding),
+# in the order it writes them.
+NEW_CONFIG_KEYS = (
+    "capabilities",
+    "wake_command",
+    "confirmation_timeout_ms",
+    "results_dir",
+    "log_file",
+    "repo_dir",
+    "reviewer",
+    "hub_api_url",
+    "progress_interval_ms",
+    "alive_window_ms",
+)
+
+
 @dataclass(frozen=True)
 class SidecarConfig:
-    """Validated settings; every path is absolute."""
+    """Validated settings; every path is absolute. Built by load_config, which applies DEFAULTS."""
 
     config_path: Path
     agent_id: str
     token: str
     hub_url: str
-    capabilities: list[Any] = field(default_factory=list)
-    wake_command: str | None = None
-    cancel_command: str | None = None
-    confirmation_timeout_ms: int = 30_000
-    progress_interval_ms: int = 60_000
-    results_dir: Path = Path("results")
-    log_file: Path = Path("sidecar.log")
-    repo_dir: Path | None = None
-    reviewer: str = ""
-    hub_api_url: str = ""
-    # Timer overrides beyond the protocol (defaults are the protocol's values).
-    ping_interval_ms: int = 30_000
-    pong_timeout_ms: int = 10_000
-    reconnect_base_ms: int = 1_000
-    reconnect_max_ms: int = 60_000
-    auth_retry_ms: int = 60_000
-    wake_retry_delays_ms: tuple[int, ...] = (5_000, 15_000, 30_000)
-    wake_timeout_ms: int = 60_000
-    cancel_timeout_ms: int = 60_000
-    git_timeout_ms: int = 180_000
-    results_poll_ms: int = 150
-    result_stable_ms: int = 500
+    capabilities: list[Any]
+    wake_command: str | None
+    self_wake: bool
+    cancel_command: str | None
+    confirmation_timeout_ms: int
+    progress_interval_ms: int
+    alive_window_ms: int
+    results_dir: Path
+    log_file: Path
+    repo_dir: Path | None
+    reviewer: str
+    hub_api_url: str
+    ping_interval_ms: int
+    pong_timeout_ms: int
+    reconnect_base_ms: int
+    reconnect_max_ms: int
+    auth_retry_ms: int
+    wake_retry_delays_ms: tuple[int, ...]
+    wake_timeout_ms: int
+    cancel_timeout_ms: int
+    git_timeout_ms: int
+    results_poll_ms: int
+    result_stable_ms: int
 
     @property
     def sidecar_dir(self) -> Path:
@@ -98,12 +155,17 @@ def resolve_path(base: Path, value: str) -> Path:
 
 def results_dir_from(config_path: Path, raw: dict[str, Any]) -> Path:
     """The results directory named by a parsed config (default ./results)."""
-    value = _optional_str(raw, "results_dir") or "./results"
+    value = _optional_str(raw, "results_dir") or DEFAULTS["results_dir"]
     return resolve_path(config_path.parent, value)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
-    """Read and validate config.json; raise ConfigError naming the first bad field."""
+    """Read and validate config.json; raise ConfigError naming the first bad field.
+
+    Paths are checked too, so a sidecar never starts unable to work: repo_dir must be
+    a directory, results_dir (created at start) must have an existing parent, and
+    log_file an existing directory.
+    """
     config_path, raw = read_config_file(path)
     base = config_path.parent
 
@@ -112,36 +174,68 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         raise ConfigError("hub_url", "must be a ws:// or wss:// URL")
 
     repo_dir = _optional_str(raw, "repo_dir")
-    return SidecarConfig(
+    config = SidecarConfig(
         config_path=config_path,
         agent_id=_required_str(raw, "agent_id"),
         token=_required_str(raw, "token"),
         hub_url=hub_url,
         capabilities=_capabilities(raw),
-        wake_command=_optional_str(raw, "wake_command") or None,
-        cancel_command=_optional_str(raw, "cancel_command") or None,
+        wake_command=_optional_str(raw, "wake_command") or DEFAULTS["wake_command"],
+        self_wake=_bool(raw, "self_wake"),
+        cancel_command=_optional_str(raw, "cancel_command") or DEFAULTS["cancel_command"],
         # Node treats 0 as "unset" here; keep the same meaning for a shared file.
-        confirmation_timeout_ms=_ms(
-            raw, "confirmation_timeout_ms", 30_000, zero_means_default=True
-        ),
-        progress_interval_ms=_ms(raw, "progress_interval_ms", 60_000),
+        confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
+        progress_interval_ms=_ms(raw, "progress_interval_ms"),
+        alive_window_ms=_ms(raw, "alive_window_ms", zero_means_default=True),
         results_dir=results_dir_from(config_path, raw),
-        log_file=resolve_path(base, _optional_str(raw, "log_file") or "./sidecar.log"),
+        log_file=resolve_path(base, _optional_str(raw, "log_file") or DEFAULTS["log_file"]),
         repo_dir=resolve_path(base, repo_dir) if repo_dir else None,
-        reviewer=_optional_str(raw, "reviewer"),
-        hub_api_url=_optional_str(raw, "hub_api_url"),
-        ping_interval_ms=_ms(raw, "ping_interval_ms", 30_000, zero_means_default=True),
-        pong_timeout_ms=_ms(raw, "pong_timeout_ms", 10_000, zero_means_default=True),
-        reconnect_base_ms=_ms(raw, "reconnect_base_ms", 1_000, zero_means_default=True),
-        reconnect_max_ms=_ms(raw, "reconnect_max_ms", 60_000, zero_means_default=True),
-        auth_retry_ms=_ms(raw, "auth_retry_ms", 60_000),
-        wake_retry_delays_ms=_ms_list(raw, "wake_retry_delays_ms", (5_000, 15_000, 30_000)),
-        wake_timeout_ms=_ms(raw, "wake_timeout_ms", 60_000, zero_means_default=True),
-        cancel_timeout_ms=_ms(raw, "cancel_timeout_ms", 60_000, zero_means_default=True),
-        git_timeout_ms=_ms(raw, "git_timeout_ms", 180_000, zero_means_default=True),
-        results_poll_ms=_ms(raw, "results_poll_ms", 150, zero_means_default=True),
-        result_stable_ms=_ms(raw, "result_stable_ms", 500),
+        reviewer=_optional_str(raw, "reviewer") or DEFAULTS["reviewer"],
+        hub_api_url=_optional_str(raw, "hub_api_url") or DEFAULTS["hub_api_url"],
+        ping_interval_ms=_ms(raw, "ping_interval_ms", zero_means_default=True),
+        pong_timeout_ms=_ms(raw, "pong_timeout_ms", zero_means_default=True),
+        reconnect_base_ms=_ms(raw, "reconnect_base_ms", zero_means_default=True),
+        reconnect_max_ms=_ms(raw, "reconnect_max_ms", zero_means_default=True),
+        auth_retry_ms=_ms(raw, "auth_retry_ms"),
+        wake_retry_delays_ms=_ms_list(raw, "wake_retry_delays_ms"),
+        wake_timeout_ms=_ms(raw, "wake_timeout_ms", zero_means_default=True),
+        cancel_timeout_ms=_ms(raw, "cancel_timeout_ms", zero_means_default=True),
+        git_timeout_ms=_ms(raw, "git_timeout_ms", zero_means_default=True),
+        results_poll_ms=_ms(raw, "results_poll_ms", zero_means_default=True),
+        result_stable_ms=_ms(raw, "result_stable_ms"),
     )
+    _check_wake(config)
+    _check_paths(config)
+    return config
+
+
+def _check_wake(config: SidecarConfig) -> None:
+    if config.wake_command is None and not config.self_wake:
+        raise ConfigError(
+            "wake_command",
+            "required: without it no agent is ever woken for a task "
+            '(set "self_wake": true if the agent picks up its task by itself)',
+        )
+    if config.wake_command is not None and config.self_wake:
+        raise ConfigError("self_wake", "cannot be combined with wake_command")
+
+
+def _check_paths(config: SidecarConfig) -> None:
+    if config.repo_dir is not None and not config.repo_dir.is_dir():
+        raise ConfigError("repo_dir", _not_a_directory(config.repo_dir))
+    results_dir = config.results_dir
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ConfigError("results_dir", f"{results_dir} is not a directory")
+    if not results_dir.parent.is_dir():
+        raise ConfigError("results_dir", f"its parent {_not_a_directory(results_dir.parent)}")
+    if config.log_file.is_dir():
+        raise ConfigError("log_file", f"{config.log_file} is a directory")
+    if not config.log_file.parent.is_dir():
+        raise ConfigError("log_file", f"its directory {_not_a_directory(config.log_file.parent)}")
+
+
+def _not_a_directory(path: Path) -> str:
+    return f"{path} {'is not a directory' if path.exists() else 'does not exist'}"
 
 
 def _required_str(raw: dict[str, Any], key: str) -> str:
@@ -162,10 +256,19 @@ def _optional_str(raw: dict[str, Any], key: str) -> str:
     return value
 
 
+def _bool(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return bool(DEFAULTS[key])
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
+    return value
+
+
 def _capabilities(raw: dict[str, Any]) -> list[Any]:
     value = raw.get("capabilities")
     if value is None:
-        return []
+        return list(DEFAULTS["capabilities"])
     if not isinstance(value, list):
         raise ConfigError("capabilities", 'must be a list of strings or {"name": ...} objects')
     for index, item in enumerate(value):
@@ -175,7 +278,8 @@ def _capabilities(raw: dict[str, Any]) -> list[Any]:
     return list(value)
 
 
-def _ms(raw: dict[str, Any], key: str, default: int, *, zero_means_default: bool = False) -> int:
+def _ms(raw: dict[str, Any], key: str, *, zero_means_default: bool = False) -> int:
+    default: int = DEFAULTS[key]
     value = raw.get(key)
     if value is None:
         return default
@@ -188,7 +292,8 @@ def _ms(raw: dict[str, Any], key: str, default: int, *, zero_means_default: bool
     return int(value)
 
 
-def _ms_list(raw: dict[str, Any], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+def _ms_list(raw: dict[str, Any], key: str) -> tuple[int, ...]:
+    default: tuple[int, ...] = DEFAULTS[key]
     value = raw.get(key)
     if value is None:
         return default

@@ -3,7 +3,7 @@
 The file is shared with the Node.js sidecar: ``{"active": task|null,
 "recovering": task|null}``. The Python sidecar adds ``pending_reports``, the
 completion frames the hub has not yet acknowledged; Node keeps unknown keys, so
-the file stays interchangeable. Unknown task fields are preserved as read.
+the file stays interchangeable. Unknown keys and task fields are preserved as read.
 """
 
 from __future__ import annotations
@@ -11,21 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LocalTask = dict[str, Any]
-"""A task as stored locally: task_id, description, metadata, status, assigned_at,
-generation, wake_attempts, and optionally title, priority, complete_by, branch, git_warning."""
-
-# Local statuses (PROTOCOL.md §6.2).
-ACCEPTED = "accepted"
-WAKING = "waking"
-WAKING_CONFIRMATION = "waking_confirmation"
-WORKING = "working"
-FAILED = "failed"
+from sidecar.localtask import LocalTask
 
 
 @dataclass
@@ -42,29 +32,11 @@ class QueueState:
     def to_json(self) -> dict[str, Any]:
         document = dict(self.extra)
         document.update(
-            active=self.active,
-            recovering=self.recovering,
+            active=_stored(self.active),
+            recovering=_stored(self.recovering),
             pending_reports=self.pending_reports,
         )
         return document
-
-
-def new_local_task(assign: dict[str, Any]) -> LocalTask:
-    """Build the stored task from a task_assign frame, in the Node sidecar's field order."""
-    metadata = assign.get("metadata")
-    task: LocalTask = {
-        "task_id": assign["task_id"],
-        "description": assign.get("description") or "",
-        "metadata": metadata if isinstance(metadata, dict) else {},
-        "status": ACCEPTED,
-        "assigned_at": assign.get("assigned_at") or int(time.time() * 1000),
-        "generation": assign.get("generation") or 0,
-        "wake_attempts": 0,
-    }
-    for optional in ("title", "priority", "complete_by"):
-        if assign.get(optional) is not None:
-            task[optional] = assign[optional]
-    return task
 
 
 def load_queue(path: Path) -> QueueState:
@@ -77,8 +49,8 @@ def load_queue(path: Path) -> QueueState:
         return QueueState()
     reports = document.get("pending_reports")
     return QueueState(
-        active=_task_or_none(document.get("active")),
-        recovering=_task_or_none(document.get("recovering")),
+        active=LocalTask.from_stored(document.get("active")),
+        recovering=LocalTask.from_stored(document.get("recovering")),
         pending_reports=[r for r in reports if isinstance(r, dict)]
         if isinstance(reports, list)
         else [],
@@ -128,7 +100,5 @@ def _fsync_directory(directory: Path) -> None:
         os.close(dir_fd)
 
 
-def _task_or_none(value: Any) -> LocalTask | None:
-    if isinstance(value, dict) and isinstance(value.get("task_id"), str) and value["task_id"]:
-        return value
-    return None
+def _stored(task: LocalTask | None) -> dict[str, Any] | None:
+    return None if task is None else task.to_json()

@@ -12,8 +12,8 @@ import re
 from typing import Any, Protocol
 
 from sidecar.config import SidecarConfig
+from sidecar.localtask import LocalTask
 from sidecar.logs import EventLog
-from sidecar.queuefile import WORKING, LocalTask, new_local_task
 from sidecar.slot import TaskSlot
 from sidecar.taskwork import TaskWork
 
@@ -45,10 +45,8 @@ class Relay:
         found = self._slot.recover_at_start()
         if found is not None:
             if displaced is not None:
-                self._log.warning("recovery_replaced", task_id=displaced.get("task_id"))
-            self._log.warning(
-                "recovery_found", task_id=found["task_id"], status=found.get("status")
-            )
+                self._log.warning("recovery_replaced", task_id=displaced.task_id)
+            self._log.warning("recovery_found", task_id=found.task_id, status=found.status)
         self._work.start()
 
     async def stop(self) -> None:
@@ -76,17 +74,17 @@ class Relay:
             await self._send(
                 {
                     "type": "task_recovering",
-                    "task_id": recovering["task_id"],
+                    "task_id": recovering.task_id,
                     "description": recovering.get("description"),
                     "metadata": recovering.get("metadata"),
-                    "last_status": recovering.get("status"),
+                    "last_status": recovering.status,
                 }
             )
             await self._send(_state_report(recovering))
-            self._log.info("recovery_reported", task_id=recovering["task_id"])
+            self._log.info("recovery_reported", task_id=recovering.task_id)
         elif active is not None:
             await self._send(_state_report(active))
-            self._log.info("state_reported", task_id=active["task_id"], status=active.get("status"))
+            self._log.info("state_reported", task_id=active.task_id, status=active.status)
 
     def on_disconnected(self) -> None:
         self._log.debug("disconnected")
@@ -123,7 +121,7 @@ class Relay:
         held = self._slot.held()
         if held is not None:
             self._log.warning(
-                "task_rejected", task_id=task_id, reason="busy", held_task_id=held["task_id"]
+                "task_rejected", task_id=task_id, reason="busy", held_task_id=held.task_id
             )
             rejection = {"type": "task_rejected", "task_id": task_id, "reason": "busy"}
             if frame.get("generation") is not None:
@@ -131,13 +129,13 @@ class Relay:
             await self._send(rejection)
             return
         self._work.clear_stale_files(task_id)
-        task = new_local_task(frame)
+        task = LocalTask.from_assign(frame)
         epoch = self._slot.occupy(task)
         self._slot.save()
         await self._send(
-            {"type": "task_accepted", "task_id": task_id, "generation": task["generation"]}
+            {"type": "task_accepted", "task_id": task_id, "generation": task.generation}
         )
-        self._log.info("task_received", task_id=task_id, generation=task["generation"])
+        self._log.info("task_received", task_id=task_id, generation=task.generation)
         self._work.launch(task, epoch)
 
     async def _on_ack(self, frame: dict[str, Any]) -> None:
@@ -155,23 +153,23 @@ class Relay:
     async def _on_continue(self, frame: dict[str, Any]) -> None:
         task_id, generation = frame.get("task_id"), frame.get("generation")
         recovering, active = self._slot.recovering, self._slot.active
-        if recovering is not None and recovering["task_id"] == task_id:
+        if recovering is not None and recovering.task_id == task_id:
             if isinstance(generation, int):
-                recovering["generation"] = generation
-            # The hub counts the task as working again; results written meanwhile are picked up.
-            recovering["status"] = WORKING
+                recovering.set_generation(generation)
             self._slot.take(task_id)
-            self._slot.occupy(recovering)
-            self._slot.save()
-            self._work.resume()
+            epoch = self._slot.occupy(recovering)
+            self._work.recover(recovering, epoch)
             self._log.info(
-                "recovery_continued", task_id=task_id, generation=recovering["generation"]
+                "recovery_continued",
+                task_id=task_id,
+                generation=recovering.generation,
+                status=recovering.status,
             )
-        elif active is not None and active["task_id"] == task_id:
-            if isinstance(generation, int) and generation != active.get("generation"):
-                active["generation"] = generation
+        elif active is not None and active.task_id == task_id:
+            if isinstance(generation, int) and generation != active.generation:
+                active.set_generation(generation)
                 self._slot.save()
-            self._log.info("task_continued", task_id=task_id, generation=active.get("generation"))
+            self._log.info("task_continued", task_id=task_id, generation=active.generation)
         else:
             self._log.debug("continue_ignored", task_id=task_id)
 
@@ -187,7 +185,7 @@ class Relay:
     async def _on_cancelled(self, frame: dict[str, Any]) -> None:
         task = self._drop(frame.get("task_id"), "task_cancelled", cancel_command=True)
         if task is not None:
-            self._log.info("task_cancelled", task_id=task["task_id"], reason=frame.get("reason"))
+            self._log.info("task_cancelled", task_id=task.task_id, reason=frame.get("reason"))
 
     # ----- helpers -------------------------------------------------------
 
@@ -199,7 +197,7 @@ class Relay:
             return None
         self._slot.save()
         self._work.abandon(task, cancel_command=cancel_command)
-        self._log.info("task_dropped", task_id=task["task_id"], reason=why)
+        self._log.info("task_dropped", task_id=task.task_id, reason=why)
         return task
 
     async def _send(self, frame: dict[str, Any]) -> bool:
@@ -211,8 +209,8 @@ class Relay:
 def _state_report(task: LocalTask) -> dict[str, Any]:
     return {
         "type": "state_report",
-        "task_id": task["task_id"],
-        "status": task.get("status"),
-        "generation": task.get("generation"),
+        "task_id": task.task_id,
+        "status": task.status,
+        "generation": task.generation,
         "assigned_at": task.get("assigned_at"),
     }

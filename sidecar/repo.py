@@ -19,6 +19,8 @@ from sidecar.config import SidecarConfig
 from sidecar.shell import kill_group
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+# The error code of an answer when the wrapper process could not be started at all.
+NOT_STARTED = "git_wrapper_not_started"
 
 
 async def run_git_wrapper(
@@ -27,21 +29,24 @@ async def run_git_wrapper(
     """Run one wrapper command; always return its JSON answer or an error object."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sidecar.git",
-        "--config",
-        str(config.config_path),
-        command,
-        json.dumps(args),
-        cwd=config.repo_dir or config.sidecar_dir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sidecar.git",
+            "--config",
+            str(config.config_path),
+            command,
+            json.dumps(args),
+            cwd=config.repo_dir or config.sidecar_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:  # e.g. repo_dir is gone: the wrapper never ran
+        return {"status": "error", "error": NOT_STARTED, "command": command, "detail": str(exc)}
     try:
         stdout, stderr = await asyncio.wait_for(
             process.communicate(), timeout=config.git_timeout_ms / 1000

@@ -43,6 +43,12 @@ def write_started(results_dir: Path, task_id: str) -> Path:
     return _write_renamed(results_dir / f"{task_id}.started", "")
 
 
+def write_progress(results_dir: Path, task_id: str, value: str) -> Path:
+    """Atomically write `<results_dir>/<task_id>.progress`; writing it again, even unchanged,
+    tells the sidecar the agent is still alive."""
+    return _write_renamed(results_dir / f"{task_id}.progress", value)
+
+
 def _write_renamed(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")

@@ -75,6 +75,14 @@ class ResultWatcher:
     def started(self, task_id: str) -> bool:
         return (self._dir / f"{task_id}.started").exists()
 
+    def last_written(self, task_id: str) -> float | None:
+        """The newest modification time (wall clock) of the task's files, None if none exist."""
+        times = []
+        for suffix in RESULT_SUFFIXES:
+            with contextlib.suppress(OSError):
+                times.append((self._dir / f"{task_id}{suffix}").stat().st_mtime)
+        return max(times, default=None)
+
     def ready_result(self, task_id: str) -> str | None:
         """The result file's text once complete, else None."""
         path = self._dir / f"{task_id}.json"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sidecar import outbox
-from sidecar.queuefile import LocalTask, QueueState, load_queue, save_queue
+from sidecar.localtask import LocalTask
+from sidecar.queuefile import QueueState, load_queue, save_queue
 
 
 class TaskSlot:
@@ -59,10 +60,10 @@ class TaskSlot:
     def take(self, task_id: Any) -> LocalTask | None:
         """Remove task_id from whichever slot holds it (not saved) and return it."""
         recovering, active = self.state.recovering, self.state.active
-        if recovering is not None and recovering["task_id"] == task_id:
+        if recovering is not None and recovering.task_id == task_id:
             self.state.recovering = None
             return recovering
-        if active is not None and active["task_id"] == task_id:
+        if active is not None and active.task_id == task_id:
             self.state.active = None
             self.epoch += 1
             return active

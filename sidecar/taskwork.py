@@ -1,28 +1,33 @@
-"""Driving the active task: git start-task, wake with retries, then result files (§6.4 to §6.6).
+"""Driving the active task: preparation and wake (sidecar.waking), then result files (§6.4-§6.6).
 
 The hub-facing decisions (accept, reject, drop, continue) belong to the relay;
 this module does the work in between and ends a task with exactly one final
-report through ``finish``.
+report through ``finish``. Whatever goes wrong in a task's job, the job ends by
+failing the task, so no task stays held with nobody working on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from sidecar import frames
 from sidecar.config import SidecarConfig
+from sidecar.liveness import agent_alive
+from sidecar.localtask import FAILED, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.logs import EventLog
-from sidecar.queuefile import FAILED, WAKING, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.repo import run_git_wrapper
 from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
+from sidecar.shell import ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_command, remove_task_files
+from sidecar.waking import NotWoken, Waker, Woken
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
-WAKE_ERROR_CHARS = 2000
 
 
 class TaskWork:
@@ -34,23 +39,33 @@ class TaskWork:
         self._slot = slot
         self._send = send
         self._watcher = ResultWatcher(config.results_dir, stable_ms=config.result_stable_ms)
+        self._waker = Waker(config, log, slot, send, self._watcher.started)
         self._task_jobs: set[asyncio.Task[None]] = set()
         self._other_jobs: set[asyncio.Task[None]] = set()
         self._poll_task: asyncio.Task[None] | None = None
         self._confirm_deadline: float | None = None
         self._last_keepalive = 0.0
         self._progress: list[Any] = []  # the last progress value sent, if any
+        # The active task's wake command, while it may still run the agent in its foreground.
+        self._wake_process: ShellProcess | None = None
+        # Wake commands of finished tasks that still run: held so they are not killed
+        # when garbage-collected, and killed at shutdown.
+        self._leftovers: set[ShellProcess] = set()
+        self._keepalive_withheld = False
 
     def start(self) -> None:
         self._config.results_dir.mkdir(parents=True, exist_ok=True)
         self._poll_task = asyncio.create_task(self._poll_loop())
 
     async def stop(self) -> None:
-        """Stop watching and kill every command still running."""
+        """Stop watching and kill every command still running, a foreground agent included."""
         jobs = [j for j in (self._poll_task, *self._task_jobs, *self._other_jobs) if j is not None]
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        for process in (self._wake_process, *self._leftovers):
+            if process is not None:
+                process.kill()
 
     def clear_stale_files(self, task_id: str) -> None:
         """Forget result files left from an earlier assignment of task_id.
@@ -64,27 +79,45 @@ class TaskWork:
     def launch(self, task: LocalTask, epoch: int) -> None:
         """Start git start-task (if configured) and the wake for a freshly accepted task."""
         self._reset()
-        self._spawn(self._run_task(task, epoch), self._task_jobs)
+        self._forget_wake_process()
+        self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
-    def resume(self) -> None:
-        """The active task continues after recovery: wait for its results, no wake."""
+    def recover(self, task: LocalTask, epoch: int) -> None:
+        """The recovered task continues as the active one (saved).
+
+        A task its agent confirmed (working, or `.started` written meanwhile) awaits its
+        result; results written while the sidecar was down are picked up. Any other was
+        never known to reach an agent, so it is woken again, its attempts counting on.
+        """
         self._reset()
-        self._enter_working()
+        self._forget_wake_process()
+        confirmed = task.status == WORKING or self._watcher.started(task.task_id)
+        task.recover(confirmed=confirmed)
+        self._slot.save()
+        if confirmed:
+            self._enter_working()
+        else:
+            self._log.info("recovery_rewake", task_id=task.task_id, attempts=task.wake_attempts)
+            self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
     def abandon(self, task: LocalTask, *, cancel_command: bool = False) -> None:
         """Stop the work of a task taken out of the slot and remove its files.
 
-        With cancel_command, the configured cancel command runs first (best effort).
+        An agent still running in the foreground of its wake command is killed; with
+        cancel_command, the configured cancel command runs first (best effort).
         """
         for job in self._task_jobs:
             job.cancel()
         self._reset()
-        task_id = task["task_id"]
+        agent, self._wake_process = self._wake_process, None
+        task_id = task.task_id
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         if cancel_command and self._config.cancel_command:
-            self._spawn(self._run_cancel_command(task), self._other_jobs)
+            self._spawn(self._run_cancel_command(task, agent), self._other_jobs, task_id)
         else:
+            if agent is not None:
+                agent.kill()
             remove_task_files(self._config, task_id)
 
     async def finish(self, task: LocalTask, frame: dict[str, Any]) -> None:
@@ -92,11 +125,14 @@ class TaskWork:
 
         Does nothing if task has meanwhile left the slot (dropped or cancelled by the hub).
         """
-        task_id = task["task_id"]
+        task_id = task.task_id
         if self._slot.active is not task:
             self._log.debug("finish_skipped", task_id=task_id, frame_type=frame["type"])
             return
+        if frame["type"] == "task_failed":
+            task.move(FAILED)
         self._slot.release(task, frame)
+        self._forget_wake_process()
         self._watcher.forget(task_id)
         remove_result_files(self._config.results_dir, task_id)
         remove_task_files(self._config, task_id)
@@ -107,94 +143,42 @@ class TaskWork:
     # ----- git and wake --------------------------------------------------
 
     async def _run_task(self, task: LocalTask, epoch: int) -> None:
-        if self._config.repo_dir is not None:
-            answer = await run_git_wrapper(
-                self._config,
-                "start-task",
-                {
-                    "agent_id": self._config.agent_id,
-                    "task_id": task["task_id"],
-                    "description": task.get("description") or "",
-                    "metadata": task.get("metadata") or {},
-                },
+        try:
+            await self._prepare_and_wake(task, epoch)
+        except Exception as exc:  # the last resort: a job never ends with its task stranded
+            self._log.error(
+                "task_job_error",
+                task_id=task.task_id,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(limit=8),
             )
-            if not self._slot.current(epoch):
-                return
-            if answer.get("status") == "ok":
-                task["branch"] = answer.get("branch")
-                self._log.info("git_start_task_ok", task_id=task["task_id"], branch=task["branch"])
-            else:
-                task["git_warning"] = answer.get("error") or "start-task failed"
-                self._log.warning("git_start_task_failed", task_id=task["task_id"], answer=answer)
-            self._slot.save()
-        await self._wake(task, epoch)
+            if self._slot.current(epoch):
+                reason = f"sidecar_error: {type(exc).__name__}: {exc}"
+                await self.finish(task, frames.task_failed(task, reason))
 
-    async def _wake(self, task: LocalTask, epoch: int) -> None:
-        task_id = task["task_id"]
-        template = self._config.wake_command
-        if not template:
-            task["status"] = WORKING
+    async def _prepare_and_wake(self, task: LocalTask, epoch: int) -> None:
+        outcome = await self._waker.prepare(task, epoch)
+        if not self._slot.current(epoch):
+            return
+        if outcome is None and self._config.self_wake:
+            task.move(WORKING)
             self._enter_working()
             self._slot.save()
-            self._log.info("wake_skipped", task_id=task_id, reason="no wake_command configured")
+            self._log.info("wake_skipped", task_id=task.task_id, reason="self_wake")
             return
-        task["status"] = WAKING
-        self._slot.save()
-        try:
-            plan = plan_command(self._config, template, task, "wake")
-        except TooLargeForEnvironment as exc:
-            task["status"] = FAILED
-            self._log.error("wake_error", task_id=task_id, error=str(exc))
-            await self.finish(task, failure_frame(task, f"sidecar_error: {exc}"))
-            return
-        delays = self._config.wake_retry_delays_ms
-        for attempt in range(1, len(delays) + 2):
-            task["wake_attempts"] = attempt
-            self._slot.save()
-            self._log.info("wake_attempt", task_id=task_id, attempt=attempt, command=plan.command)
-            outcome = await plan.run(self._config.wake_timeout_ms)
+        if outcome is None:
+            outcome = await self._waker.wake(task, epoch)
             if not self._slot.current(epoch):
                 return
-            if outcome.ok:
-                task["status"] = WAKING_CONFIRMATION
-                timeout_s = self._config.confirmation_timeout_ms / 1000
-                self._confirm_deadline = time.monotonic() + timeout_s
-                self._slot.save()
-                self._log.info("wake_success", task_id=task_id, attempt=attempt)
-                await self._send(
-                    {
-                        "type": "wake_result",
-                        "task_id": task_id,
-                        "status": "success",
-                        "attempt": attempt,
-                    }
-                )
-                return
-            error = outcome.describe()[:WAKE_ERROR_CHARS]
-            self._log.error("wake_error", task_id=task_id, attempt=attempt, error=error)
-            await self._send(
-                {
-                    "type": "wake_result",
-                    "task_id": task_id,
-                    "status": "timeout" if outcome.timed_out else "failed",
-                    "attempt": attempt,
-                    "error": error,
-                }
-            )
-            if attempt <= len(delays):
-                delay_ms = delays[attempt - 1]
-                self._log.warning(
-                    "wake_retry", task_id=task_id, next_attempt=attempt + 1, delay_ms=delay_ms
-                )
-                await asyncio.sleep(delay_ms / 1000)
-                if not self._slot.current(epoch):
-                    return
-        task["status"] = FAILED
-        self._log.error("wake_failed", task_id=task_id, attempts=len(delays) + 1)
-        await self.finish(task, failure_frame(task, f"wake_failed_after_{len(delays)}_attempts"))
+        if isinstance(outcome, NotWoken):
+            await self.finish(task, frames.task_failed(task, outcome.reason))
+        elif isinstance(outcome, Woken):
+            self._wake_process = outcome.process
+            timeout_s = self._config.confirmation_timeout_ms / 1000
+            self._confirm_deadline = time.monotonic() + timeout_s
 
-    async def _run_cancel_command(self, task: LocalTask) -> None:
-        task_id = task["task_id"]
+    async def _run_cancel_command(self, task: LocalTask, agent: ShellProcess | None) -> None:
+        task_id = task.task_id
         try:
             plan = plan_command(self._config, self._config.cancel_command or "", task, "cancel")
             outcome = await plan.run(self._config.cancel_timeout_ms)
@@ -207,6 +191,8 @@ class TaskWork:
         except TooLargeForEnvironment as exc:
             self._log.warning("cancel_command_done", task_id=task_id, result=str(exc))
         finally:
+            if agent is not None:
+                agent.kill()
             remove_task_files(self._config, task_id)
 
     # ----- result files --------------------------------------------------
@@ -217,20 +203,26 @@ class TaskWork:
             try:
                 await self._poll_once()
             except Exception as exc:  # one bad poll must not stop the watcher
-                self._log.error("poll_error", error=f"{type(exc).__name__}: {exc}")
+                active = self._slot.active
+                self._log.error(
+                    "poll_error",
+                    task_id=active.task_id if active else None,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
 
     async def _poll_once(self) -> None:
         task = self._slot.active
         if task is None:
             return
-        task_id, epoch, now = task["task_id"], self._slot.epoch, time.monotonic()
+        task_id, epoch, now = task.task_id, self._slot.epoch, time.monotonic()
         text = self._watcher.ready_result(task_id)
         if text is not None:
             await self._on_result(task, epoch, text)
             return
-        status = task.get("status")
+        status = task.status
         if status == WAKING_CONFIRMATION and self._watcher.started(task_id):
-            status = task["status"] = WORKING
+            task.move(WORKING)
+            status = task.status
             self._enter_working()
             self._slot.save()
             self._log.info("confirmation_received", task_id=task_id)
@@ -238,7 +230,7 @@ class TaskWork:
         if not no_progress(progress):
             self._progress = [progress]
             self._last_keepalive = now
-            await self._send(progress_frame(task, self._progress))
+            await self._send(frames.task_progress(task, self._progress))
         deadline = self._confirm_deadline
         if status == WAKING_CONFIRMATION and deadline is not None and now >= deadline:
             await self._confirmation_timed_out(task)
@@ -246,37 +238,57 @@ class TaskWork:
         interval = self._config.progress_interval_ms / 1000
         if status == WORKING and interval > 0 and now - self._last_keepalive >= interval:
             self._last_keepalive = now
-            self._log.debug("keepalive", task_id=task_id)
-            await self._send(progress_frame(task, self._progress))
+            await self._keepalive(task)
+
+    async def _keepalive(self, task: LocalTask) -> None:
+        """Send the keepalive task_progress, but only while the agent is known to be alive."""
+        task_id = task.task_id
+        wake_running = self._wake_process is not None and self._wake_process.running
+        last_written = self._watcher.last_written(task_id)
+        alive = agent_alive(
+            wake_running=wake_running,
+            last_written=last_written,
+            now=time.time(),
+            window_s=self._config.alive_window_ms / 1000,
+        )
+        if not alive:
+            if not self._keepalive_withheld:
+                self._keepalive_withheld = True
+                self._log.warning(
+                    "keepalive_withheld",
+                    task_id=task_id,
+                    reason="no wake command running and no file written within alive_window_ms",
+                    alive_window_ms=self._config.alive_window_ms,
+                    wake_exit_code=self._wake_process.exit_code if self._wake_process else None,
+                )
+            return
+        if self._keepalive_withheld:
+            self._keepalive_withheld = False
+            self._log.info("keepalive_resumed", task_id=task_id)
+        self._log.debug("keepalive", task_id=task_id, wake_running=wake_running)
+        await self._send(frames.task_progress(task, self._progress))
 
     async def _confirmation_timed_out(self, task: LocalTask) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         timeout_ms = self._config.confirmation_timeout_ms
         self._log.warning("confirmation_timeout", task_id=task_id, timeout_ms=timeout_ms)
-        task["status"] = FAILED
         await self._send(
-            {
-                "type": "wake_result",
-                "task_id": task_id,
-                "status": "timeout",
-                "attempt": task.get("wake_attempts"),
-                "error": "confirmation_timeout",
-            }
+            frames.wake_result(task_id, "timeout", task.wake_attempts, "confirmation_timeout")
         )
-        await self.finish(task, failure_frame(task, "confirmation_timeout"))
+        await self.finish(task, frames.task_failed(task, "confirmation_timeout"))
 
     async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
-        task_id = task["task_id"]
+        task_id = task.task_id
         outcome = parse_result(text)
         if not outcome.success:
-            await self.finish(task, failure_frame(task, outcome.reason or "unknown"))
+            await self.finish(task, frames.task_failed(task, outcome.reason or "unknown"))
             return
         result = dict(outcome.result or {})
         if self._config.repo_dir is not None:
             answer = await run_git_wrapper(
                 self._config,
                 "submit",
-                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task},
+                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()},
             )
             if not self._slot.current(epoch):
                 return
@@ -288,7 +300,7 @@ class TaskWork:
         frame: dict[str, Any] = {
             "type": "task_complete",
             "task_id": task_id,
-            "generation": task.get("generation"),
+            "generation": task.generation,
             "result": result,
         }
         if outcome.tokens_used is not None:
@@ -301,12 +313,22 @@ class TaskWork:
     def _reset(self) -> None:
         self._confirm_deadline = None
         self._progress = []
+        self._keepalive_withheld = False
+
+    def _forget_wake_process(self) -> None:
+        """The active task's wake command is no longer its agent; keep it only while it runs."""
+        self._leftovers = {p for p in self._leftovers if p.running}
+        if self._wake_process is not None and self._wake_process.running:
+            self._leftovers.add(self._wake_process)
+        self._wake_process = None
 
     def _enter_working(self) -> None:
         self._confirm_deadline = None
         self._last_keepalive = time.monotonic()
 
-    def _spawn(self, work: Coroutine[Any, Any, None], jobs: set[asyncio.Task[None]]) -> None:
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], jobs: set[asyncio.Task[None]], task_id: str
+    ) -> None:
         job = asyncio.create_task(work)
         jobs.add(job)
 
@@ -314,26 +336,8 @@ class TaskWork:
             jobs.discard(finished)
             if not finished.cancelled() and finished.exception() is not None:
                 error = finished.exception()
-                self._log.error("job_error", error=f"{type(error).__name__}: {error}")
+                self._log.error(
+                    "job_error", task_id=task_id, error=f"{type(error).__name__}: {error}"
+                )
 
         job.add_done_callback(done)
-
-
-def failure_frame(task: LocalTask, reason: str) -> dict[str, Any]:
-    return {
-        "type": "task_failed",
-        "task_id": task["task_id"],
-        "generation": task.get("generation"),
-        "reason": reason,
-    }
-
-
-def progress_frame(task: LocalTask, progress: list[Any]) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "task_progress",
-        "task_id": task["task_id"],
-        "generation": task.get("generation"),
-    }
-    if progress:
-        frame["progress"] = progress[0]
-    return frame

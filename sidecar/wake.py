@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.config import SidecarConfig
-from sidecar.queuefile import LocalTask, write_atomic
-from sidecar.shell import ShellOutcome, run_shell
+from sidecar.localtask import LocalTask
+from sidecar.queuefile import write_atomic
+from sidecar.shell import CannotStart, ShellOutcome, ShellProcess, run_shell, start_shell
 from sidecar.template import environment_safe, template_variables
 
 
@@ -28,6 +29,11 @@ class ShellPlan:
     cwd: Path
     env: dict[str, str]
     output_file: Path
+
+    async def start(self) -> ShellProcess | CannotStart:
+        return await start_shell(
+            self.command, cwd=self.cwd, env=self.env, output_file=self.output_file
+        )
 
     async def run(self, timeout_ms: int) -> ShellOutcome:
         return await run_shell(
@@ -49,13 +55,13 @@ def plan_command(config: SidecarConfig, template: str, task: LocalTask, purpose:
     purpose ("wake" or "cancel") names the output file kept beside the task file.
     Raises TooLargeForEnvironment when template uses a value no environment can hold.
     """
-    task_file = task_file_path(config, task["task_id"])
-    write_atomic(task_file, json.dumps(task, indent=2, ensure_ascii=False))
+    task_file = task_file_path(config, task.task_id)
+    write_atomic(task_file, json.dumps(task.to_json(), indent=2, ensure_ascii=False))
     return ShellPlan(
         command=template,
         cwd=config.sidecar_dir,
         env=task_environment(config, task, task_file, template),
-        output_file=config.tasks_dir / f"{task['task_id']}.{purpose}.log",
+        output_file=config.tasks_dir / f"{task.task_id}.{purpose}.log",
     )
 
 
@@ -63,7 +69,7 @@ def task_environment(
     config: SidecarConfig, task: LocalTask, task_file: Path, template: str
 ) -> dict[str, str]:
     """The sidecar's own environment plus the variables describing task."""
-    variables = template_variables(task, task_file)
+    variables = template_variables(task.to_json(), task_file)
     variables.update({f"AGENTCOM_{name}": value for name, value in variables.items()})
     variables.update(
         AGENTCOM_RESULTS_DIR=str(config.results_dir),

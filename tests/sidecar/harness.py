@@ -219,6 +219,10 @@ class SidecarProcess:
         await self.wait_for(reached, f"active task status {status}", timeout)
 
 
+# Overrides for an agent that picks up its task by itself instead of being woken.
+SELF_WAKE: dict[str, Any] = {"wake_command": None, "self_wake": True}
+
+
 def fast_config(hub_url: str, **overrides: Any) -> dict[str, Any]:
     """A config with the protocol's timers shortened so process tests run in seconds."""
     config: dict[str, Any] = {

@@ -70,6 +70,7 @@ async def test_replaced_connection_waits_auth_retry(hub, make_sidecar):
 )
 async def test_sigterm_closes_with_1000_and_keeps_the_task(hub, make_sidecar, wake_command, status):
     config = fast_config(hub.url, wake_command=wake_command, confirmation_timeout_ms=30000)
+    config["self_wake"] = wake_command is None
     sidecar = make_sidecar(config).start()
     await hub.expect("identify")
     if status is not None:

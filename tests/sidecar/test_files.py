@@ -7,19 +7,21 @@ import json
 import pytest
 
 from sidecar import outbox
-from sidecar.queuefile import QueueState, load_queue, new_local_task, save_queue
+from sidecar.localtask import LocalTask
+from sidecar.queuefile import QueueState, load_queue, save_queue
 from sidecar.results import ResultWatcher, no_progress, parse_result
 
 
 def test_queue_round_trip_keeps_unknown_fields(tmp_path):
     path = tmp_path / "queue.json"
-    task = {**new_local_task({"task_id": "task-1", "generation": 2}), "routing": {"x": 1}}
-    state = QueueState(active=task, extra={"node_key": True})
+    stored = LocalTask.from_assign({"task_id": "task-1", "generation": 2}).to_json()
+    stored["routing"] = {"x": 1}
+    state = QueueState(active=LocalTask(stored), extra={"node_key": True})
 
     save_queue(path, state)
     loaded = load_queue(path)
 
-    assert loaded.active == task
+    assert loaded.active is not None and loaded.active.to_json() == stored
     assert loaded.recovering is None
     assert json.loads(path.read_text())["node_key"] is True
     assert [p.name for p in tmp_path.iterdir()] == ["queue.json"]  # no temp file left
@@ -44,11 +46,11 @@ def test_node_queue_file_is_read_as_is(tmp_path):
     node_task = {"task_id": "task-1", "status": "working", "generation": 1, "wake_attempts": 1}
     path.write_text(json.dumps({"active": node_task, "recovering": None}, indent=2))
 
-    assert load_queue(path).active == node_task
+    assert load_queue(path).active.to_json() == node_task
 
 
 def test_new_local_task_uses_the_node_field_order():
-    task = new_local_task(
+    task = LocalTask.from_assign(
         {
             "task_id": "t",
             "description": "d",
@@ -59,7 +61,7 @@ def test_new_local_task_uses_the_node_field_order():
         }
     )
 
-    assert list(task)[:7] == [
+    assert list(task.to_json())[:7] == [
         "task_id",
         "description",
         "metadata",
@@ -68,7 +70,7 @@ def test_new_local_task_uses_the_node_field_order():
         "generation",
         "wake_attempts",
     ]
-    assert task["status"] == "accepted" and task["title"] == "T"
+    assert task.status == "accepted" and task.get("title") == "T"
 
 
 def test_success_result_keeps_the_whole_object():

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from tests.sidecar.harness import PYTHON, TOKEN, fast_config, task_assign, write_result
+from tests.sidecar.harness import (
+    PYTHON,
+    SELF_WAKE,
+    TOKEN,
+    fast_config,
+    task_assign,
+    write_result,
+)
 
 
 async def test_identify_frame_matches_the_protocol(hub, make_sidecar):
@@ -100,7 +107,7 @@ async def test_failure_result_is_reported_with_its_reason(hub, make_sidecar):
 
 
 async def test_unparseable_result_fails_with_parse_error(hub, make_sidecar):
-    sidecar = make_sidecar(fast_config(hub.url, wake_command=None)).start()
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
     await hub.expect("identify")
     await hub.send(task_assign())
     await hub.expect("task_accepted")
@@ -113,7 +120,7 @@ async def test_unparseable_result_fails_with_parse_error(hub, make_sidecar):
 
 
 async def test_results_of_other_tasks_are_ignored(hub, make_sidecar):
-    sidecar = make_sidecar(fast_config(hub.url, wake_command=None)).start()
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
     await hub.expect("identify")
     await hub.send(task_assign())
     await sidecar.wait_for_status("working")
@@ -192,7 +199,7 @@ async def test_cancelled_task_runs_cancel_command_and_frees_the_slot(hub, make_s
 
 
 async def test_result_left_from_an_earlier_assignment_is_not_reused(hub, make_sidecar):
-    sidecar = make_sidecar(fast_config(hub.url, wake_command=None)).start()
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
     write_result(
         sidecar.results_dir, "task-00000000000000a1", {"status": "success", "output": "old"}
     )
@@ -207,3 +214,17 @@ async def test_result_left_from_an_earlier_assignment_is_not_reused(hub, make_si
 
     assert complete["result"]["output"] == "new"
     assert complete["generation"] == 3
+
+
+async def test_a_failure_reason_is_cut_to_what_the_hub_accepts(hub, make_sidecar):
+    sidecar = make_sidecar(fast_config(hub.url, **SELF_WAKE)).start()
+    await hub.expect("identify")
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+
+    write_result(
+        sidecar.results_dir, "task-00000000000000a1", {"status": "failed", "reason": "x" * 5000}
+    )
+    failed = await hub.expect("task_failed")
+
+    assert failed["reason"] == "x" * 2000

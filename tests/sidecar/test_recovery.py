@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sidecar.shell import kill_group
 from tests.sidecar.harness import PYTHON, fast_config, task_assign, write_result
 
 TASK = "task-00000000000000a1"
@@ -166,3 +167,105 @@ async def test_corrupt_queue_file_starts_empty(hub, make_sidecar):
 
     assert accepted["task_id"] == TASK
     assert hub.count("task_recovering") == 0
+
+
+# Fails until the test creates `ready`, then confirms at once; every run is counted.
+WAKE_WHEN_READY = (
+    'echo "$AGENTCOM_TASK_ID" >> wakes.txt; test -e ready || exit 3; '
+    ': > "$AGENTCOM_RESULTS_DIR/$AGENTCOM_TASK_ID.started"'
+)
+
+
+def wakes(sidecar) -> int:
+    counter = sidecar.dir / "wakes.txt"
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+async def continue_after_restart(hub, sidecar, generation: int = 2) -> dict:
+    """Restart the sidecar, answer its task_recovering with task_continue; return the report."""
+    sidecar.start()
+    await hub.expect("identify")
+    recovering = await hub.expect("task_recovering")
+    await hub.send({"type": "task_continue", "task_id": TASK, "generation": generation})
+    return recovering
+
+
+async def test_task_killed_between_wake_attempts_is_woken_again_after_continue(hub, make_sidecar):
+    config = fast_config(hub.url, wake_command=WAKE_WHEN_READY, wake_retry_delays_ms=[50, 60_000])
+    sidecar = make_sidecar(config).start()
+    await hub.expect("identify")
+    await hub.send(task_assign(generation=1))
+    await hub.expect("wake_result")
+    second = await hub.expect("wake_result")  # then a 60 s pause before the third
+    sidecar.kill()
+    (sidecar.dir / "ready").touch()
+
+    recovering = await continue_after_restart(hub, sidecar)
+    third = await hub.expect("wake_result")
+    await sidecar.wait_for_status("working")
+    write_result(sidecar.results_dir, TASK, {"status": "success"})
+    complete = await hub.expect("task_complete")
+
+    assert second["attempt"] == 2 and second["status"] == "failed"
+    assert recovering["last_status"] == "waking"
+    assert (third["attempt"], third["status"]) == (3, "success")
+    assert wakes(sidecar) == 3
+    assert complete["generation"] == 2
+
+
+async def test_task_killed_in_its_last_wake_attempt_fails_after_continue(hub, make_sidecar):
+    wake = (
+        'echo x >> wakes.txt; test "$(wc -l < wakes.txt)" -lt 3 || '
+        "{ echo $$ > wake.pid; exec sleep 5; }; exit 3"
+    )
+    config = fast_config(hub.url, wake_command=wake, wake_retry_delays_ms=[50, 50])
+    sidecar = make_sidecar(config).start()
+    await hub.expect("identify")
+    await hub.send(task_assign(generation=1))
+    await sidecar.wait_for(lambda: wakes(sidecar) == 3, "the last wake attempt")
+    sidecar.kill()
+
+    await continue_after_restart(hub, sidecar)
+    failed = await hub.expect("task_failed")
+
+    assert failed["reason"] == "wake_failed_after_2_attempts"
+    assert failed["generation"] == 2
+    assert wakes(sidecar) == 3
+    assert hub.count("wake_result") == 2  # the third attempt's outcome died with the sidecar
+    assert sidecar.queue()["active"] is None
+    kill_group(int((sidecar.dir / "wake.pid").read_text()))  # it outlived the killed sidecar
+
+
+async def test_task_awaiting_confirmation_is_woken_again_after_a_restart(hub, make_sidecar):
+    wake = 'echo "$AGENTCOM_TASK_ID" >> wakes.txt; test -e ready || exit 0; ' + (
+        ': > "$AGENTCOM_RESULTS_DIR/$AGENTCOM_TASK_ID.started"'
+    )
+    config = fast_config(hub.url, wake_command=wake, confirmation_timeout_ms=30_000)
+    sidecar = make_sidecar(config).start()
+    await hub.expect("identify")
+    await hub.send(task_assign(generation=1))
+    await sidecar.wait_for_status("waking_confirmation")
+    assert await sidecar.stop() == 0
+    (sidecar.dir / "ready").touch()
+
+    recovering = await continue_after_restart(hub, sidecar)
+    await sidecar.wait_for_status("working")
+
+    assert recovering["last_status"] == "waking_confirmation"
+    assert [r["attempt"] for r in hub.received if r["type"] == "wake_result"] == [1, 2]
+    assert wakes(sidecar) == 2
+
+
+async def test_task_confirmed_while_the_sidecar_was_down_is_not_woken_again(hub, make_sidecar):
+    config = fast_config(hub.url, wake_command="true", confirmation_timeout_ms=30_000)
+    sidecar = make_sidecar(config).start()
+    await hub.expect("identify")
+    await hub.send(task_assign(generation=1))
+    await sidecar.wait_for_status("waking_confirmation")
+    assert await sidecar.stop() == 0
+    (sidecar.results_dir / f"{TASK}.started").touch()  # the agent started meanwhile
+
+    await continue_after_restart(hub, sidecar)
+    await sidecar.wait_for_status("working")
+
+    assert hub.count("wake_result") == 1

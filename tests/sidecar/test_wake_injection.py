@@ -112,8 +112,10 @@ async def test_a_task_too_large_for_the_environment_fails_with_the_reason(
     await hub.expect("identify")
 
     await hub.send(task_assign(metadata={"blob": "x" * ENVIRONMENT_VALUE_MAX_BYTES}))
+    result = await hub.expect("wake_result")
     failed = await hub.expect("task_failed")
 
+    assert result["status"] == "failed" and result["error"] == failed["reason"]
     assert failed["reason"].startswith("sidecar_error: TASK_JSON is ")
     assert "AGENTCOM_TASK_FILE" in failed["reason"]
     assert not calls.exists()
