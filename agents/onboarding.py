@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 # PROTOCOL.md §6.4: what the sidecar runs when no other wake command is configured.
 DEFAULT_WAKE_COMMAND = 'openclaw agent --message "Task: ${TASK_JSON}" --session-id ${TASK_ID}'
 REPO_ROOT = Path(__file__).resolve().parent.parent

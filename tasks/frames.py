@@ -63,7 +63,9 @@ class StateReportFrame(Strict):
 class WakeResultFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     status: Literal["success", "failed", "timeout"]
-    attempt: int | None = None
+    attempt: Annotated[int, Field(ge=0, le=1000)] | None = None
+    error: Reason | None = None
+    reason: Reason | None = None
 
 
 def _ack(task_id: str, status: str) -> dict[str, Any]:
@@ -176,11 +178,14 @@ async def state_report(consumer: Any, raw: dict[str, Any]) -> None:
 
 async def wake_result(consumer: Any, raw: dict[str, Any]) -> None:
     frame = validate(WakeResultFrame, raw, message_type="wake_result")
-    if frame.status == "success":
-        try:
-            await database_sync_to_async(queue.record_progress)(frame.task_id, consumer.agent)
-        except queue.TaskRefused:
-            pass  # never answered (§2.3)
+    with contextlib.suppress(queue.TaskRefused):  # never answered (§2.3)
+        await database_sync_to_async(queue.record_wake)(
+            frame.task_id,
+            consumer.agent,
+            status=frame.status,
+            attempt=frame.attempt,
+            error=frame.error or frame.reason or "",
+        )
 
 
 HANDLERS = {

@@ -365,6 +365,36 @@ def record_progress(
     return task
 
 
+# The most wake attempts one task's timeline records: the sidecar makes 4 by default;
+# an agent sending more is not telling the operator anything new.
+WAKE_EVENTS_KEPT = 20
+
+
+def record_wake(
+    task_id: str, agent: Agent, *, status: str, attempt: int | None, error: str = ""
+) -> Task:
+    """`wake_result` (§6.4): the holder's sidecar tried to wake its agent; the timeline
+    shows each attempt and its outcome. A success is also activity (the stuck timer)."""
+    with transaction.atomic():
+        task = _fenced("wake", task_id, agent, None)
+        if task.events.filter(event="wake").count() < WAKE_EVENTS_KEPT:
+            if status == "success":
+                task.last_activity_at = now()
+                task.holder_lost_at = None
+            record(
+                task,
+                "wake",
+                from_status=task.status,
+                actor=agent.agent_id,
+                agent_id=agent.agent_id,
+                reason=error if status != "success" else "",
+                details={"status": status, "attempt": attempt},
+            )
+        elif status == "success":
+            Task.objects.filter(pk=task.pk).update(last_activity_at=now(), holder_lost_at=None)
+    return task
+
+
 def complete_task(
     task_id: str,
     agent: Agent,

@@ -236,6 +236,38 @@ async def test_wake_result_is_never_answered_and_counts_as_activity(running_sche
     await sock.close()
 
 
+async def test_wake_attempts_and_their_outcomes_are_in_the_timeline(running_scheduler):
+    sock, assign = await assigned_socket()
+    task_id = assign["task_id"]
+    for attempt, status, error in ((1, "failed", "exit code 3: boom"), (2, "success", None)):
+        frame = {"type": "wake_result", "task_id": task_id, "status": status, "attempt": attempt}
+        await sock.send({**frame, **({"error": error} if error else {})})
+    assert await sock.nothing()
+
+    wakes = await db(
+        lambda: list(
+            TaskEvent.objects.filter(task_id=task_id, event="wake")
+            .order_by("seq")
+            .values_list("reason", "details")
+        )
+    )()
+    assert wakes == [
+        ("exit code 3: boom", {"status": "failed", "attempt": 1}),
+        ("", {"status": "success", "attempt": 2}),
+    ]
+    await sock.close()
+
+
+async def test_a_wake_result_for_a_task_one_does_not_hold_records_nothing(running_scheduler):
+    sock, assign = await assigned_socket()
+    await db(queue.cancel_task)(assign["task_id"], actor="operator:ops")
+    await sock.recv_type("task_cancelled")
+    await sock.send({"type": "wake_result", "task_id": assign["task_id"], "status": "failed"})
+    assert await sock.nothing()
+    assert not await db(TaskEvent.objects.filter(event="wake").exists)()
+    await sock.close()
+
+
 async def test_cancel_pushes_task_cancelled_to_the_holder(running_scheduler):
     sock, assign = await assigned_socket()
     await db(queue.cancel_task)(assign["task_id"], actor="operator:ops", reason="no longer needed")
