@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from agentcom_site.core.errors import forbidden
+from agentcom_site.core.schemas import BODY_GUARD, Out, refusals
 from agentcom_site.core.validation import Capability, Strict, text, unique, validate
 from agents import services
 from messaging.config import default_repo
@@ -25,6 +26,16 @@ class RegisterIn(Strict):
     capabilities: list[Capability] | None = None
 
 
+class RegisteredOut(Out):
+    """The clear token appears here only; the URLs follow the request's scheme and host."""
+
+    agent_id: str
+    token: str
+    hub_ws_url: str
+    hub_api_url: str
+    default_repo: str | None
+
+
 def check_join_key(offered: Any) -> None:
     expected = settings.AGENTCOM_JOIN_KEY
     if not expected:
@@ -34,7 +45,12 @@ def check_join_key(offered: Any) -> None:
         raise forbidden("the join key is not valid", code="invalid_join_key")
 
 
-@router.post("/register", auth=None, response={201: dict}, summary="Register with the join key")
+@router.post(
+    "/register",
+    auth=None,
+    response={201: RegisteredOut, **refusals(*BODY_GUARD, 403, 409, 422)},
+    summary="Register with the join key",
+)
 def register(request: HttpRequest):
     body = getattr(request, "parsed_json", None)
     offered = request.headers.get("X-Join-Key")

@@ -7,18 +7,28 @@ from ninja import Router, Status
 from agentcom_site.core.auth import operator_auth, require_self
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import not_found
+from agentcom_site.core.schemas import BODY_GUARD, refusals
 from agentcom_site.core.validation import Strict, text
 from agents import services, tokens
 from agents.models import Agent, AgentToken
+from agents.responses import (
+    AgentsOut,
+    AgentStatesOut,
+    HealthDownOut,
+    HealthOut,
+    TokenIssuedOut,
+    TokensOut,
+    TokensRevokedOut,
+)
 from agents.selectors import agents_with_work, connected_agents, current_task_ids
-from agents.wire import presence, state_view
+from agents.wire import AgentStateOut, presence, state_view
 
 router = Router(tags=["agents"])
 tokens_router = Router(tags=["tokens"])
 health_router = Router(tags=["health"])
 
 
-@health_router.get("", auth=None, response={200: dict, 503: dict}, summary="Liveness")
+@health_router.get("", auth=None, response={200: HealthOut, 503: HealthDownOut}, summary="Liveness")
 def health(request: HttpRequest):
     try:
         with connection.cursor() as cursor:
@@ -31,17 +41,25 @@ def health(request: HttpRequest):
     return {"status": "ok", "service": "agent_com", "agents_connected": connected}
 
 
-@router.get("/agents", response=dict, summary="Connected agents")
+@router.get("/agents", response={200: AgentsOut, **refusals(401)}, summary="Connected agents")
 def list_agents(request: HttpRequest):
     return {"agents": [presence(agent) for agent in connected_agents()]}
 
 
-@router.get("/agents/states", response=dict, summary="Connected agents and offline holders")
+@router.get(
+    "/agents/states",
+    response={200: AgentStatesOut, **refusals(401)},
+    summary="Connected agents and offline holders",
+)
 def agent_states(request: HttpRequest):
     return {"agents": [state_view(agent, task_id) for agent, task_id in agents_with_work()]}
 
 
-@router.get("/agents/{agent_id}/state", response=dict, summary="One agent's lifecycle state")
+@router.get(
+    "/agents/{agent_id}/state",
+    response={200: AgentStateOut, **refusals(401, 404)},
+    summary="One agent's lifecycle state",
+)
 def agent_state(request: HttpRequest, agent_id: str):
     agent = Agent.objects.filter(agent_id=agent_id).first()
     if agent is None:
@@ -54,7 +72,10 @@ class TokenCreateIn(Strict):
 
 
 @tokens_router.post(
-    "", auth=operator_auth, response={201: dict}, summary="Issue an agent token (shown once)"
+    "",
+    auth=operator_auth,
+    response={201: TokenIssuedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    summary="Issue an agent token (shown once)",
 )
 def create_token(request: HttpRequest, body: TokenCreateIn):
     agent, _ = services.ensure_agent(body.agent_id)
@@ -71,7 +92,10 @@ def create_token(request: HttpRequest, body: TokenCreateIn):
 
 
 @tokens_router.get(
-    "", auth=operator_auth, response=dict, summary="List live agent tokens (prefixes only)"
+    "",
+    auth=operator_auth,
+    response={200: TokensOut, **refusals(401, 403)},
+    summary="List live agent tokens (prefixes only)",
 )
 def list_tokens(request: HttpRequest):
     rows = AgentToken.objects.live().select_related("agent").order_by("created_at")
@@ -88,7 +112,11 @@ def list_tokens(request: HttpRequest):
     }
 
 
-@tokens_router.delete("/{agent_id}", response=dict, summary="Revoke an agent's tokens")
+@tokens_router.delete(
+    "/{agent_id}",
+    response={200: TokensRevokedOut, **refusals(*BODY_GUARD, 401, 403)},
+    summary="Revoke an agent's tokens",
+)
 def revoke_tokens(request: HttpRequest, agent_id: str):
     require_self(request, agent_id, refusal="an agent may only revoke its own tokens")
     revoked = tokens.revoke_agent_tokens(agent_id)

@@ -1,8 +1,9 @@
-"""Agent shapes on the wire (PROTOCOL.md §2.3, §4.2)."""
+"""Agent shapes on the wire (PROTOCOL.md §2.3, §4.2), each with the schema describing it."""
 
 from typing import Any
 
 from agentcom_site.core.clock import to_ms
+from agentcom_site.core.schemas import Out
 from agents.models import Agent
 
 
@@ -18,6 +19,15 @@ def presence(agent: Agent) -> dict[str, Any]:
     }
 
 
+class PresenceOut(Out):
+    agent_id: str
+    name: str
+    status: str
+    capabilities: list[str]
+    connected_at: int | None
+    fsm_state: str
+
+
 def state_view(agent: Agent, current_task_id: str | None) -> dict[str, Any]:
     """An agent in `GET /api/agents/states` and `/api/agents/:id/state`."""
     return {
@@ -31,3 +41,19 @@ def state_view(agent: Agent, current_task_id: str | None) -> dict[str, Any]:
         "last_seen": to_ms(agent.last_seen),
         "last_state_change": to_ms(agent.last_state_change),
     }
+
+
+class CapabilityOut(Out):
+    name: str
+
+
+class AgentStateOut(Out):
+    agent_id: str
+    name: str
+    fsm_state: str
+    current_task_id: str | None
+    capabilities: list[CapabilityOut]
+    flags: list[str]
+    connected_at: int | None
+    last_seen: int | None
+    last_state_change: int

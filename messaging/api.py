@@ -9,19 +9,36 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
+from agentcom_site.core.schemas import BODY_GUARD, refusals
 from messaging import mailbox, retention, routing, selectors, threads, wire
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
+from messaging.responses import (
+    AckedOut,
+    EvictionOut,
+    MailboxOut,
+    MessageHistoryOut,
+    MessageSentOut,
+    RepliesOut,
+    ThreadOut,
+    ThreadRootOut,
+)
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, AckIn, MessageIn
 
 MAILBOX_REFUSAL = "only the mailbox owner or an operator may use this mailbox"
 
-router = Router(tags=["messaging"])
+# by_alias: a message's `from` is a Python keyword, so the schemas name it by alias;
+# exclude_unset: a message carries `channel` only when it was published on one.
+router = Router(tags=["messaging"], by_alias=True, exclude_unset=True)
 router.add_router("", channels_router)
 router.add_router("", config_router)
 
 
-@router.post("/message", response=dict, summary="Send a direct or broadcast message")
+@router.post(
+    "/message",
+    response={200: MessageSentOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    summary="Send a direct or broadcast message",
+)
 def send(request: HttpRequest, body: MessageIn):
     principal = require_agent(request)
     message = routing.send_message(
@@ -35,7 +52,11 @@ def send(request: HttpRequest, body: MessageIn):
 
 
 # Registered before `/mailbox/{agent_id}` so the literal path wins.
-@router.post("/mailbox/evict", response=dict, summary="Run mailbox retention now (operator)")
+@router.post(
+    "/mailbox/evict",
+    response={200: EvictionOut, **refusals(*BODY_GUARD, 401, 403)},
+    summary="Run mailbox retention now (operator)",
+)
 def evict(request: HttpRequest):
     require_operator(request)
     retention.enforce_retention()
@@ -46,7 +67,12 @@ class SinceQuery(Schema):
     since: int = Field(0, ge=0)
 
 
-@router.get("/mailbox/{agent_id}", auth=legacy_auth, response=dict, summary="Poll a mailbox")
+@router.get(
+    "/mailbox/{agent_id}",
+    auth=legacy_auth,
+    response={200: MailboxOut, **refusals(401, 403, 422)},
+    summary="Poll a mailbox",
+)
 def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     result = mailbox.poll(agent_id, since=query.since)
@@ -60,7 +86,10 @@ def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
 
 
 @router.post(
-    "/mailbox/{agent_id}/ack", auth=legacy_auth, response=dict, summary="Acknowledge a mailbox"
+    "/mailbox/{agent_id}/ack",
+    auth=legacy_auth,
+    response={200: AckedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    summary="Acknowledge a mailbox",
 )
 def ack(request: HttpRequest, agent_id: str, body: AckIn):
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
@@ -78,7 +107,12 @@ class HistoryQuery(Schema):
     limit: int = Field(50, ge=1, le=200)
 
 
-@router.get("/messages", auth=legacy_auth, response=dict, summary="Message history")
+@router.get(
+    "/messages",
+    auth=legacy_auth,
+    response={200: MessageHistoryOut, **refusals(401, 422)},
+    summary="Message history",
+)
 def history(request: HttpRequest, query: Query[HistoryQuery]):
     messages = selectors.message_history(
         sender=query.sender,
@@ -94,7 +128,12 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
     return {"messages": items, "cursor": cursor, "count": len(items)}
 
 
-@router.get("/threads/{message_id}", auth=legacy_auth, response=dict, summary="A whole thread")
+@router.get(
+    "/threads/{message_id}",
+    auth=legacy_auth,
+    response={200: ThreadOut, **refusals(401, 404)},
+    summary="A whole thread",
+)
 def thread(request: HttpRequest, message_id: str):
     root, messages = threads.thread(message_id)
     items = [wire.message_view(m) for m in messages.order_by("seq")]
@@ -102,14 +141,22 @@ def thread(request: HttpRequest, message_id: str):
 
 
 @router.get(
-    "/threads/{message_id}/replies", auth=legacy_auth, response=dict, summary="Direct replies"
+    "/threads/{message_id}/replies",
+    auth=legacy_auth,
+    response={200: RepliesOut, **refusals(401, 404)},
+    summary="Direct replies",
 )
 def replies(request: HttpRequest, message_id: str):
     items = [wire.message_view(m) for m in threads.replies(message_id).order_by("seq")]
     return {"parent": message_id, "replies": items, "count": len(items)}
 
 
-@router.get("/threads/{message_id}/root", auth=legacy_auth, response=dict, summary="Thread root")
+@router.get(
+    "/threads/{message_id}/root",
+    auth=legacy_auth,
+    response={200: ThreadRootOut, **refusals(401, 404)},
+    summary="Thread root",
+)
 def root(request: HttpRequest, message_id: str):
     threads.get_message(message_id)
     return {"message_id": message_id, "root": threads.root_of(message_id)}

@@ -5,18 +5,34 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from agentcom_site.core.auth import Principal, require_agent
+from agentcom_site.core.schemas import BODY_GUARD, refusals
 from messaging import topics, wire
+from messaging.responses import (
+    ChannelCreatedOut,
+    ChannelHistoryOut,
+    ChannelsOut,
+    PublishedOut,
+    SubscribedOut,
+    SubscriptionsOut,
+    UnsubscribedOut,
+)
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, ChannelIn, PublishIn
+from messaging.wire import ChannelDetailOut
 
-router = Router(tags=["channels"])
+# by_alias: a stored message's `from` is a Python keyword, so the schema names it by alias.
+router = Router(tags=["channels"], by_alias=True)
 
 
-@router.get("/channels", response=dict, summary="All channels")
+@router.get("/channels", response={200: ChannelsOut, **refusals(401)}, summary="All channels")
 def list_channels(request: HttpRequest):
     return {"channels": [wire.channel_item(c) for c in topics.with_counts()]}
 
 
-@router.post("/channels", response={201: dict}, summary="Create a channel")
+@router.post(
+    "/channels",
+    response={201: ChannelCreatedOut, **refusals(*BODY_GUARD, 401, 403, 409, 422)},
+    summary="Create a channel",
+)
 def create_channel(request: HttpRequest, body: ChannelIn):
     principal: Principal = request.auth
     topics.create_channel(
@@ -25,27 +41,43 @@ def create_channel(request: HttpRequest, body: ChannelIn):
     return Status(201, {"status": "created", "channel": body.name})
 
 
-@router.get("/channels/{channel}", response=dict, summary="One channel and its subscribers")
+@router.get(
+    "/channels/{channel}",
+    response={200: ChannelDetailOut, **refusals(401, 404)},
+    summary="One channel and its subscribers",
+)
 def channel_detail(request: HttpRequest, channel: str):
     found = topics.get_channel(channel)
     return wire.channel_detail(found, topics.subscriber_ids(found))
 
 
-@router.post("/channels/{channel}/subscribe", response=dict, summary="Subscribe")
+@router.post(
+    "/channels/{channel}/subscribe",
+    response={200: SubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404)},
+    summary="Subscribe",
+)
 def subscribe(request: HttpRequest, channel: str):
     principal = require_agent(request)
     done = topics.subscribe(name=channel, agent=principal.agent)
     return {"status": "subscribed" if done.created else "already_subscribed", "channel": channel}
 
 
-@router.post("/channels/{channel}/unsubscribe", response=dict, summary="Unsubscribe")
+@router.post(
+    "/channels/{channel}/unsubscribe",
+    response={200: UnsubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404)},
+    summary="Unsubscribe",
+)
 def unsubscribe(request: HttpRequest, channel: str):
     principal = require_agent(request)
     topics.unsubscribe(name=channel, agent=principal.agent)
     return {"status": "unsubscribed", "channel": channel}
 
 
-@router.post("/channels/{channel}/publish", response=dict, summary="Publish on a channel")
+@router.post(
+    "/channels/{channel}/publish",
+    response={200: PublishedOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
+    summary="Publish on a channel",
+)
 def publish(request: HttpRequest, channel: str, body: PublishIn):
     principal = require_agent(request)
     message = topics.publish(
@@ -63,13 +95,21 @@ class ChannelHistoryQuery(Schema):
     since: int = Field(0, ge=0)
 
 
-@router.get("/channels/{channel}/history", response=dict, summary="A channel's last messages")
+@router.get(
+    "/channels/{channel}/history",
+    response={200: ChannelHistoryOut, **refusals(401, 404, 422)},
+    summary="A channel's last messages",
+)
 def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery]):
     messages = topics.history(channel, limit=query.limit, since=query.since)
     entries = [wire.channel_history_entry(m) for m in messages]
     return {"channel": channel, "messages": entries, "count": len(entries)}
 
 
-@router.get("/agents/{agent_id}/subscriptions", response=dict, summary="An agent's channels")
+@router.get(
+    "/agents/{agent_id}/subscriptions",
+    response={200: SubscriptionsOut, **refusals(401)},
+    summary="An agent's channels",
+)
 def subscriptions(request: HttpRequest, agent_id: str):
     return {"agent_id": agent_id, "channels": topics.subscriptions_of(agent_id)}

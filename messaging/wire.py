@@ -2,11 +2,15 @@
 
 A message over HTTP is `{"id","from","to","type","payload","reply_to","timestamp"}`;
 in a push frame `type` is the frame's, so the message's own type is `message_type`.
+The HTTP shapes are each followed by the schema that describes them, for the API docs.
 """
 
 from typing import Any
 
+from pydantic import Field
+
 from agentcom_site.core.clock import to_ms
+from agentcom_site.core.schemas import Out
 from messaging.models import Channel, MailboxEntry, Message
 
 
@@ -25,9 +29,30 @@ def message_view(message: Message) -> dict[str, Any]:
     return view
 
 
+class _MessageFields(Out):
+    id: str
+    sender: str = Field(alias="from")
+    to: str | None
+    type: str
+    payload: dict[str, Any]
+    reply_to: str | None
+    timestamp: int
+
+
+class MessageOut(_MessageFields):
+    """`message_view`; routes answering it leave unset keys out, as `channel` is unless
+    the message was published on a channel."""
+
+    channel: str | None = None
+
+
 def history_item(message: Message) -> dict[str, Any]:
     """An item of `GET /api/messages`: the message plus its global `seq`."""
     return {**message_view(message), "seq": message.seq}
+
+
+class HistoryItemOut(MessageOut):
+    seq: int
 
 
 def _push_fields(message: Message) -> dict[str, Any]:
@@ -66,6 +91,16 @@ def channel_history_entry(message: Message) -> dict[str, Any]:
     return {"seq": message.channel_seq, "message": inner, "stored_at": to_ms(message.created_at)}
 
 
+class StoredMessageOut(MessageOut):
+    message_type: str
+
+
+class ChannelHistoryEntryOut(Out):
+    seq: int
+    message: StoredMessageOut
+    stored_at: int
+
+
 def mailbox_entry(entry: MailboxEntry) -> dict[str, Any]:
     return {
         "id": entry.message_id,
@@ -79,6 +114,10 @@ def mailbox_entry(entry: MailboxEntry) -> dict[str, Any]:
     }
 
 
+class MailboxEntryOut(_MessageFields):
+    seq: int
+
+
 def channel_item(channel: Channel) -> dict[str, Any]:
     """A channel in `GET /api/channels` and `list_channels` (needs `subscriber_count`)."""
     return {
@@ -87,6 +126,13 @@ def channel_item(channel: Channel) -> dict[str, Any]:
         "subscriber_count": channel.subscriber_count,
         "created_at": to_ms(channel.created_at),
     }
+
+
+class ChannelItemOut(Out):
+    name: str
+    description: str
+    subscriber_count: int
+    created_at: int
 
 
 def channel_detail(channel: Channel, subscribers: list[str]) -> dict[str, Any]:
@@ -98,3 +144,12 @@ def channel_detail(channel: Channel, subscribers: list[str]) -> dict[str, Any]:
         "created_at": to_ms(channel.created_at),
         "created_by": channel.created_by,
     }
+
+
+class ChannelDetailOut(Out):
+    name: str
+    description: str
+    subscribers: list[str]
+    subscriber_count: int
+    created_at: int
+    created_by: str

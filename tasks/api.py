@@ -9,8 +9,19 @@ from pydantic import Field
 from agentcom_site.core.auth import Principal, operator_auth
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import forbidden, not_found
+from agentcom_site.core.schemas import BODY_GUARD, refusals
 from tasks import intake, queue
 from tasks.models import Task
+from tasks.responses import (
+    BatchSubmittedOut,
+    DeadLetterOut,
+    TaskCancelledOut,
+    TaskListOut,
+    TaskPushedOut,
+    TaskRequeuedOut,
+    TaskStatsOut,
+    TaskSubmittedOut,
+)
 from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
 from tasks.selectors import (
     dead_letters,
@@ -19,9 +30,10 @@ from tasks.selectors import (
     task_stats,
     task_with_links,
 )
-from tasks.wire import task_record
+from tasks.wire import TaskDetailOut, task_record
 
-router = Router(tags=["tasks"])
+# by_alias: a history entry's `from` is a Python keyword, so the schema names it by alias.
+router = Router(tags=["tasks"], by_alias=True)
 admin_router = Router(tags=["tasks"])
 
 
@@ -51,14 +63,22 @@ def _submitted(task: Task) -> dict[str, Any]:
     }
 
 
-@router.post("", response={200: dict, 201: dict}, summary="Submit a task")
+@router.post(
+    "",
+    response={(200, 201): TaskSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    summary="Submit a task",
+)
 def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
     task, created = intake.submit(body, submitted_by=principal.actor)
     return Status(201 if created else 200, _submitted(task))
 
 
-@router.post("/batch", response={200: dict, 201: dict}, summary="Submit up to 500 tasks at once")
+@router.post(
+    "/batch",
+    response={(200, 201): BatchSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    summary="Submit up to 500 tasks at once",
+)
 def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal: Principal = request.auth
     results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
@@ -67,7 +87,11 @@ def submit_batch(request: HttpRequest, body: TaskBatchIn):
     return Status(201 if created else 200, {"tasks": tasks, "created": created})
 
 
-@router.get("", response=dict, summary="List tasks by priority then age")
+@router.get(
+    "",
+    response={200: TaskListOut, **refusals(401, 422)},
+    summary="List tasks by priority then age",
+)
 def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
     spec = task_filter(
         status=filters.status,
@@ -82,30 +106,46 @@ def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
     return {"tasks": records, "count": len(records), "total": total}
 
 
-@router.get("/dead-letter", response=dict, summary="Tasks in the dead letter queue")
+@router.get(
+    "/dead-letter",
+    response={200: DeadLetterOut, **refusals(401)},
+    summary="Tasks in the dead letter queue",
+)
 def dead_letter(request: HttpRequest):
     records = [task_record(t, history=False) for t in dead_letters(1000)]
     return {"tasks": records, "count": len(records)}
 
 
-@router.get("/stats", response=dict, summary="Queue counts")
+@router.get("/stats", response={200: TaskStatsOut, **refusals(401)}, summary="Queue counts")
 def stats(request: HttpRequest):
     return task_stats()
 
 
-@router.get("/{task_id}", response=dict, summary="One task with its history, newest first")
+@router.get(
+    "/{task_id}",
+    response={200: TaskDetailOut, **refusals(401, 404)},
+    summary="One task with its history, newest first",
+)
 def get_task(request: HttpRequest, task_id: str):
     return task_record(_get_task(task_id))
 
 
-@router.post("/{task_id}/retry", response=dict, summary="Requeue a dead-letter task")
+@router.post(
+    "/{task_id}/retry",
+    response={200: TaskRequeuedOut, **refusals(*BODY_GUARD, 401, 403, 404, 409)},
+    summary="Requeue a dead-letter task",
+)
 def retry(request: HttpRequest, task_id: str):
     principal: Principal = request.auth
     task = queue.retry_dead_letter(task_id, actor=principal.actor)
     return {"status": "requeued", "task_id": task.id, "priority": task.priority}
 
 
-@router.post("/{task_id}/cancel", response=dict, summary="Cancel a task (operator or submitter)")
+@router.post(
+    "/{task_id}/cancel",
+    response={200: TaskCancelledOut, **refusals(*BODY_GUARD, 401, 403, 404, 409, 422)},
+    summary="Cancel a task (operator or submitter)",
+)
 def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
     principal: Principal = request.auth
     task = _get_task(task_id)
@@ -119,7 +159,7 @@ def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
 @admin_router.post(
     "/push-task",
     auth=operator_auth,
-    response=dict,
+    response={200: TaskPushedOut, **refusals(*BODY_GUARD, 401, 403, 404, 409, 422)},
     summary="Assign a new task straight to an agent",
 )
 def push_task(request: HttpRequest, body: PushTaskIn):

@@ -1,8 +1,14 @@
-"""Task shapes on the wire (PROTOCOL.md §3.1, §3.2): integer priorities, ms timestamps."""
+"""Task shapes on the wire (PROTOCOL.md §3.1, §3.2): integer priorities, ms timestamps.
+
+Each builder is followed by the schema that describes what it writes, for the API docs.
+"""
 
 from typing import Any
 
+from pydantic import Field
+
 from agentcom_site.core.clock import to_ms
+from agentcom_site.core.schemas import Out
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
@@ -20,6 +26,18 @@ def history_entry(event: TaskEvent) -> dict[str, Any]:
         "generation": event.generation,
         "seq": event.seq,
     }
+
+
+class HistoryEntryOut(Out):
+    event: str
+    timestamp: int
+    details: str
+    from_status: str | None = Field(alias="from")
+    to: str
+    actor: str
+    agent_id: str | None
+    generation: int
+    seq: int
 
 
 def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
@@ -56,6 +74,45 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
     return record
+
+
+class TaskRecordOut(Out):
+    """A task in lists: `task_record(task, history=False)`. `metadata`, `progress` and
+    `result` are whatever the submitter and the agent sent."""
+
+    id: str
+    task_id: str
+    title: str
+    description: str
+    metadata: dict[str, Any]
+    priority: int
+    status: str
+    assigned_to: str | None
+    assigned_at: int | None
+    accepted_at: int | None
+    generation: int
+    retry_count: int
+    max_retries: int
+    needed_capabilities: list[str]
+    depends_on: list[str]
+    pinned_to: str | None
+    idempotency_key: str | None
+    complete_by: int | None
+    last_error: str | None
+    progress: Any
+    result: Any
+    tokens_used: int | None
+    rejected_by: list[str]
+    submitted_by: str
+    created_at: int
+    updated_at: int
+    completed_at: int | None
+
+
+class TaskDetailOut(TaskRecordOut):
+    """One task: the record plus its last 50 history entries, newest first."""
+
+    history: list[HistoryEntryOut]
 
 
 def assign_frame(task: Task) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""The snapshot of `GET /api/dashboard/state` (PROTOCOL.md §4.7), as `state.py` builds it.
+
+The pages read the keys beyond the protocol's (`health.items`, the card extras, `chart`).
+"""
+
+from typing import Literal
+
+from agentcom_site.core.schemas import Out
+from agents.wire import AgentStateOut
+from tasks.responses import QueueCountsOut
+
+
+class ConditionOut(Out):
+    level: Literal["warning", "critical"]
+    text: str
+
+
+class HealthSummaryOut(Out):
+    status: Literal["ok", "warning", "critical"]
+    conditions: list[str]
+    items: list[ConditionOut]
+
+
+class AgentCardOut(AgentStateOut):
+    status: str
+    current_task_title: str | None
+    tasks_done_today: int
+
+
+class DeadLetterTaskOut(Out):
+    id: str
+    title: str
+    description: str
+    last_error: str | None
+    retry_count: int
+    created_at: int
+    updated_at: int
+
+
+class CompletionOut(Out):
+    task_id: str
+    agent_id: str | None
+    title: str
+    description: str
+    duration_ms: int
+    tokens_used: int | None
+    completed_at: int
+    pr_url: str | None
+
+
+class ThroughputOut(Out):
+    completed_last_hour: int
+    avg_completion_ms: int | None
+    total_tokens_hour: int
+
+
+class ChartPointOut(Out):
+    t: int
+    queued: int
+    completed: int
+
+
+class ChartOut(Out):
+    bucket_ms: int
+    points: list[ChartPointOut]
+
+
+class DashboardStateOut(Out):
+    uptime_ms: int
+    timestamp: int
+    health: HealthSummaryOut
+    agents: list[AgentCardOut]
+    queue: QueueCountsOut
+    dead_letter_tasks: list[DeadLetterTaskOut]
+    recent_completions: list[CompletionOut]
+    throughput: ThroughputOut
+    chart: ChartOut
