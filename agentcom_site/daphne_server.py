@@ -1,11 +1,72 @@
 """Daphne, as `runhub` serves it. Import this (and its `reactor`) before anything Twisted:
 daphne.server installs the asyncio reactor."""
 
+import json
+
+from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from django.conf import settings
 from twisted.internet import reactor
+
+from agentcom_site.core.errors import payload_too_large
 
 TIMEOUT_CHECK_INTERVAL_S = 2
 TIMEOUT_CHECK_SLICE = 500
+# After a refused body the client gets this long to read the 413 before the
+# connection is cut; meanwhile nothing more is read from it.
+REFUSAL_LINGER_S = 2
+
+
+class HubWebRequest(WebRequest):
+    """Daphne's request with the body limit enforced while the body arrives.
+
+    Twisted reads a whole body (spooling it to a temporary file) before daphne hands
+    the request to the application, so a limit checked by the application comes after
+    the damage. Here a declared length over the limit is refused as soon as the
+    headers are in, and a chunked body as soon as its running count passes the limit:
+    a JSON 413, then the connection stops being read and is closed.
+    """
+
+    refused = False
+    received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        if length is not None and length > settings.AGENTCOM_MAX_FRAME_BYTES:
+            self.refuse()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.refused:
+            return
+        self.received += len(data)
+        if self.received > settings.AGENTCOM_MAX_FRAME_BYTES:
+            self.refuse()
+            return
+        super().handleContentChunk(data)
+
+    def process(self):
+        if self.refused:  # the rest of the body arrived in the same read
+            return None
+        return super().process()
+
+    def refuse(self) -> None:
+        self.refused = True
+        body = json.dumps(payload_too_large(settings.AGENTCOM_MAX_FRAME_BYTES).as_dict())
+        transport = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode())
+        )
+        transport.pauseProducing()
+        transport.loseWriteConnection()
+        reactor.callLater(REFUSAL_LINGER_S, transport.abortConnection)
+
+
+class HubHTTPFactory(HTTPFactory):
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = HubWebRequest
+        return protocol
 
 
 class HubServer(Server):
@@ -14,7 +75,17 @@ class HubServer(Server):
     Daphne checks every connection's timeouts in one pass every two seconds; with
     10 000 agents connected that pass held the event loop long enough to show in
     dispatch latency. Here the same checks run a slice at a time, yielding between.
+    HTTP requests are `HubWebRequest`s, which bound the body while it arrives.
     """
+
+    @property
+    def http_factory(self) -> HTTPFactory:
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, factory: HTTPFactory) -> None:
+        # `Server.run` builds daphne's factory inline; this is the one seam to swap it.
+        self._http_factory = HubHTTPFactory(self)
 
     def timeout_checker(self) -> None:
         self._check_timeouts(list(self.connections), 0)

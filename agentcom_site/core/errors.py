@@ -68,3 +68,9 @@ def unauthorized(detail: str = "a valid token is required") -> HubError:
     return HubError(
         "unauthorized", detail, http_status=401, hint="provide Authorization: Bearer <token>"
     )
+
+
+def payload_too_large(limit: int) -> HubError:
+    return HubError(
+        "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
+    )
