@@ -149,6 +149,7 @@ async def lifespan(scope, receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             background.stop()
+            await sync_to_async(background.release_this_process)()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

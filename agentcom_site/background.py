@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from agentcom_site.core import transport
-from agents import connections, presence
+from agents import connections, presence, processes
 from messaging.retention import enforce_retention
 from tasks import scheduler
 from tasks.sweep import sweep_once
@@ -42,6 +42,32 @@ async def liveness_loop() -> None:
                 await database_sync_to_async(presence.touch)(active[start : start + TOUCH_BATCH])
         except Exception:
             log.exception("liveness check failed")
+
+
+def _beat_and_release(hosting: bool) -> list[str]:
+    close_old_connections()
+    if hosting:
+        processes.beat()
+    return presence.release_orphans()
+
+
+async def process_loop(*, hosting: bool, stopping: asyncio.Event | None = None) -> None:
+    """Say this process is alive (if it hosts sockets) and release the agents of
+    processes that stopped saying so (agents/processes.py)."""
+    while stopping is None or not stopping.is_set():
+        try:
+            gone = await database_sync_to_async(_beat_and_release)(hosting)
+            if gone:
+                log.warning("agents of a dead hub process set offline: %s", ", ".join(gone))
+        except Exception:
+            log.exception("process heartbeat failed")
+        try:
+            if stopping is None:
+                await asyncio.sleep(settings.AGENTCOM_PROCESS_BEAT_S)
+            else:
+                await asyncio.wait_for(stopping.wait(), settings.AGENTCOM_PROCESS_BEAT_S)
+        except TimeoutError:
+            pass
 
 
 def _sweep() -> None:
@@ -77,7 +103,17 @@ def prepare(*, fresh_start: bool) -> None:
         reset = presence.reset_all_offline()
         if reset:
             log.info("hub start: %d agents marked offline", reset)
-        close_old_connections()
+    # Beat before the first socket can identify, so no other process's sweep takes
+    # this process's first agents for orphans.
+    processes.beat()
+    close_old_connections()
+
+
+def release_this_process() -> list[str]:
+    """A clean stop: this process's agents go offline and its heartbeat row goes."""
+    gone = presence.release_process(processes.PROCESS_ID)
+    processes.forget()
+    return gone
 
 
 def start(*, scheduler_enabled: bool) -> None:
@@ -85,6 +121,7 @@ def start(*, scheduler_enabled: bool) -> None:
     loop = asyncio.get_running_loop()
     transport.attach_outbox()
     _tasks.append(loop.create_task(liveness_loop()))
+    _tasks.append(loop.create_task(process_loop(hosting=True)))
     if scheduler_enabled:
         scheduler.install_local_loop()
         _tasks.append(loop.create_task(sweep_loop()))

@@ -5,6 +5,7 @@ import json
 
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.internet import reactor
 
@@ -62,6 +63,24 @@ class HubWebRequest(WebRequest):
         reactor.callLater(REFUSAL_LINGER_S, transport.abortConnection)
 
 
+class HubWebSocketProtocol(WebSocketProtocol):
+    """Daphne's socket, closing with 4009 `frame too large` (PROTOCOL.md §2.5) on a
+    message over the limit, where autobahn would drop the TCP connection without a
+    word (nothing more of the message is kept), and sending close reasons."""
+
+    def handle_reply(self, message: dict) -> None:
+        # Daphne sends the close code without the reason; the reasons are part of the
+        # protocol (PROTOCOL.md §2.5).
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            self.sendClose(code=message.get("code") or 1000, reason=message.get("reason") or None)
+            return
+        super().handle_reply(message)
+
+    def _max_message_size_exceeded(self, msg_size, max_msg_size, reason) -> None:
+        self.failByDrop = False  # fail with a closing handshake the client can read
+        self._fail_connection(4009, "frame too large")
+
+
 class HubHTTPFactory(HTTPFactory):
     def buildProtocol(self, addr):
         protocol = super().buildProtocol(addr)
@@ -75,7 +94,8 @@ class HubServer(Server):
     Daphne checks every connection's timeouts in one pass every two seconds; with
     10 000 agents connected that pass held the event loop long enough to show in
     dispatch latency. Here the same checks run a slice at a time, yielding between.
-    HTTP requests are `HubWebRequest`s, which bound the body while it arrives.
+    HTTP requests are `HubWebRequest`s, which bound the body while it arrives, and
+    sockets `HubWebSocketProtocol`s, which close on an oversized message.
     """
 
     @property
@@ -86,6 +106,15 @@ class HubServer(Server):
     def http_factory(self, factory: HTTPFactory) -> None:
         # `Server.run` builds daphne's factory inline; this is the one seam to swap it.
         self._http_factory = HubHTTPFactory(self)
+
+    @property
+    def ws_factory(self) -> WebSocketFactory:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: WebSocketFactory) -> None:
+        factory.protocol = HubWebSocketProtocol
+        self._ws_factory = factory
 
     def timeout_checker(self) -> None:
         self._check_timeouts(list(self.connections), 0)

@@ -168,6 +168,10 @@ AGENTCOM_SWEEP_INTERVAL_S = envfloat("AGENTCOM_SWEEP_INTERVAL_S", 30)
 AGENTCOM_PING_TTL_S = envfloat("AGENTCOM_PING_TTL_S", 60)
 AGENTCOM_RECONNECT_GRACE_S = envfloat("AGENTCOM_RECONNECT_GRACE_S", 60)
 AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")
+# Each hub process beats this often; the agents of one silent for the second figure
+# (SIGKILL, a crash, a wedged loop) are set offline by any other process.
+AGENTCOM_PROCESS_BEAT_S = envfloat("AGENTCOM_PROCESS_BEAT_S", 1)
+AGENTCOM_PROCESS_DEAD_AFTER_S = envfloat("AGENTCOM_PROCESS_DEAD_AFTER_S", 5)
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
 AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)

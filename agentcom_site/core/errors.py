@@ -74,3 +74,11 @@ def payload_too_large(limit: int) -> HubError:
     return HubError(
         "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
     )
+
+
+def internal_error() -> HubError:
+    return HubError(
+        "internal_error",
+        "the hub failed to handle this frame; the failure is logged",
+        http_status=500,
+    )
