@@ -7,6 +7,7 @@ workers in scaled mode (`run_scheduler_and_sweep`).
 
 import asyncio
 import logging
+import resource
 import time
 
 from channels.db import database_sync_to_async
@@ -91,6 +92,20 @@ async def sweep_loop(stopping: asyncio.Event | None = None) -> None:
                 await asyncio.wait_for(stopping.wait(), settings.AGENTCOM_SWEEP_INTERVAL_S)
         except TimeoutError:
             pass
+
+
+def raise_open_files_limit() -> int:
+    """Every socket is a descriptor: take the hard limit, not the (often 1024) soft one.
+    Returns the limit in force; the unidentified-socket cap is derived from it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        log.warning("could not raise the open-files limit from %d to %d", soft, hard)
+        return soft
+    return hard
 
 
 def prepare(*, fresh_start: bool) -> None:

@@ -3,6 +3,7 @@ daphne.server installs the asyncio reactor."""
 
 import json
 
+from autobahn.websocket import ConnectionDeny
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -68,11 +69,28 @@ class HubWebSocketProtocol(WebSocketProtocol):
     message over the limit, where autobahn would drop the TCP connection without a
     word (nothing more of the message is kept), and sending close reasons."""
 
+    denial_status = 403
+
     def handle_reply(self, message: dict) -> None:
+        kind = message.get("type")
         # Daphne sends the close code without the reason; the reasons are part of the
         # protocol (PROTOCOL.md §2.5).
-        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+        if kind == "websocket.close" and self.state != self.STATE_CONNECTING:
             self.sendClose(code=message.get("code") or 1000, reason=message.get("reason") or None)
+            return
+        # The ASGI denial response, which daphne lacks: a refused upgrade gets its own
+        # status (429, 503), with the error code as the reason phrase.
+        if kind == "websocket.http.response.start" and self.state == self.STATE_CONNECTING:
+            self.denial_status = message["status"]
+            return
+        if kind == "websocket.http.response.body" and self.state == self.STATE_CONNECTING:
+            try:
+                reason = json.loads(message.get("body") or b"{}").get("error", "refused")
+            except ValueError:
+                reason = "refused"
+            self.handshake_deferred.errback(ConnectionDeny(code=self.denial_status, reason=reason))
+            del self.handshake_deferred
+            self.server.protocol_disconnected(self)
             return
         super().handle_reply(message)
 

@@ -180,6 +180,11 @@ AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
 AGENTCOM_HISTORY_KEEP = envint("AGENTCOM_HISTORY_KEEP", 10_000)
 
 AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
+# Sockets that have not identified (PROTOCOL.md §2.5): closed after the timeout, and at
+# most this many per client address and in all (0 = half the open-files limit).
+AGENTCOM_IDENTIFY_TIMEOUT_S = envfloat("AGENTCOM_IDENTIFY_TIMEOUT_S", 10)
+AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS = envint("AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS", 64)
+AGENTCOM_MAX_UNIDENTIFIED = envint("AGENTCOM_MAX_UNIDENTIFIED", 0)
 # The net under every page limit: no HTTP response body is larger (PROTOCOL.md §4.1).
 AGENTCOM_MAX_RESPONSE_BYTES = envint("AGENTCOM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
 AGENTCOM_VALIDATION_STRIKES = 10  # validation errors within the window close the socket

@@ -47,8 +47,12 @@ class AgentConsumer(HubConsumer):
         self.closing = False
         self.replaced = False
         self.hears_presence = False
+        client = self.scope.get("client") or ("unknown", 0)
+        refusal = connections.admit(self, client[0])
+        if refusal is not None:
+            await self.refuse_handshake(refusal)
+            return
         await self.accept()
-        connections.register(self)
 
     async def disconnect(self, code: int) -> None:
         connections.unregister(self)
@@ -72,6 +76,21 @@ class AgentConsumer(HubConsumer):
             await work
         except Exception:
             log.exception("socket cleanup step %r failed", step)
+
+    async def refuse_handshake(self, error: HubError) -> None:
+        """Refuse the upgrade with the error's HTTP status and JSON body (the ASGI
+        WebSocket denial response; runhub's daphne and uvicorn both speak it)."""
+        self.closing = True
+        body = json.dumps(error.as_dict()).encode()
+        headers = [(b"content-type", b"application/json")]
+        await self.base_send(
+            {
+                "type": "websocket.http.response.start",
+                "status": error.http_status,
+                "headers": headers,
+            }
+        )
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
 
     async def close_with(self, code: int, reason: str) -> None:
         if not self.closing:
@@ -115,6 +134,8 @@ class AgentConsumer(HubConsumer):
         handlers = frame_handlers()
         if kind == "identify":
             await handlers["identify"](self, frame)
+            if self.agent is not None:
+                connections.identified(self)
             return
         if self.agent is None:
             raise HubError("not_identified", "send identify first")

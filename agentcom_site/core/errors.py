@@ -82,3 +82,17 @@ def internal_error() -> HubError:
         "the hub failed to handle this frame; the failure is logged",
         http_status=500,
     )
+
+
+def too_many_unidentified(limit: int) -> HubError:
+    return HubError(
+        "too_many_unidentified",
+        f"over {limit} sockets from this address have not identified yet",
+        http_status=429,
+    )
+
+
+def hub_full() -> HubError:
+    return HubError(
+        "hub_full", "the hub holds too many unidentified sockets; retry later", http_status=503
+    )

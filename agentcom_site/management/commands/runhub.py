@@ -43,6 +43,7 @@ class Command(BaseCommand):
 
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
+        background.raise_open_files_limit()
         background.prepare(fresh_start=embedded)
 
         def ready() -> None:
