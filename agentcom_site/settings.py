@@ -174,6 +174,10 @@ AGENTCOM_PROCESS_BEAT_S = envfloat("AGENTCOM_PROCESS_BEAT_S", 1)
 AGENTCOM_PROCESS_DEAD_AFTER_S = envfloat("AGENTCOM_PROCESS_DEAD_AFTER_S", 5)
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
+# An agent rejecting the same task again waits this long, doubling, before it is
+# offered that task again (PROTOCOL.md §3.5).
+AGENTCOM_REJECT_BACKOFF_S = envfloat("AGENTCOM_REJECT_BACKOFF_S", 1)
+AGENTCOM_REJECT_BACKOFF_MAX_S = envfloat("AGENTCOM_REJECT_BACKOFF_MAX_S", 60)
 AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)
 
 AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)

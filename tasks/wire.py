@@ -19,6 +19,7 @@ def history_entry(event: TaskEvent) -> dict[str, Any]:
         "agent_id": event.agent_id or None,
         "generation": event.generation,
         "seq": event.seq,
+        "repeats": event.repeats,
     }
 
 
