@@ -184,6 +184,12 @@ AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
 AGENTCOM_HISTORY_KEEP = envint("AGENTCOM_HISTORY_KEEP", 10_000)
 
 AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
+# Every list is a page of at most this many items (PROTOCOL.md §4), and a task in a
+# list carries this much of its description.
+AGENTCOM_LIST_MAX = 200
+AGENTCOM_DESCRIPTION_PREVIEW = 200
+# Items are added to a message or mailbox page until their payloads pass this budget.
+AGENTCOM_PAGE_PAYLOAD_BYTES = envint("AGENTCOM_PAGE_PAYLOAD_BYTES", 2 * 1024 * 1024)
 # Sockets that have not identified (PROTOCOL.md §2.5): closed after the timeout, and at
 # most this many per client address and in all (0 = half the open-files limit).
 AGENTCOM_IDENTIFY_TIMEOUT_S = envfloat("AGENTCOM_IDENTIFY_TIMEOUT_S", 10)

@@ -5,6 +5,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from agentcom_site.core.auth import Principal, require_agent
+from agentcom_site.core.pages import within_budget
 from messaging import topics, wire
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, ChannelIn, PublishIn
 
@@ -66,8 +67,9 @@ class ChannelHistoryQuery(Schema):
 @router.get("/channels/{channel}/history", response=dict, summary="A channel's last messages")
 def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery]):
     messages = topics.history(channel, limit=query.limit, since=query.since)
-    entries = [wire.channel_history_entry(m) for m in messages]
-    return {"channel": channel, "messages": entries, "count": len(entries)}
+    page, more = within_budget(messages, lambda message: message.payload)
+    entries = [wire.channel_history_entry(m) for m in page]
+    return {"channel": channel, "messages": entries, "count": len(entries), "more": more}
 
 
 @router.get("/agents/{agent_id}/subscriptions", response=dict, summary="An agent's channels")

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -13,13 +14,14 @@ from tasks import intake, queue
 from tasks.models import Task
 from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
 from tasks.selectors import (
+    dead_letter_count,
     dead_letters,
     filtered_tasks,
     task_filter,
     task_stats,
     task_with_links,
 )
-from tasks.wire import task_record
+from tasks.wire import SUMMARY_OMITS, task_record, task_summary
 
 router = Router(tags=["tasks"])
 admin_router = Router(tags=["tasks"])
@@ -30,7 +32,7 @@ class TaskListQuery(Schema):
     priority: str | None = None
     assigned_to: str | None = None
     submitted_by: str | None = None
-    limit: int = Field(200, ge=1, le=1000)
+    limit: int = Field(settings.AGENTCOM_LIST_MAX, ge=1, le=settings.AGENTCOM_LIST_MAX)
     offset: int = Field(0, ge=0)
 
 
@@ -75,17 +77,18 @@ def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
         holder=filters.assigned_to,
         submitted_by=filters.submitted_by,
     )
-    tasks = filtered_tasks(spec).prefetch_related("depends_on")
+    tasks = filtered_tasks(spec).defer(*SUMMARY_OMITS).prefetch_related("depends_on")
     total = tasks.count()
     page = tasks[filters.offset : filters.offset + filters.limit]
-    records = [task_record(t, history=False) for t in page]
+    records = [task_summary(t) for t in page]
     return {"tasks": records, "count": len(records), "total": total}
 
 
 @router.get("/dead-letter", response=dict, summary="Tasks in the dead letter queue")
 def dead_letter(request: HttpRequest):
-    records = [task_record(t, history=False) for t in dead_letters(1000)]
-    return {"tasks": records, "count": len(records)}
+    page = dead_letters(settings.AGENTCOM_LIST_MAX).defer(*SUMMARY_OMITS)
+    records = [task_summary(t) for t in page.prefetch_related("depends_on")]
+    return {"tasks": records, "count": len(records), "total": dead_letter_count()}
 
 
 @router.get("/stats", response=dict, summary="Queue counts")

@@ -2,10 +2,14 @@
 
 from typing import Any
 
+from django.conf import settings
+
 from agentcom_site.core.clock import to_ms
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
+# What a list leaves out: read one task for these (PROTOCOL.md §4.5).
+SUMMARY_OMITS = ("metadata", "result", "progress")
 
 
 def history_entry(event: TaskEvent) -> dict[str, Any]:
@@ -72,3 +76,41 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
     }
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """A task as lists show it: the record without history, its description cut to a
+    preview and its large fields null, so a page stays small whatever the tasks hold.
+    The queryset should defer SUMMARY_OMITS: they are never read here."""
+    preview = settings.AGENTCOM_DESCRIPTION_PREVIEW
+    record = {
+        "id": task.id,
+        "task_id": task.id,
+        "title": task.title,
+        "description": task.description[:preview],
+        "description_truncated": len(task.description) > preview,
+        "metadata": None,
+        "priority": task.priority,
+        "status": task.status,
+        "assigned_to": task.holder.agent_id if task.holder_id else None,
+        "assigned_at": to_ms(task.assigned_at),
+        "accepted_at": to_ms(task.accepted_at),
+        "generation": task.generation,
+        "retry_count": task.retry_count,
+        "max_retries": task.max_retries,
+        "needed_capabilities": task.needed_capabilities,
+        "depends_on": sorted(d.id for d in task.depends_on.all()),
+        "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
+        "idempotency_key": task.idempotency_key,
+        "complete_by": to_ms(task.complete_by),
+        "last_error": task.last_error or None,
+        "progress": None,
+        "result": None,
+        "tokens_used": task.tokens_used,
+        "rejected_by": task.rejected_by,
+        "submitted_by": task.submitted_by,
+        "created_at": to_ms(task.created_at),
+        "updated_at": to_ms(task.updated_at),
+        "completed_at": to_ms(task.completed_at),
+    }
+    return record
