@@ -7,6 +7,7 @@ workers in scaled mode (`run_scheduler_and_sweep`).
 
 import asyncio
 import logging
+import resource
 import time
 
 from channels.db import database_sync_to_async
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from agentcom_site.core import transport
-from agents import connections, presence
+from agents import connections, presence, processes
 from messaging.retention import enforce_retention
 from tasks import scheduler
 from tasks.sweep import sweep_once
@@ -44,6 +45,32 @@ async def liveness_loop() -> None:
             log.exception("liveness check failed")
 
 
+def _beat_and_release(hosting: bool) -> list[str]:
+    close_old_connections()
+    if hosting:
+        processes.beat()
+    return presence.release_orphans()
+
+
+async def process_loop(*, hosting: bool, stopping: asyncio.Event | None = None) -> None:
+    """Say this process is alive (if it hosts sockets) and release the agents of
+    processes that stopped saying so (agents/processes.py)."""
+    while stopping is None or not stopping.is_set():
+        try:
+            gone = await database_sync_to_async(_beat_and_release)(hosting)
+            if gone:
+                log.warning("agents of a dead hub process set offline: %s", ", ".join(gone))
+        except Exception:
+            log.exception("process heartbeat failed")
+        try:
+            if stopping is None:
+                await asyncio.sleep(settings.AGENTCOM_PROCESS_BEAT_S)
+            else:
+                await asyncio.wait_for(stopping.wait(), settings.AGENTCOM_PROCESS_BEAT_S)
+        except TimeoutError:
+            pass
+
+
 def _sweep() -> None:
     close_old_connections()
     sweep_once()
@@ -67,6 +94,20 @@ async def sweep_loop(stopping: asyncio.Event | None = None) -> None:
             pass
 
 
+def raise_open_files_limit() -> int:
+    """Every socket is a descriptor: take the hard limit, not the (often 1024) soft one.
+    Returns the limit in force; the unidentified-socket cap is derived from it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        log.warning("could not raise the open-files limit from %d to %d", soft, hard)
+        return soft
+    return hard
+
+
 def prepare(*, fresh_start: bool) -> None:
     """Synchronous start-up, before the event loop runs.
 
@@ -77,7 +118,17 @@ def prepare(*, fresh_start: bool) -> None:
         reset = presence.reset_all_offline()
         if reset:
             log.info("hub start: %d agents marked offline", reset)
-        close_old_connections()
+    # Beat before the first socket can identify, so no other process's sweep takes
+    # this process's first agents for orphans.
+    processes.beat()
+    close_old_connections()
+
+
+def release_this_process() -> list[str]:
+    """A clean stop: this process's agents go offline and its heartbeat row goes."""
+    gone = presence.release_process(processes.PROCESS_ID)
+    processes.forget()
+    return gone
 
 
 def start(*, scheduler_enabled: bool) -> None:
@@ -85,6 +136,7 @@ def start(*, scheduler_enabled: bool) -> None:
     loop = asyncio.get_running_loop()
     transport.attach_outbox()
     _tasks.append(loop.create_task(liveness_loop()))
+    _tasks.append(loop.create_task(process_loop(hosting=True)))
     if scheduler_enabled:
         scheduler.install_local_loop()
         _tasks.append(loop.create_task(sweep_loop()))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from agentcom_site.core.errors import HubError
+from agentcom_site.core.errors import HubError, payload_too_large
 
 API_PREFIXES = ("/api/", "/admin/tokens", "/health")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -47,14 +47,10 @@ class ApiBodyGuardMiddleware:
         except ValueError:
             length = 0
         if length > limit:
-            return HubError(
-                "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
-            )
+            return payload_too_large(limit)
         body = request.body
         if len(body) > limit:
-            return HubError(
-                "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
-            )
+            return payload_too_large(limit)
         if not body.strip():
             request.parsed_json = None
             return None

@@ -171,14 +171,35 @@ AGENTCOM_FOREIGN_WRITE_CHECK_S = envfloat("AGENTCOM_FOREIGN_WRITE_CHECK_S", 0.2)
 AGENTCOM_PING_TTL_S = envfloat("AGENTCOM_PING_TTL_S", 60)
 AGENTCOM_RECONNECT_GRACE_S = envfloat("AGENTCOM_RECONNECT_GRACE_S", 60)
 AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")
+# Each hub process beats this often; the agents of one silent for the second figure
+# (SIGKILL, a crash, a wedged loop) are set offline by any other process.
+AGENTCOM_PROCESS_BEAT_S = envfloat("AGENTCOM_PROCESS_BEAT_S", 1)
+AGENTCOM_PROCESS_DEAD_AFTER_S = envfloat("AGENTCOM_PROCESS_DEAD_AFTER_S", 5)
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
+# An agent rejecting the same task again waits this long, doubling, before it is
+# offered that task again (PROTOCOL.md §3.5).
+AGENTCOM_REJECT_BACKOFF_S = envfloat("AGENTCOM_REJECT_BACKOFF_S", 1)
+AGENTCOM_REJECT_BACKOFF_MAX_S = envfloat("AGENTCOM_REJECT_BACKOFF_MAX_S", 60)
 AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)
 
 AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
 AGENTCOM_HISTORY_KEEP = envint("AGENTCOM_HISTORY_KEEP", 10_000)
 
 AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
+# Every list is a page of at most this many items (PROTOCOL.md §4), and a task in a
+# list carries this much of its description.
+AGENTCOM_LIST_MAX = 200
+AGENTCOM_DESCRIPTION_PREVIEW = 200
+# Items are added to a message or mailbox page until their payloads pass this budget.
+AGENTCOM_PAGE_PAYLOAD_BYTES = envint("AGENTCOM_PAGE_PAYLOAD_BYTES", 2 * 1024 * 1024)
+# Sockets that have not identified (PROTOCOL.md §2.5): closed after the timeout, and at
+# most this many per client address and in all (0 = half the open-files limit).
+AGENTCOM_IDENTIFY_TIMEOUT_S = envfloat("AGENTCOM_IDENTIFY_TIMEOUT_S", 10)
+AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS = envint("AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS", 64)
+AGENTCOM_MAX_UNIDENTIFIED = envint("AGENTCOM_MAX_UNIDENTIFIED", 0)
+# The net under every page limit: no HTTP response body is larger (PROTOCOL.md §4.1).
+AGENTCOM_MAX_RESPONSE_BYTES = envint("AGENTCOM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
 AGENTCOM_VALIDATION_STRIKES = 10  # validation errors within the window close the socket
 AGENTCOM_VALIDATION_WINDOW_S = 60
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTCOM_MAX_FRAME_BYTES + 1024

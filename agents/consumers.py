@@ -2,21 +2,24 @@
 
 The consumer is thin: it checks each frame in the order of §2.1, then hands it to the
 handler registered for its type (`agents.frames`, `tasks.frames`, `messaging.frames`),
-which validates it and calls one service. Refusals become error frames; the socket
-stays open except after too many validation errors.
+which validates it and calls one service. Refusals become error frames, a handler
+that fails becomes `internal_error`; the socket stays open except after too many
+validation errors or a frame over the size limit (PROTOCOL.md §2.5). However a socket
+ends, its agent goes offline (`disconnect`).
 """
 
 import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from agentcom_site.core.clock import now_ms
-from agentcom_site.core.errors import HubError
+from agentcom_site.core.errors import HubError, internal_error
 from agentcom_site.core.frames import frame_handlers, run_disconnect_hooks
 from agentcom_site.core.sockets import HubConsumer
 from agentcom_site.core.validation import parse_frame
@@ -27,6 +30,9 @@ from agents.push import PRESENCE_GROUP
 log = logging.getLogger(__name__)
 
 STRIKE_CODES = ("invalid_json", "unknown_message_type", "validation_failed")
+# Close codes of PROTOCOL.md §2.5. A server may only send 1000 or 3000-4999.
+CLOSE_STRIKES = (4008, "too many validation errors")
+CLOSE_TOO_LARGE = (4009, "frame too large")
 
 
 class AgentConsumer(HubConsumer):
@@ -41,18 +47,50 @@ class AgentConsumer(HubConsumer):
         self.closing = False
         self.replaced = False
         self.hears_presence = False
+        client = self.scope.get("client") or ("unknown", 0)
+        refusal = connections.admit(self, client[0])
+        if refusal is not None:
+            await self.refuse_handshake(refusal)
+            return
         await self.accept()
-        connections.register(self)
 
     async def disconnect(self, code: int) -> None:
         connections.unregister(self)
+        # Every step runs even if one before it failed: the agent must go offline.
         if self.hears_presence:
-            await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
-        if self.agent is not None:
-            await database_sync_to_async(presence.disconnect)(
-                self.agent.pk, channel_name=self.channel_name
+            await self._cleanup(
+                "presence group",
+                self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name),
             )
-            await run_disconnect_hooks(self)
+        if self.agent is not None:
+            await self._cleanup(
+                "presence",
+                database_sync_to_async(presence.disconnect)(
+                    self.agent.pk, channel_name=self.channel_name
+                ),
+            )
+            await self._cleanup("disconnect hooks", run_disconnect_hooks(self))
+
+    async def _cleanup(self, step: str, work: Awaitable[Any]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("socket cleanup step %r failed", step)
+
+    async def refuse_handshake(self, error: HubError) -> None:
+        """Refuse the upgrade with the error's HTTP status and JSON body (the ASGI
+        WebSocket denial response; runhub's daphne and uvicorn both speak it)."""
+        self.closing = True
+        body = json.dumps(error.as_dict()).encode()
+        headers = [(b"content-type", b"application/json")]
+        await self.base_send(
+            {
+                "type": "websocket.http.response.start",
+                "status": error.http_status,
+                "headers": headers,
+            }
+        )
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
 
     async def close_with(self, code: int, reason: str) -> None:
         if not self.closing:
@@ -64,11 +102,29 @@ class AgentConsumer(HubConsumer):
         self.last_frame_at = time.monotonic()
         if self.closing:
             return
+        kind = None
         try:
+            if self._too_large(text_data, bytes_data):
+                await self.close_with(*CLOSE_TOO_LARGE)
+                return
             frame = parse_frame(text_data, bytes_data)
+            kind = frame["type"]
             await self._dispatch(frame)
         except HubError as error:
             await self.send_error(error)
+        except Exception:
+            # The frame type only (cut short: it is the client's text), never the frame:
+            # it may hold a token.
+            log.exception("the handler of a %.64r frame failed", kind)
+            await self.send_error(internal_error())
+
+    @staticmethod
+    def _too_large(text_data: str | None, bytes_data: bytes | None) -> bool:
+        limit = settings.AGENTCOM_MAX_FRAME_BYTES
+        if text_data is None:
+            return len(bytes_data or b"") > limit
+        # A character is at most 4 bytes in UTF-8: most frames need no encoding here.
+        return len(text_data) * 4 > limit and len(text_data.encode()) > limit
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -78,6 +134,8 @@ class AgentConsumer(HubConsumer):
         handlers = frame_handlers()
         if kind == "identify":
             await handlers["identify"](self, frame)
+            if self.agent is not None:
+                connections.identified(self)
             return
         if self.agent is None:
             raise HubError("not_identified", "send identify first")
@@ -111,7 +169,7 @@ class AgentConsumer(HubConsumer):
         while self.strikes and self.strikes[0] < moment - window:
             self.strikes.popleft()
         if len(self.strikes) >= settings.AGENTCOM_VALIDATION_STRIKES:
-            await self.close_with(1008, "too many validation errors")
+            await self.close_with(*CLOSE_STRIKES)
 
     # --- channel layer messages (agents.push) ----------------------------------------
     async def agent_push(self, message: dict[str, Any]) -> None:

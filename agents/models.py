@@ -31,6 +31,9 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     # Presence: the channel name of the live socket, if any (latest connection wins).
     channel_name = models.CharField(max_length=255, blank=True, default="")
+    # The hub process holding that socket (agents/processes.py): when it stops beating,
+    # the socket died with it and the agent goes offline.
+    hub_process = models.CharField(max_length=32, blank=True, default="")
     connected_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     idle_since = models.DateTimeField(null=True, blank=True)
@@ -234,3 +237,13 @@ class OperatorToken(TokenBase):
 
     def __str__(self) -> str:
         return f"operator:{self.name} {self.display_prefix}"
+
+
+class HubProcess(models.Model):
+    """A hub process that hosts agent sockets, and when it last said it was alive."""
+
+    process_id = models.CharField(max_length=32, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.process_id

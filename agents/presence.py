@@ -14,7 +14,7 @@ from django.db import transaction
 
 from agentcom_site.core.clock import now
 from agentcom_site.core.events import EventKind, announce
-from agents import holdings
+from agents import holdings, processes
 from agents.models import Agent, AgentState
 from agents.wire import presence
 
@@ -50,6 +50,7 @@ def identify(
         agent.clear_flags()
         agent.come_online(holding=held)
         agent.channel_name = channel_name
+        agent.hub_process = processes.PROCESS_ID
         agent.save()
         if not was_online:
             announce(EventKind.AGENT_JOINED, agent_id=agent.agent_id, agent=presence(agent))
@@ -117,3 +118,39 @@ def expire_silent_agents() -> list[str]:
         if disconnect(agent.pk, channel_name=agent.channel_name, reason="silent"):
             gone.append(agent.agent_id)
     return gone
+
+
+def release_orphans() -> list[str]:
+    """Agents online through a hub process that stopped beating go offline (any mode).
+
+    Their sockets died with the process, so no disconnect ran for them. Each goes
+    through `disconnect`, which changes nothing if the agent has meanwhile identified
+    on another socket.
+    """
+    orphans = list(
+        Agent.objects.exclude(state=AgentState.OFFLINE)
+        .exclude(hub_process="")
+        .exclude(hub_process__in=processes.live())
+        .values_list("pk", "agent_id", "channel_name")
+    )
+    gone = [
+        agent_id
+        for pk, agent_id, channel_name in orphans
+        if disconnect(pk, channel_name=channel_name, reason="hub_process_gone")
+    ]
+    processes.prune()
+    return gone
+
+
+def release_process(process_id: str) -> list[str]:
+    """A clean stop: the agents whose sockets this process held go offline now."""
+    held = list(
+        Agent.objects.exclude(state=AgentState.OFFLINE)
+        .filter(hub_process=process_id)
+        .values_list("pk", "agent_id", "channel_name")
+    )
+    return [
+        agent_id
+        for pk, agent_id, channel_name in held
+        if disconnect(pk, channel_name=channel_name, reason="shutdown")
+    ]

@@ -4,11 +4,13 @@ Thin views: validate, call one messaging operation, shape the answer. The channe
 config and analytics routes live beside this module and hang off the same router.
 """
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
+from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
 from messaging import mailbox, retention, routing, selectors, threads, wire
 from messaging.api_channels import router as channels_router
@@ -76,12 +78,14 @@ class SinceQuery(Schema):
 def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     result = mailbox.poll(agent_id, since=query.since)
-    messages = [wire.mailbox_entry(e) for e in result.entries]
+    entries, more = within_budget(result.entries, lambda entry: entry.payload)
+    messages = [wire.mailbox_entry(e) for e in entries]
     return {
         "agent_id": agent_id,
         "messages": messages,
-        "last_seq": result.last_seq,
+        "last_seq": entries[-1].seq if entries else result.last_seq,
         "count": len(messages),
+        "more": more,
     }
 
 
@@ -123,9 +127,10 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
         cursor=query.cursor,
         limit=query.limit,
     )
-    items = [wire.history_item(m) for m in messages]
+    page, more = within_budget(messages, lambda message: message.payload)
+    items = [wire.history_item(m) for m in page]
     cursor = items[-1]["seq"] if items else query.cursor
-    return {"messages": items, "cursor": cursor, "count": len(items)}
+    return {"messages": items, "cursor": cursor, "count": len(items), "more": more}
 
 
 @router.get(
@@ -136,8 +141,10 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
 )
 def thread(request: HttpRequest, message_id: str):
     root, messages = threads.thread(message_id)
-    items = [wire.message_view(m) for m in messages.order_by("seq")]
-    return {"root": root, "messages": items, "count": len(items)}
+    ordered = messages.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
+    page, more = within_budget(ordered, lambda message: message.payload)
+    items = [wire.message_view(m) for m in page]
+    return {"root": root, "messages": items, "count": len(items), "more": more}
 
 
 @router.get(
@@ -147,8 +154,10 @@ def thread(request: HttpRequest, message_id: str):
     summary="Direct replies",
 )
 def replies(request: HttpRequest, message_id: str):
-    items = [wire.message_view(m) for m in threads.replies(message_id).order_by("seq")]
-    return {"parent": message_id, "replies": items, "count": len(items)}
+    ordered = threads.replies(message_id).order_by("seq")[: settings.AGENTCOM_LIST_MAX]
+    page, more = within_budget(ordered, lambda message: message.payload)
+    items = [wire.message_view(m) for m in page]
+    return {"parent": message_id, "replies": items, "count": len(items), "more": more}
 
 
 @router.get(

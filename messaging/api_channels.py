@@ -5,6 +5,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from agentcom_site.core.auth import Principal, require_agent
+from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
 from messaging import topics, wire
 from messaging.responses import (
@@ -102,8 +103,9 @@ class ChannelHistoryQuery(Schema):
 )
 def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery]):
     messages = topics.history(channel, limit=query.limit, since=query.since)
-    entries = [wire.channel_history_entry(m) for m in messages]
-    return {"channel": channel, "messages": entries, "count": len(entries)}
+    page, more = within_budget(messages, lambda message: message.payload)
+    entries = [wire.channel_history_entry(m) for m in page]
+    return {"channel": channel, "messages": entries, "count": len(entries), "more": more}
 
 
 @router.get(

@@ -7,8 +7,10 @@ echo channel names as sent; pushes use normalised names.
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from agentcom_site.core.errors import HubError
+from agentcom_site.core.pages import within_budget
 from agentcom_site.core.validation import validate
 from messaging import routing, topics, wire
 from messaging.schemas import (
@@ -88,7 +90,10 @@ def _history(name: str, limit: int, since: int) -> list[dict[str, Any]]:
         messages = topics.history(name, limit=limit, since=since)
     except HubError:
         return []  # an unknown channel has an empty history over the socket (§2.3)
-    return [wire.channel_history_entry(m) for m in messages]
+    # One frame: its messages' payloads stay within the frame limit (at least one is sent).
+    budget = settings.AGENTCOM_MAX_FRAME_BYTES
+    page, _ = within_budget(messages, lambda message: message.payload, budget)
+    return [wire.channel_history_entry(m) for m in page]
 
 
 async def channel_history(consumer: Any, raw: dict[str, Any]) -> None:

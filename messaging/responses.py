@@ -33,6 +33,7 @@ class MailboxOut(Out):
     messages: list[MailboxEntryOut]
     last_seq: int
     count: int
+    more: bool
 
 
 class AckedOut(Out):
@@ -46,18 +47,21 @@ class MessageHistoryOut(Out):
     messages: list[HistoryItemOut]
     cursor: int
     count: int
+    more: bool
 
 
 class ThreadOut(Out):
     root: str
     messages: list[MessageOut]
     count: int
+    more: bool
 
 
 class RepliesOut(Out):
     parent: str
     replies: list[MessageOut]
     count: int
+    more: bool
 
 
 class ThreadRootOut(Out):
@@ -99,6 +103,7 @@ class ChannelHistoryOut(Out):
     channel: str
     messages: list[ChannelHistoryEntryOut]
     count: int
+    more: bool
 
 
 class SubscriptionsOut(Out):

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -24,13 +25,14 @@ from tasks.responses import (
 )
 from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
 from tasks.selectors import (
+    dead_letter_count,
     dead_letters,
     filtered_tasks,
     task_filter,
     task_stats,
     task_with_links,
 )
-from tasks.wire import TaskDetailOut, task_record
+from tasks.wire import SUMMARY_OMITS, TaskDetailOut, task_record, task_summary
 
 # by_alias: a history entry's `from` is a Python keyword, so the schema names it by alias.
 router = Router(tags=["tasks"], by_alias=True)
@@ -42,7 +44,7 @@ class TaskListQuery(Schema):
     priority: str | None = None
     assigned_to: str | None = None
     submitted_by: str | None = None
-    limit: int = Field(200, ge=1, le=1000)
+    limit: int = Field(settings.AGENTCOM_LIST_MAX, ge=1, le=settings.AGENTCOM_LIST_MAX)
     offset: int = Field(0, ge=0)
 
 
@@ -99,10 +101,10 @@ def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
         holder=filters.assigned_to,
         submitted_by=filters.submitted_by,
     )
-    tasks = filtered_tasks(spec).prefetch_related("depends_on")
+    tasks = filtered_tasks(spec).defer(*SUMMARY_OMITS).prefetch_related("depends_on")
     total = tasks.count()
     page = tasks[filters.offset : filters.offset + filters.limit]
-    records = [task_record(t, history=False) for t in page]
+    records = [task_summary(t) for t in page]
     return {"tasks": records, "count": len(records), "total": total}
 
 
@@ -112,8 +114,9 @@ def list_tasks(request: HttpRequest, filters: Query[TaskListQuery]):
     summary="Tasks in the dead letter queue",
 )
 def dead_letter(request: HttpRequest):
-    records = [task_record(t, history=False) for t in dead_letters(1000)]
-    return {"tasks": records, "count": len(records)}
+    page = dead_letters(settings.AGENTCOM_LIST_MAX).defer(*SUMMARY_OMITS)
+    records = [task_summary(t) for t in page.prefetch_related("depends_on")]
+    return {"tasks": records, "count": len(records), "total": dead_letter_count()}
 
 
 @router.get("/stats", response={200: TaskStatsOut, **refusals(401)}, summary="Queue counts")

@@ -7,11 +7,12 @@ row lock, the fence checks, the TaskEvent and the after-commit announcement.
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from agentcom_site.core.clock import now
+from agentcom_site.core.clock import now, now_ms
 
 
 class TaskStatus(models.TextChoices):
@@ -78,6 +79,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
     # task that no idle agent can take instead of reading the whole queue.
     capability_key = models.CharField(max_length=2048, blank=True, default="")
     rejected_by = models.JSONField(default=list, blank=True)
+    # {agent_id: [rejections in a row, ms before which it is not offered again]}: an
+    # agent rejecting the same task over and over gets it back ever more slowly.
+    held_off = models.JSONField(default=dict, blank=True)
     complete_by = models.DateTimeField(null=True, blank=True)
 
     result = models.JSONField(null=True, blank=True)
@@ -146,6 +150,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         "generation",
         "retry_count",
         "rejected_by",
+        "held_off",
         "result",
         "tokens_used",
         "last_error",
@@ -229,6 +234,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def reject(self, *, agent_id: str, reason: str) -> None:
         if agent_id not in self.rejected_by:
             self.rejected_by = [*self.rejected_by, agent_id]
+        streak = self.held_off.get(agent_id, [0, 0])[0] + 1
+        delay_s = min(
+            settings.AGENTCOM_REJECT_BACKOFF_MAX_S,
+            settings.AGENTCOM_REJECT_BACKOFF_S * 2 ** min(streak - 1, 30),
+        )
+        self.held_off = {**self.held_off, agent_id: [streak, now_ms() + int(delay_s * 1000)]}
         self.last_error = f"rejected by {agent_id}: {reason}"
         self._release(requeue=True)
 
@@ -261,6 +272,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.retry_count = 0
         self.last_error = ""
         self.rejected_by = []
+        self.held_off = {}
 
     @transition(
         field=status,
@@ -287,6 +299,10 @@ class TaskEvent(models.Model):
     generation = models.PositiveIntegerField()
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=now, db_index=True)
+    # Identical events in a loop (an agent rejecting the same task again and again)
+    # share one row: how many times it happened and when it last did (queue.record).
+    repeats = models.PositiveIntegerField(default=1)
+    last_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["task", "seq"]

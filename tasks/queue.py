@@ -41,6 +41,7 @@ class Placement(NamedTuple):
     capability_key: str
     rejected_by: list[str]
     pinned_pk: int | None
+    held_off: dict[str, list[int]] | None = None
 
 
 class TaskRefused(HubError):
@@ -73,8 +74,15 @@ def record(
     """Save the task's transition and append its audit row (call inside its transaction).
 
     One UPDATE (conditional on the state read, so a concurrent change raises) and one
-    INSERT; `created` inserts a new task instead.
+    INSERT; `created` inserts a new task instead. An event that repeats one of the
+    task's last two (same event, statuses, actor, agent and reason: an assign/reject
+    loop) is counted on that row instead of adding one.
     """
+    if event in LOOPING_EVENTS and task.event_count >= 2 and not details:
+        folded = _fold_repeat(task, event, from_status, actor, agent_id, reason)
+        if folded is not None:
+            task.save(update_fields=Task.TRANSITION_FIELDS)
+            return folded
     task.event_count += 1
     if created:
         task.save(force_insert=True)
@@ -92,6 +100,31 @@ def record(
         generation=task.generation,
         details=details or {},
     )
+
+
+# Events a loop can repeat without end. A normal lifecycle records `assigned` as its
+# second event, so the look-back query never runs on the hot path.
+LOOPING_EVENTS = frozenset({"assigned", "rejected", "reclaimed"})
+
+
+def _fold_repeat(
+    task: Task, event: str, from_status: str, actor: str, agent_id: str, reason: str
+) -> TaskEvent | None:
+    for row in task.events.filter(seq__gt=task.event_count - 2).order_by("-seq"):
+        if (row.event, row.from_status, row.to_status, row.actor, row.agent_id, row.reason) == (
+            event,
+            from_status,
+            task.status,
+            actor,
+            agent_id,
+            reason,
+        ):
+            row.repeats += 1
+            row.last_at = now()
+            row.generation = task.generation
+            row.save(update_fields=["repeats", "last_at", "generation"])
+            return row
+    return None
 
 
 def _locked_task(task_id: str) -> Task | None:

@@ -3,7 +3,7 @@
 from typing import Literal
 
 from agentcom_site.core.schemas import Out
-from tasks.wire import TaskRecordOut
+from tasks.wire import TaskSummaryOut
 
 
 class TaskSubmittedOut(Out):
@@ -28,14 +28,19 @@ class BatchSubmittedOut(Out):
 
 
 class TaskListOut(Out):
-    tasks: list[TaskRecordOut]
+    """At most 200 summaries a page; `total` counts every match."""
+
+    tasks: list[TaskSummaryOut]
     count: int
     total: int
 
 
 class DeadLetterOut(Out):
-    tasks: list[TaskRecordOut]
+    """The first 200 dead letters; `total` counts them all."""
+
+    tasks: list[TaskSummaryOut]
     count: int
+    total: int
 
 
 class QueueCountsOut(Out):

@@ -30,6 +30,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Q, QuerySet
 
 from agentcom_site.core import transport
+from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
 from agents.models import Agent, AgentState
 from tasks import queue
@@ -85,16 +86,28 @@ def _others_can_take(needed: frozenset[str], rejecters: set[str]) -> bool:
     )
 
 
+def _held_off(held_off: dict[str, list[int]] | None) -> set[str]:
+    """Agents that rejected the task and may not have it again yet (their backoff)."""
+    if not held_off:
+        return set()
+    moment = now_ms()
+    return {agent_id for agent_id, (_, until) in held_off.items() if until > moment}
+
+
 def _pick(
     needed: frozenset[str],
     rejected_by: list[str],
     pinned_pk: int | None,
     idle: Iterable[Candidate],
+    held_off: dict[str, list[int]] | None = None,
 ) -> Candidate | None:
     """The longest-idle fitting agent. Agents that rejected the task are passed over
-    while another capable agent is connected; once all have rejected, that lapses."""
+    while another capable agent is connected; once all have rejected, that lapses,
+    but never before an agent's backoff for the task has run out."""
+    waiting = _held_off(held_off)
     if pinned_pk is not None:
-        return next((a for a in idle if a.pk == pinned_pk), None)
+        agent = next((a for a in idle if a.pk == pinned_pk), None)
+        return None if agent is None or agent.agent_id in waiting else agent
     rejecters = set(rejected_by)
     first_rejecter = None
     for agent in idle:
@@ -102,7 +115,8 @@ def _pick(
             continue
         if agent.agent_id not in rejecters:
             return agent
-        first_rejecter = first_rejecter or agent
+        if agent.agent_id not in waiting:
+            first_rejecter = first_rejecter or agent
     if first_rejecter is not None and not _others_can_take(needed, rejecters):
         return first_rejecter
     return None
@@ -123,15 +137,15 @@ def place_task(task_id: str, placement: queue.Placement | None = None) -> bool:
         row = (
             eligible_queued()
             .filter(pk=task_id)
-            .values_list("capability_key", "rejected_by", "pinned_to_id")
+            .values_list("capability_key", "rejected_by", "pinned_to_id", "held_off")
             .first()
         )
         if row is None:
             return False
         placement = queue.Placement(*row)
-    key, rejected_by, pinned_pk = placement
+    key, rejected_by, pinned_pk, held_off = placement
     candidates = _idle_in_order(pinned_pk) if pinned_pk else chain([longest_idle], idle)
-    agent = _pick(_needed(key), rejected_by, pinned_pk, candidates)
+    agent = _pick(_needed(key), rejected_by, pinned_pk, candidates, held_off)
     if agent is None:
         return False
     try:
@@ -162,6 +176,7 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
             candidate.rejected_by,
             candidate.pinned_to_id,
             idle,
+            candidate.held_off,
         )
         if agent is None:
             continue
@@ -190,6 +205,7 @@ class TaskCandidate(NamedTuple):
     capability_key: str
     rejected_by: list[str]
     pinned_to_id: int | None
+    held_off: dict[str, list[int]]
 
 
 def _candidates(idle: list[Candidate]) -> Iterator[TaskCandidate]:

@@ -150,6 +150,10 @@ def dead_letters(limit: int) -> QuerySet[Task]:
     return queue_order(tasks)[:limit]
 
 
+def dead_letter_count() -> int:
+    return Task.objects.filter(status=TaskStatus.DEAD_LETTER).count()
+
+
 def agent_tasks(agent_pk: int) -> QuerySet[Task]:
     """Tasks an agent holds or is pinned to, most recently changed first."""
     return Task.objects.filter(Q(holder_id=agent_pk) | Q(pinned_to_id=agent_pk)).order_by(

@@ -5,6 +5,7 @@ Each builder is followed by the schema that describes what it writes, for the AP
 
 from typing import Any
 
+from django.conf import settings
 from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
@@ -12,6 +13,8 @@ from agentcom_site.core.schemas import Out
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
+# What a list leaves out: read one task for these (PROTOCOL.md §4.5).
+SUMMARY_OMITS = ("metadata", "result", "progress")
 
 
 def history_entry(event: TaskEvent) -> dict[str, Any]:
@@ -25,6 +28,7 @@ def history_entry(event: TaskEvent) -> dict[str, Any]:
         "agent_id": event.agent_id or None,
         "generation": event.generation,
         "seq": event.seq,
+        "repeats": event.repeats,
     }
 
 
@@ -38,6 +42,7 @@ class HistoryEntryOut(Out):
     agent_id: str | None
     generation: int
     seq: int
+    repeats: int
 
 
 def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
@@ -128,3 +133,75 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
     }
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """A task as lists show it: the record without history, its description cut to a
+    preview and its large fields null, so a page stays small whatever the tasks hold.
+    The queryset should defer SUMMARY_OMITS: they are never read here."""
+    preview = settings.AGENTCOM_DESCRIPTION_PREVIEW
+    record = {
+        "id": task.id,
+        "task_id": task.id,
+        "title": task.title,
+        "description": task.description[:preview],
+        "description_truncated": len(task.description) > preview,
+        "metadata": None,
+        "priority": task.priority,
+        "status": task.status,
+        "assigned_to": task.holder.agent_id if task.holder_id else None,
+        "assigned_at": to_ms(task.assigned_at),
+        "accepted_at": to_ms(task.accepted_at),
+        "generation": task.generation,
+        "retry_count": task.retry_count,
+        "max_retries": task.max_retries,
+        "needed_capabilities": task.needed_capabilities,
+        "depends_on": sorted(d.id for d in task.depends_on.all()),
+        "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
+        "idempotency_key": task.idempotency_key,
+        "complete_by": to_ms(task.complete_by),
+        "last_error": task.last_error or None,
+        "progress": None,
+        "result": None,
+        "tokens_used": task.tokens_used,
+        "rejected_by": task.rejected_by,
+        "submitted_by": task.submitted_by,
+        "created_at": to_ms(task.created_at),
+        "updated_at": to_ms(task.updated_at),
+        "completed_at": to_ms(task.completed_at),
+    }
+    return record
+
+
+class TaskSummaryOut(Out):
+    """A task in lists (`task_summary`): the description cut to a preview; `metadata`,
+    `progress` and `result` always null (read the one task for them)."""
+
+    id: str
+    task_id: str
+    title: str
+    description: str
+    description_truncated: bool
+    metadata: None
+    priority: int
+    status: str
+    assigned_to: str | None
+    assigned_at: int | None
+    accepted_at: int | None
+    generation: int
+    retry_count: int
+    max_retries: int
+    needed_capabilities: list[str]
+    depends_on: list[str]
+    pinned_to: str | None
+    idempotency_key: str | None
+    complete_by: int | None
+    last_error: str | None
+    progress: None
+    result: None
+    tokens_used: int | None
+    rejected_by: list[str]
+    submitted_by: str
+    created_at: int
+    updated_at: int
+    completed_at: int | None

@@ -68,3 +68,31 @@ def unauthorized(detail: str = "a valid token is required") -> HubError:
     return HubError(
         "unauthorized", detail, http_status=401, hint="provide Authorization: Bearer <token>"
     )
+
+
+def payload_too_large(limit: int) -> HubError:
+    return HubError(
+        "payload_too_large", f"the body is over the {limit} byte limit", http_status=413
+    )
+
+
+def internal_error() -> HubError:
+    return HubError(
+        "internal_error",
+        "the hub failed to handle this frame; the failure is logged",
+        http_status=500,
+    )
+
+
+def too_many_unidentified(limit: int) -> HubError:
+    return HubError(
+        "too_many_unidentified",
+        f"over {limit} sockets from this address have not identified yet",
+        http_status=429,
+    )
+
+
+def hub_full() -> HubError:
+    return HubError(
+        "hub_full", "the hub holds too many unidentified sockets; retry later", http_status=503
+    )

@@ -33,6 +33,9 @@ from tasks.selectors import (
 )
 
 PAGE_SIZE = 50
+# Timeline rows per page of a task's page; the last page (the latest events) is shown
+# unless another is asked for.
+TIMELINE_PAGE = 100
 AGENT_HISTORY = 100
 
 
@@ -95,12 +98,14 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     if task is None:
         raise Http404(f"no task {task_id}")
     result = task.result if isinstance(task.result, dict) else {}
+    pages = Paginator(task_timeline(task), TIMELINE_PAGE)
+    timeline = pages.get_page(request.GET.get("events_page") or pages.num_pages)
     return render(
         request,
         "dashboard/task_detail.html",
         {
             "task": task,
-            "events": task_timeline(task),
+            "events": timeline,
             "dependencies": task_dependencies(task),
             "result_json": json.dumps(task.result, indent=2) if task.result is not None else "",
             "pr_url": result.get("pr_url") if isinstance(result.get("pr_url"), str) else None,

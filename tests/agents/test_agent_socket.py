@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 
 from agents import services, tokens
 from agents.models import Agent
@@ -88,11 +89,12 @@ async def test_binary_and_oversized_frames():
     sock = await agent_socket("gcu", token)
     await sock.comm.send_to(bytes_data=b"\x00\x01")
     assert (await sock.recv())["error"] == "invalid_json"
-    reply = await sock.ask(json.dumps({"type": "status", "status": "x" * (1024 * 1024 + 1)}))
-    assert reply["error"] == "validation_failed"
-    assert reply["errors"][0]["error"] == "too_large"
     assert (await sock.ask({"type": "ping"}))["type"] == "pong"
+    await sock.send(json.dumps({"type": "status", "status": "x" * (1024 * 1024 + 1)}))
+    closed = await sock.comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4009, "reason": "frame too large"}
     await sock.close()
+    assert (await db(Agent.objects.get)(agent_id="gcu")).state == "offline"
 
 
 async def test_wrong_token_then_retry_on_the_same_socket():
@@ -133,7 +135,7 @@ async def test_identified_socket_errors_unknown_type_and_already_identified():
     await sock.close()
 
 
-async def test_ten_validation_errors_close_the_socket_with_1008():
+async def test_ten_validation_errors_close_with_4008_and_the_agent_goes_offline(ops):
     _, token = await new_agent()
     sock = await agent_socket("gcu", token)
     for _ in range(9):
@@ -141,11 +143,56 @@ async def test_ten_validation_errors_close_the_socket_with_1008():
     await sock.send({"type": "status"})
     assert (await sock.recv())["error"] == "validation_failed"
     closed = await sock.comm.receive_output(timeout=2)
+    # 1008 cannot be sent by the server (autobahn allows 1000 and 3000-4999 only).
     assert closed == {
         "type": "websocket.close",
-        "code": 1008,
+        "code": 4008,
         "reason": "too many validation errors",
     }
+    await sock.close()
+    status, body = await db(ops.get)("/api/agents")
+    assert status == 200 and body["agents"] == []
+
+
+async def test_a_failing_handler_answers_internal_error_and_the_socket_lives_on(
+    monkeypatch, caplog
+):
+    from agentcom_site.core import frames
+
+    async def broken(consumer, frame):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(frames.frame_handlers(), "status", broken)
+    _, token = await new_agent()
+    sock = await agent_socket("gcu", token)
+    reply = await sock.ask({"type": "status", "status": "x", "token": "secret-in-frame"})
+    assert reply["type"] == "error" and reply["error"] == "internal_error"
+    assert (await sock.ask({"type": "ping"}))["type"] == "pong"
+    assert "'status' frame failed" in caplog.text and "RuntimeError: boom" in caplog.text
+    assert "secret-in-frame" not in caplog.text and token not in caplog.text
+    await sock.close()
+    assert (await db(Agent.objects.get)(agent_id="gcu")).state == "offline"
+
+
+async def test_the_agent_goes_offline_even_when_a_cleanup_step_fails(monkeypatch):
+    from agents import consumers
+
+    async def broken_hook(consumer):
+        raise RuntimeError("hook failed")
+
+    _, token = await new_agent()
+    sock = await agent_socket("gcu", token)
+    monkeypatch.setattr(consumers, "run_disconnect_hooks", broken_hook)
+    layer = get_channel_layer()
+    layer_discard = layer.group_discard
+
+    async def failing_discard(group, channel):
+        await layer_discard(group, channel)
+        raise ConnectionError("layer down")
+
+    monkeypatch.setattr(layer, "group_discard", failing_discard)
+    await sock.close()
+    assert (await db(Agent.objects.get)(agent_id="gcu")).state == "offline"
 
 
 async def test_latest_connection_wins_and_the_old_socket_closes_4000():

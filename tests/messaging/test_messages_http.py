@@ -235,7 +235,7 @@ def test_history_filters_and_cursor_pagination(api_for, make_agent):
     rest = reader.get("/api/messages", limit=2, cursor=page["cursor"])[1]
     assert [m["id"] for m in rest["messages"]] == [c.id]
     end = reader.get("/api/messages", cursor=rest["cursor"])[1]
-    assert end == {"messages": [], "cursor": rest["cursor"], "count": 0}
+    assert end == {"messages": [], "cursor": rest["cursor"], "count": 0, "more": False}
 
 
 def test_history_time_window_is_inclusive(api_for):
@@ -291,6 +291,7 @@ def test_replies_join_the_parents_thread_channel_messages_included(api_for):
             "parent": root.id,
             "replies": [replies["replies"][0]],
             "count": 1,
+            "more": False,
         }
         and replies["replies"][0]["id"] == reply.id
     )

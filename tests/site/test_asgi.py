@@ -47,3 +47,37 @@ async def test_refusals_still_come_from_the_middleware():
     )
     response = await communicator.get_response()
     assert response["status"] == 400 and json.loads(response["body"])["error"] == "invalid_json"
+
+
+async def test_a_declared_length_over_the_limit_is_refused_unread(settings):
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/api/tasks",
+        headers=[(b"content-length", str(settings.AGENTCOM_MAX_FRAME_BYTES + 1).encode())],
+    )
+    response = await communicator.get_response()
+    assert response["status"] == 413
+    assert json.loads(response["body"])["error"] == "payload_too_large"
+    assert communicator.input_queue.qsize() == 1  # not even the first body message was read
+
+
+async def test_a_streamed_body_is_cut_off_at_the_limit(settings):
+    settings.AGENTCOM_MAX_FRAME_BYTES = 1000
+    communicator = HttpCommunicator(application, "POST", "/api/tasks")
+    for _ in range(3):
+        await communicator.send_input(
+            {"type": "http.request", "body": b"x" * 600, "more_body": True}
+        )
+    start = await communicator.receive_output(1)
+    body = await communicator.receive_output(1)
+    assert start["status"] == 413 and json.loads(body["body"])["error"] == "payload_too_large"
+    assert communicator.input_queue.qsize() == 1  # the third chunk was never read
+
+
+async def test_a_response_over_the_cap_is_refused_not_sent(settings, caplog):
+    settings.AGENTCOM_MAX_RESPONSE_BYTES = 20
+    response = await HttpCommunicator(application, "GET", "/health").get_response()
+    assert response["status"] == 500
+    assert json.loads(response["body"])["error"] == "response_too_large"
+    assert "refused to send" in caplog.text

@@ -46,7 +46,8 @@ def test_one_task_per_agent_in_priority_order(make_agent, submit):
     assert holder_of(urgent) == "only" and holder_of(low) is None
 
 
-def test_rejecter_is_skipped_while_another_capable_agent_is_connected(make_agent, submit):
+def test_rejecter_is_skipped_while_another_capable_agent_is_connected(make_agent, submit, settings):
+    settings.AGENTCOM_REJECT_BACKOFF_S = 0  # the lapse itself, not the backoff
     picky = make_agent("picky", online=True)
     task = submit()
     queue.assign_task(task.id, picky.pk)

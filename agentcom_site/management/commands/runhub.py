@@ -47,12 +47,15 @@ class Command(BaseCommand):
             raise CommandError(str(refusal)) from None
         call_command("migrate", interactive=False, verbosity=0)
 
+        from channels.db import database_sync_to_async
+
         from agentcom_site import background
         from agentcom_site.asgi import application
         from agents import connections
 
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
+        background.raise_open_files_limit()
         background.prepare(fresh_start=embedded)
 
         def ready() -> None:
@@ -77,6 +80,9 @@ class Command(BaseCommand):
             closed = await connections.close_all(1000, "shutdown")
             if closed:
                 await asyncio.sleep(0.2)  # let the close frames leave
+            # The loop stops before every socket's disconnect has run: whatever they
+            # left online goes offline here.
+            await database_sync_to_async(background.release_this_process)()
             reactor.stop()
 
         server = HubServer(
@@ -84,10 +90,10 @@ class Command(BaseCommand):
             application=application,
             endpoints=[listener.endpoint],
             ready_callable=ready,
-            # Frames up to 4 MiB reach the consumer, which refuses those over 1 MiB with
-            # a validation error instead of the connection being dropped.
-            websocket_max_message_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
-            websocket_max_frame_size=4 * settings.AGENTCOM_MAX_FRAME_BYTES,
+            # A message over the limit is not buffered past it: the socket closes with
+            # 4009 (daphne_server.HubWebSocketProtocol), as the consumer would.
+            websocket_max_message_size=settings.AGENTCOM_MAX_FRAME_BYTES,
+            websocket_max_frame_size=settings.AGENTCOM_MAX_FRAME_BYTES,
             application_close_timeout=5,
             # Liveness is the protocol's own ping frame (PROTOCOL.md §2.5). Daphne's
             # WebSocket-level pings, every 20 s to every socket, only cost CPU: at

@@ -11,7 +11,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from agentcom_site.background import sweep_loop
+from agentcom_site.background import process_loop, sweep_loop
 from agentcom_site.core import transport
 from tasks import scheduler
 
@@ -33,11 +33,14 @@ class Command(BaseCommand):
         transport.attach_outbox()
         worker = scheduler.install_local_loop()
         sweeper = asyncio.create_task(sweep_loop(stopping))
+        # Hosts no socket, but releases the agents of hub processes that died.
+        releaser = asyncio.create_task(process_loop(hosting=False, stopping=stopping))
         self.stdout.write("scheduler worker running")
         self.stdout.flush()
         await stopping.wait()
         await worker.stop()  # a pass in flight completes in its thread before this returns
         await sweeper
+        await releaser
         scheduler.uninstall_local_loop()
         transport.detach_outbox()
         log.info("scheduler worker: %d passes, %d assignments", worker.passes, worker.assigned)
