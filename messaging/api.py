@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
 from messaging import mailbox, retention, routing, selectors, threads, wire
 from messaging.api_channels import router as channels_router
@@ -24,6 +25,7 @@ router.add_router("", config_router)
 @router.post("/message", response=dict, summary="Send a direct or broadcast message")
 def send(request: HttpRequest, body: MessageIn):
     principal = require_agent(request)
+    principal.charge(ratelimit.BROADCAST if routing.is_broadcast(body.to) else ratelimit.MESSAGE)
     message = routing.send_message(
         sender=principal.name,
         to=body.to,

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, require_agent
 from messaging import topics, wire
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, ChannelIn, PublishIn
@@ -48,6 +49,7 @@ def unsubscribe(request: HttpRequest, channel: str):
 @router.post("/channels/{channel}/publish", response=dict, summary="Publish on a channel")
 def publish(request: HttpRequest, channel: str, body: PublishIn):
     principal = require_agent(request)
+    principal.charge(ratelimit.PUBLISH)
     message = topics.publish(
         name=channel,
         sender=principal.name,
