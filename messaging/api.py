@@ -9,7 +9,13 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from agentcom_site.core import ratelimit
-from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
+from agentcom_site.core.auth import (
+    Principal,
+    legacy_auth,
+    require_agent,
+    require_operator,
+    require_self,
+)
 from messaging import mailbox, retention, routing, selectors, threads, wire
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
@@ -18,6 +24,14 @@ from messaging.schemas import DEFAULT_MESSAGE_TYPE, AckIn, MessageIn
 MAILBOX_REFUSAL = "only the mailbox owner or an operator may use this mailbox"
 
 router = Router(tags=["messaging"])
+
+
+def _reader(request: HttpRequest) -> str | None:
+    """Whose reading rights apply: the calling agent's; None for an operator (everything)."""
+    principal: Principal = request.auth
+    return None if principal.is_operator else principal.name
+
+
 router.add_router("", channels_router)
 router.add_router("", config_router)
 
@@ -83,6 +97,7 @@ class HistoryQuery(Schema):
 @router.get("/messages", auth=legacy_auth, response=dict, summary="Message history")
 def history(request: HttpRequest, query: Query[HistoryQuery]):
     messages = selectors.message_history(
+        reader=_reader(request),
         sender=query.sender,
         to=query.to,
         channel=query.channel,
@@ -98,7 +113,7 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
 
 @router.get("/threads/{message_id}", auth=legacy_auth, response=dict, summary="A whole thread")
 def thread(request: HttpRequest, message_id: str):
-    root, messages = threads.thread(message_id)
+    root, messages = threads.thread(message_id, reader=_reader(request))
     items = [wire.message_view(m) for m in messages.order_by("seq")]
     return {"root": root, "messages": items, "count": len(items)}
 
@@ -107,11 +122,14 @@ def thread(request: HttpRequest, message_id: str):
     "/threads/{message_id}/replies", auth=legacy_auth, response=dict, summary="Direct replies"
 )
 def replies(request: HttpRequest, message_id: str):
-    items = [wire.message_view(m) for m in threads.replies(message_id).order_by("seq")]
+    items = [
+        wire.message_view(m)
+        for m in threads.replies(message_id, reader=_reader(request)).order_by("seq")
+    ]
     return {"parent": message_id, "replies": items, "count": len(items)}
 
 
 @router.get("/threads/{message_id}/root", auth=legacy_auth, response=dict, summary="Thread root")
 def root(request: HttpRequest, message_id: str):
-    threads.get_message(message_id)
+    threads.get_message(message_id, reader=_reader(request))
     return {"message_id": message_id, "root": threads.root_of(message_id)}

@@ -208,8 +208,8 @@ def test_mailbox_seq_is_global_and_increasing_across_owners():
 # --- GET /api/messages ------------------------------------------------------------------------
 
 
-def test_history_filters_and_cursor_pagination(api_for, make_agent):
-    reader = api_for("reader")
+def test_history_filters_and_cursor_pagination(ops, make_agent):
+    reader = ops
     make_agent("beta")
     a = routing.send_message(sender="alpha", to="beta", payload={"channel": "ops"})
     b = routing.send_message(sender="gamma", to="beta", payload={})
@@ -238,8 +238,8 @@ def test_history_filters_and_cursor_pagination(api_for, make_agent):
     assert end == {"messages": [], "cursor": rest["cursor"], "count": 0}
 
 
-def test_history_time_window_is_inclusive(api_for):
-    reader = api_for("reader")
+def test_history_time_window_is_inclusive(ops):
+    reader = ops
     a = routing.send_message(sender="alpha", to="beta", payload={})
     b = routing.send_message(sender="alpha", to="beta", payload={})
     ta, tb = to_ms(a.created_at), to_ms(b.created_at)
@@ -269,8 +269,8 @@ def test_history_takes_the_legacy_token_and_refuses_none(make_agent, agent_token
 # --- threads ----------------------------------------------------------------------------------
 
 
-def test_replies_join_the_parents_thread_channel_messages_included(api_for):
-    reader = api_for("reader")
+def test_replies_join_the_parents_thread_channel_messages_included(ops):
+    reader = ops
     root = routing.send_message(sender="alpha", to="beta", payload={"q": 1})
     reply = routing.send_message(sender="beta", to="alpha", payload={}, reply_to=root.id)
     topics.create_channel(name="ops", description="", created_by="x")
@@ -318,7 +318,55 @@ def test_unknown_thread_messages_are_404(api_for, suffix):
 
 
 def test_threads_take_the_legacy_token(make_agent, agent_token):
-    token = agent_token(make_agent("reader"))
+    token = agent_token(make_agent("alpha"))
     message = routing.send_message(sender="alpha", to="beta", payload={})
     assert Api().get(f"/api/threads/{message.id}", token=token)[1]["count"] == 1
     assert Api().get(f"/api/threads/{message.id}")[0] == 401
+
+
+# --- who may read what --------------------------------------------------------------------------
+
+
+def test_an_agent_reads_its_own_direct_messages_broadcasts_and_its_channels(api_for, make_agent):
+    alpha = api_for("alpha")
+    for name in ("beta", "gamma"):
+        make_agent(name)
+    to_alpha = routing.send_message(sender="beta", to="alpha", payload={})
+    from_alpha = routing.send_message(sender="alpha", to="gamma", payload={})
+    routing.send_message(sender="beta", to="gamma", payload={"secret": 1})
+    everyone = routing.send_message(sender="gamma", to=None, payload={})
+
+    ids = [m["id"] for m in alpha.get("/api/messages")[1]["messages"]]
+    assert ids == [to_alpha.id, from_alpha.id, everyone.id]
+    # Filters narrow what it may read; they never widen it.
+    assert alpha.get("/api/messages", to="gamma", **{"from": "beta"})[1]["messages"] == []
+
+
+def test_an_agent_cannot_read_others_threads(api_for, make_agent):
+    alpha = api_for("alpha")
+    beta = make_agent("beta")
+    make_agent("gamma")
+    private = routing.send_message(sender="beta", to="gamma", payload={"secret": 1})
+    reply = routing.send_message(sender="gamma", to="alpha", payload={}, reply_to=private.id)
+    topics.create_channel(name="inner", description="", created_by="beta")
+    topics.subscribe(name="inner", agent=beta)
+    hidden = topics.publish(name="inner", sender="beta", payload={}, reply_to=reply.id)
+
+    for suffix in ("", "/replies", "/root"):
+        status, body = alpha.get(f"/api/threads/{private.id}{suffix}")
+        assert (status, body["error"]) == (404, "message_not_found")
+    # Its own part of the thread: the private root and the channel reply stay out.
+    status, body = alpha.get(f"/api/threads/{reply.id}")
+    assert status == 200 and [m["id"] for m in body["messages"]] == [reply.id]
+    assert alpha.get(f"/api/threads/{reply.id}/replies")[1]["replies"] == []
+
+    topics.subscribe(name="inner", agent=make_agent("alpha"))
+    _, body = alpha.get(f"/api/threads/{reply.id}/replies")
+    assert [m["id"] for m in body["replies"]] == [hidden.id]
+
+
+def test_operators_read_everything(ops, make_agent):
+    make_agent("gamma")
+    private = routing.send_message(sender="beta", to="gamma", payload={})
+    assert [m["id"] for m in ops.get("/api/messages")[1]["messages"]] == [private.id]
+    assert ops.get(f"/api/threads/{private.id}")[1]["count"] == 1
