@@ -5,14 +5,14 @@ from typing import Annotated, Any
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agentcom_site.core.errors import HubError
+from agentcom_site.core.errors import HubError, invalid_token
 from agentcom_site.core.frames import run_identified_hooks
 from agentcom_site.core.transport import send_to_socket
 from agentcom_site.core.validation import Capability, Strict, text, unique, validate
 from agents import presence
 from agents.push import PRESENCE_GROUP, close_message
 from agents.selectors import connected_agents
-from agents.tokens import agent_token, invalid_token
+from agents.tokens import agent_token
 from agents.wire import presence as presence_view
 
 

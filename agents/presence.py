@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.errors import invalid_token
 from agentcom_site.core.events import EventKind, announce
 from agents import holdings, tokens
 from agents.models import Agent, AgentState
@@ -46,7 +47,7 @@ def identify(
     with transaction.atomic():
         agent = Agent.objects.select_for_update().get(pk=agent_pk)
         if not tokens.token_is_live(token_pk):
-            raise tokens.invalid_token()
+            raise invalid_token()
         previous_channel = agent.channel_name
         was_online = agent.state != AgentState.OFFLINE and bool(previous_channel)
         held = holdings.status_held_by(agent.pk)

@@ -6,7 +6,6 @@ from django.db import transaction
 
 from agentcom_site.core.auth import AGENT, OPERATOR, Principal
 from agentcom_site.core.clock import now
-from agentcom_site.core.errors import HubError
 from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent, AgentToken, OperatorToken, new_token
 
@@ -28,10 +27,6 @@ def issue_operator_token(name: str) -> tuple[OperatorToken, str]:
     row.set_token(token)
     row.save()
     return row, token
-
-
-def invalid_token() -> HubError:
-    return HubError("invalid_token", "the token is unknown, revoked or not an agent token")
 
 
 def revoke_agent_tokens(agent_id: str) -> int:

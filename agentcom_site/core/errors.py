@@ -68,3 +68,24 @@ def unauthorized(detail: str = "a valid token is required") -> HubError:
     return HubError(
         "unauthorized", detail, http_status=401, hint="provide Authorization: Bearer <token>"
     )
+
+
+# --- refusals several modules raise --------------------------------------------------------
+
+
+def invalid_token() -> HubError:
+    return HubError("invalid_token", "the token is unknown, revoked or not an agent token")
+
+
+def unknown_agent(agent_id: str) -> HubError:
+    """A direct message to an agent id nobody registered: refused, no mailbox is made."""
+    return HubError("unknown_agent", f"there is no agent {agent_id}", http_status=404, to=agent_id)
+
+
+def too_many_channels(creator: str, cap: int) -> HubError:
+    return HubError(
+        "too_many_channels",
+        f"{creator} has created {cap} channels, the most one agent may create",
+        http_status=409,
+        limit=cap,
+    )
