@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agentcom_site.core.errors import HubError
+from agentcom_site.core.links import web_link
 from tasks import queue
 from tasks.models import Task, TaskEvent
 
@@ -98,7 +99,13 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         # Every change goes through a transition button or action, so it is audited.
-        return [f.name for f in Task._meta.concrete_fields] + ["depends_on"]
+        return [f.name for f in Task._meta.concrete_fields] + ["depends_on", "pull_request"]
+
+    @admin.display(description="Pull request")
+    def pull_request(self, task: Task):
+        """The agent's `pr_url`: a link only when it is an http(s) URL."""
+        result = task.result if isinstance(task.result, dict) else {}
+        return web_link(result.get("pr_url"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks enter through the queue service (API, dashboard form)
