@@ -13,6 +13,7 @@ from ninja.parser import Parser
 
 from agentcom_site.core.auth import any_auth
 from agentcom_site.core.errors import HubError, ValidationFailed, unauthorized
+from agentcom_site.core.ratelimit import RateLimited
 from agentcom_site.core.validation import problems_from
 
 
@@ -37,7 +38,10 @@ api = NinjaAPI(
 
 @api.exception_handler(HubError)
 def _hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
-    return api.create_response(request, exc.as_dict(), status=exc.http_status)
+    response = api.create_response(request, exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(-(-exc.retry_after_ms // 1000))  # whole seconds, up
+    return response
 
 
 @api.exception_handler(AuthenticationError)

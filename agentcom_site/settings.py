@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,6 +176,11 @@ AGENTCOM_JOIN_KEY = os.getenv("AGENTCOM_JOIN_KEY", "")
 # (SIGKILL, a crash, a wedged loop) are set offline by any other process.
 AGENTCOM_PROCESS_BEAT_S = envfloat("AGENTCOM_PROCESS_BEAT_S", 1)
 AGENTCOM_PROCESS_DEAD_AFTER_S = envfloat("AGENTCOM_PROCESS_DEAD_AFTER_S", 5)
+# The hub's public address (https://hub.example.com): registration answers name it
+# instead of trusting the request's Host header. Unset = follow the request.
+AGENTCOM_PUBLIC_URL = os.getenv("AGENTCOM_PUBLIC_URL", "").rstrip("/")
+if AGENTCOM_PUBLIC_URL and not AGENTCOM_PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("AGENTCOM_PUBLIC_URL must start with http:// or https://")
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
 # An agent rejecting the same task again waits this long, doubling, before it is
@@ -184,6 +190,8 @@ AGENTCOM_REJECT_BACKOFF_MAX_S = envfloat("AGENTCOM_REJECT_BACKOFF_MAX_S", 60)
 AGENTCOM_EMBEDDED_SCHEDULER = envbool("AGENTCOM_EMBEDDED_SCHEDULER", True)
 
 AGENTCOM_MAILBOX_MAX_ENTRIES = envint("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
+AGENTCOM_MAILBOX_MAX_BYTES = envint("AGENTCOM_MAILBOX_MAX_BYTES", 2 * 1024 * 1024)
+AGENTCOM_MAX_CHANNELS_PER_CREATOR = envint("AGENTCOM_MAX_CHANNELS_PER_CREATOR", 20)
 AGENTCOM_HISTORY_KEEP = envint("AGENTCOM_HISTORY_KEEP", 10_000)
 
 AGENTCOM_MAX_FRAME_BYTES = 1024 * 1024
@@ -200,9 +208,45 @@ AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS = envint("AGENTCOM_MAX_UNIDENTIFIED_PER_AD
 AGENTCOM_MAX_UNIDENTIFIED = envint("AGENTCOM_MAX_UNIDENTIFIED", 0)
 # The net under every page limit: no HTTP response body is larger (PROTOCOL.md §4.1).
 AGENTCOM_MAX_RESPONSE_BYTES = envint("AGENTCOM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
+# How often an open dashboard socket checks that its session is still an operator's.
+AGENTCOM_DASHBOARD_SESSION_CHECK_S = envfloat("AGENTCOM_DASHBOARD_SESSION_CHECK_S", 5)
 AGENTCOM_VALIDATION_STRIKES = 10  # validation errors within the window close the socket
 AGENTCOM_VALIDATION_WINDOW_S = 60
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTCOM_MAX_FRAME_BYTES + 1024
+
+# --- Rate limits (PROTOCOL.md §1 "Rate limits") -----------------------------------------
+# A token bucket per principal and budget: (capacity, tokens regained per second).
+AGENTCOM_RATE_LIMITS = envbool("AGENTCOM_RATE_LIMITS", True)
+AGENTCOM_JOIN_FAILURES_PER_MIN = envfloat("AGENTCOM_JOIN_FAILURES_PER_MIN", 10)
+AGENTCOM_RATE_BUDGETS = {
+    "default": (
+        envfloat("AGENTCOM_RATE_CAPACITY", 120),
+        envfloat("AGENTCOM_RATE_REFILL_PER_S", 2),
+    ),
+    # task_progress and wake_result: their own bucket, so chat never starves them.
+    "lifecycle": (
+        envfloat("AGENTCOM_RATE_LIFECYCLE_CAPACITY", 60),
+        envfloat("AGENTCOM_RATE_LIFECYCLE_REFILL_PER_S", 1),
+    ),
+    # Wrong join keys per client address.
+    "join": (AGENTCOM_JOIN_FAILURES_PER_MIN, AGENTCOM_JOIN_FAILURES_PER_MIN / 60),
+}
+# What each action costs; 0 = never limited.
+AGENTCOM_RATE_WEIGHTS = {
+    "read": envint("AGENTCOM_RATE_COST_READ", 1),
+    "message": envint("AGENTCOM_RATE_COST_MESSAGE", 2),
+    "publish": envint("AGENTCOM_RATE_COST_PUBLISH", 2),
+    "broadcast": envint("AGENTCOM_RATE_COST_BROADCAST", 10),
+    "submit": envint("AGENTCOM_RATE_COST_SUBMIT", 2),
+    "register": envint("AGENTCOM_RATE_COST_REGISTER", 20),
+    "progress": envint("AGENTCOM_RATE_COST_PROGRESS", 1),
+    "join_failure": 1,
+}
+# Operators (people, CI) are trusted and submit in bulk: by default they are not limited;
+# a positive factor gives them that many times an agent's budgets instead.
+AGENTCOM_RATE_OPERATOR_FACTOR = envfloat("AGENTCOM_RATE_OPERATOR_FACTOR", 0)
+AGENTCOM_RATE_WARN_AT = envfloat("AGENTCOM_RATE_WARN_AT", 0.8)  # share spent before a warning
+AGENTCOM_RATE_PREFIX = os.getenv("AGENTCOM_REDIS_PREFIX", "agentcom") + ":rate"
 
 # --- Auth, i18n, static -----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -23,7 +23,7 @@ from agentcom_site.core.errors import HubError, internal_error
 from agentcom_site.core.frames import frame_handlers, run_disconnect_hooks
 from agentcom_site.core.sockets import HubConsumer
 from agentcom_site.core.validation import parse_frame
-from agents import connections, presence
+from agents import connections, limits, presence
 from agents.models import Agent
 from agents.push import PRESENCE_GROUP
 
@@ -144,6 +144,7 @@ class AgentConsumer(HubConsumer):
             raise HubError(
                 "unknown_message_type", f"unknown frame type {kind!r}", message_type=kind
             )
+        await limits.admit(self, kind, frame)
         await handler(self, frame)
 
     # --- outbound ------------------------------------------------------------------

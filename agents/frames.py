@@ -5,14 +5,14 @@ from typing import Annotated, Any
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agentcom_site.core.errors import HubError
+from agentcom_site.core.errors import HubError, invalid_token
 from agentcom_site.core.frames import run_identified_hooks
 from agentcom_site.core.transport import send_to_socket
 from agentcom_site.core.validation import Capability, Strict, text, unique, validate
 from agents import presence
 from agents.push import PRESENCE_GROUP, close_message
 from agents.selectors import connected_agents
-from agents.tokens import agent_for_token
+from agents.tokens import agent_token
 from agents.wire import presence as presence_view
 
 
@@ -31,12 +31,12 @@ class StatusFrame(Strict):
 
 @database_sync_to_async
 def _check_token(agent_id: str, token: str):
-    agent, _ = agent_for_token(token)
-    if agent is None:
-        raise HubError("invalid_token", "the token is unknown, revoked or not an agent token")
-    if agent.agent_id != agent_id:
+    row = agent_token(token)
+    if row is None:
+        raise invalid_token()
+    if row.agent.agent_id != agent_id:
         raise HubError("token_agent_mismatch", f"this token does not belong to {agent_id}")
-    return agent
+    return row
 
 
 async def identify(consumer: Any, raw: dict[str, Any]) -> None:
@@ -45,9 +45,11 @@ async def identify(consumer: Any, raw: dict[str, Any]) -> None:
         raise HubError(
             "already_identified", f"this socket is already identified as {consumer.agent.agent_id}"
         )
-    agent = await _check_token(frame.agent_id, frame.token)
+    token = await _check_token(frame.agent_id, frame.token)
+    # The token is checked again where the socket is bound: it may be revoked meanwhile.
     bound = await database_sync_to_async(presence.identify)(
-        agent.pk,
+        token.agent_id,
+        token_pk=token.pk,
         channel_name=consumer.channel_name,
         name=frame.name or frame.agent_id,
         status=frame.status if frame.status is not None else "connected",

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import transaction
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.errors import invalid_token
 from agentcom_site.core.events import EventKind, announce
-from agents import holdings, processes
+from agents import holdings, processes, tokens
 from agents.models import Agent, AgentState
 from agents.wire import presence
 
@@ -27,15 +28,26 @@ class Identified:
 
 
 def identify(
-    agent_pk: int, *, channel_name: str, name: str, status: str, capabilities: list[str]
+    agent_pk: int,
+    *,
+    token_pk: int,
+    channel_name: str,
+    name: str,
+    status: str,
+    capabilities: list[str],
 ) -> Identified:
     """Bind the socket: store what the agent declared; its state follows the task it holds.
 
+    The token (`token_pk`) must still be live once the agent row is locked, the lock a
+    revoke takes too (tokens.revoke_agent_tokens), so a token revoked while this identify
+    was in flight never ends up bound: raises `invalid_token` and changes nothing.
     Commits before returning; announces `agent_joined` (not on replacement or refresh)
     and `agent_idle` so the scheduler runs.
     """
     with transaction.atomic():
         agent = Agent.objects.select_for_update().get(pk=agent_pk)
+        if not tokens.token_is_live(token_pk):
+            raise invalid_token()
         previous_channel = agent.channel_name
         was_online = agent.state != AgentState.OFFLINE and bool(previous_channel)
         held = holdings.status_held_by(agent.pk)

@@ -30,17 +30,24 @@ def issue_operator_token(name: str) -> tuple[OperatorToken, str]:
 
 
 def revoke_agent_tokens(agent_id: str) -> int:
-    """Revoke every live token of the agent; its open socket is closed with 4003."""
+    """Revoke every live token of the agent; after commit its open socket is closed with 4003.
+
+    The agent row is locked first, as identify locks it to bind a socket (presence.py):
+    either the bind commits first and its socket is the one closed here, or the revoke
+    commits first and the bind, checking its token under the same lock, is refused.
+    """
     with transaction.atomic():
-        revoked = (
-            AgentToken.objects.live().filter(agent__agent_id=agent_id).update(revoked_at=now())
-        )
-        channel_name = (
-            Agent.objects.filter(agent_id=agent_id).values_list("channel_name", flat=True).first()
-        )
-        if revoked and channel_name:
-            announce(EventKind.TOKENS_REVOKED, agent_id=agent_id, channel_name=channel_name)
+        agent = Agent.objects.select_for_update().filter(agent_id=agent_id).first()
+        if agent is None:
+            return 0
+        revoked = AgentToken.objects.live().filter(agent=agent).update(revoked_at=now())
+        if revoked and agent.channel_name:
+            announce(EventKind.TOKENS_REVOKED, agent_id=agent_id, channel_name=agent.channel_name)
     return revoked
+
+
+def token_is_live(token_pk: int) -> bool:
+    return AgentToken.objects.live().filter(pk=token_pk).exists()
 
 
 # `last_used_at` is for operators, not for security: refreshing it at most once a
@@ -54,12 +61,19 @@ def _note_use(row: AgentToken | OperatorToken) -> None:
         type(row).objects.filter(pk=row.pk).update(last_used_at=moment)
 
 
+def agent_token(token: str) -> AgentToken | None:
+    """The live agent token row (with its agent) for a clear token, or None."""
+    row = AgentToken.objects.matching(token).select_related("agent").first()
+    if row is not None:
+        _note_use(row)
+    return row
+
+
 def agent_for_token(token: str) -> tuple[Agent | None, str | None]:
     """Resolve an agent token; (None, reason) when it is unknown or revoked."""
-    row = AgentToken.objects.matching(token).select_related("agent").first()
+    row = agent_token(token)
     if row is None:
         return None, "invalid_token"
-    _note_use(row)
     return row.agent, None
 
 

@@ -62,8 +62,9 @@ class MessageAdmin(ReadOnlyAdmin):
 
 @admin.register(MailboxEntry)
 class MailboxEntryAdmin(ReadOnlyAdmin):
-    list_display = ("seq", "owner", "message_id", "sender", "message_type", "stored_at")
-    search_fields = ("owner", "message_id", "sender")
+    list_display = ("seq", "owner", "letter")
+    list_select_related = ("letter",)
+    search_fields = ("owner", "letter__message_id", "letter__sender")
 
 
 @admin.register(HourlyTraffic)

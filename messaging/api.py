@@ -9,7 +9,14 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from agentcom_site.core.auth import legacy_auth, require_agent, require_operator, require_self
+from agentcom_site.core import ratelimit
+from agentcom_site.core.auth import (
+    Principal,
+    legacy_auth,
+    require_agent,
+    require_operator,
+    require_self,
+)
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
 from messaging import mailbox, retention, routing, selectors, threads, wire
@@ -32,6 +39,14 @@ MAILBOX_REFUSAL = "only the mailbox owner or an operator may use this mailbox"
 # by_alias: a message's `from` is a Python keyword, so the schemas name it by alias;
 # exclude_unset: a message carries `channel` only when it was published on one.
 router = Router(tags=["messaging"], by_alias=True, exclude_unset=True)
+
+
+def _reader(request: HttpRequest) -> str | None:
+    """Whose reading rights apply: the calling agent's; None for an operator (everything)."""
+    principal: Principal = request.auth
+    return None if principal.is_operator else principal.name
+
+
 router.add_router("", channels_router)
 router.add_router("", config_router)
 
@@ -43,6 +58,7 @@ router.add_router("", config_router)
 )
 def send(request: HttpRequest, body: MessageIn):
     principal = require_agent(request)
+    principal.charge(ratelimit.BROADCAST if routing.is_broadcast(body.to) else ratelimit.MESSAGE)
     message = routing.send_message(
         sender=principal.name,
         to=body.to,
@@ -119,6 +135,7 @@ class HistoryQuery(Schema):
 )
 def history(request: HttpRequest, query: Query[HistoryQuery]):
     messages = selectors.message_history(
+        reader=_reader(request),
         sender=query.sender,
         to=query.to,
         channel=query.channel,
@@ -140,7 +157,7 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
     summary="A whole thread",
 )
 def thread(request: HttpRequest, message_id: str):
-    root, messages = threads.thread(message_id)
+    root, messages = threads.thread(message_id, reader=_reader(request))
     ordered = messages.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
     page, more = within_budget(ordered, lambda message: message.payload)
     items = [wire.message_view(m) for m in page]
@@ -154,7 +171,8 @@ def thread(request: HttpRequest, message_id: str):
     summary="Direct replies",
 )
 def replies(request: HttpRequest, message_id: str):
-    ordered = threads.replies(message_id).order_by("seq")[: settings.AGENTCOM_LIST_MAX]
+    replies = threads.replies(message_id, reader=_reader(request))
+    ordered = replies.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
     page, more = within_budget(ordered, lambda message: message.payload)
     items = [wire.message_view(m) for m in page]
     return {"parent": message_id, "replies": items, "count": len(items), "more": more}
@@ -167,5 +185,5 @@ def replies(request: HttpRequest, message_id: str):
     summary="Thread root",
 )
 def root(request: HttpRequest, message_id: str):
-    threads.get_message(message_id)
+    threads.get_message(message_id, reader=_reader(request))
     return {"message_id": message_id, "root": threads.root_of(message_id)}

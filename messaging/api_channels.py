@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, require_agent
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
@@ -81,6 +82,7 @@ def unsubscribe(request: HttpRequest, channel: str):
 )
 def publish(request: HttpRequest, channel: str, body: PublishIn):
     principal = require_agent(request)
+    principal.charge(ratelimit.PUBLISH)
     message = topics.publish(
         name=channel,
         sender=principal.name,

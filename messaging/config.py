@@ -43,6 +43,16 @@ def mailbox_cap() -> int:
     return _limit("AGENTCOM_MAILBOX_MAX_ENTRIES", 100)
 
 
+def mailbox_max_bytes() -> int:
+    """Payload bytes kept per mailbox; the oldest entries are dropped beyond it (2 MiB)."""
+    return _limit("AGENTCOM_MAILBOX_MAX_BYTES", 2 * 1024 * 1024)
+
+
+def channels_per_creator() -> int:
+    """Channels one agent may create (default 20); operators are not capped."""
+    return _limit("AGENTCOM_MAX_CHANNELS_PER_CREATOR", 20)
+
+
 def history_keep() -> int:
     """Direct and broadcast messages kept in the global history (default 10 000)."""
     return _limit("AGENTCOM_HISTORY_KEEP", 10_000)

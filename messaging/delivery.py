@@ -40,7 +40,7 @@ async def _push_each(targets: list[tuple[str, str]], frame: dict[str, Any]) -> l
 def _mailbox_instead(message_pk: int, owners: list[str]) -> None:
     message = Message.objects.filter(pk=message_pk).first()
     if message is not None:
-        mailbox.deposit(mailbox.entry_for(message, owner) for owner in owners)
+        mailbox.deposit(message, owners)
 
 
 async def _route(data: dict[str, Any]) -> None:

@@ -1,21 +1,26 @@
-"""Mailboxes: copies of messages for agents that could not take a push.
+"""Mailboxes: messages waiting for agents that could not take a push.
 
-Entries carry a global, increasing `seq`. Polling never deletes; acknowledging a seq
-deletes every entry up to it. A mailbox keeps at most `config.mailbox_cap()` entries,
-dropping the oldest (PROTOCOL.md §4.2, §4.6).
+A message for several offline agents is stored once, as a letter; each mailbox holds
+a small entry referring to it (a broadcast to N offline agents costs its payload once
+plus N rows). Entries carry a global, increasing `seq`. Polling never deletes;
+acknowledging a seq deletes every entry up to it. A mailbox keeps at most
+`config.mailbox_cap()` entries and `config.mailbox_max_bytes()` bytes of payload,
+dropping the oldest first; its newest entry always stays (PROTOCOL.md §4.2, §4.6). A
+letter goes when the last entry holding it goes.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from agentcom_site.core.clock import now
 from messaging import config
-from messaging.models import Mailbox, MailboxEntry, Message
+from messaging.models import Mailbox, MailboxEntry, MailboxLetter, Message
 
 
 @dataclass(frozen=True)
@@ -24,18 +29,23 @@ class Poll:
     last_seq: int
 
 
-def entry_for(message: Message, owner: str, *, payload: dict[str, Any] | None = None):
-    """An unsaved mailbox copy of `message` for `owner` (`payload` overrides the message's)."""
-    return MailboxEntry(
-        owner=owner,
+def payload_size(payload: dict[str, Any]) -> int:
+    """Bytes of the payload as compact UTF-8 JSON: what a mailbox's byte budget counts."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _letter(message: Message, payload: dict[str, Any] | None) -> MailboxLetter:
+    content = message.payload if payload is None else payload
+    return MailboxLetter.objects.create(
         message_id=message.id,
         sender=message.sender,
         recipient=message.recipient,
         message_type=message.message_type,
-        payload=message.payload if payload is None else payload,
+        payload=content,
         reply_to=message.reply_to,
         sent_at=message.created_at,
         stored_at=now(),
+        size=payload_size(content),
     )
 
 
@@ -48,52 +58,83 @@ def _lock(owners: list[str]) -> None:
     list(Mailbox.objects.select_for_update().filter(owner__in=owners).order_by("owner"))
 
 
-def deposit(entries: Iterable[MailboxEntry]) -> list[str]:
-    """Store mailbox entries and apply the per-mailbox cap; returns the owners reached.
+def deposit(
+    message: Message, owners: Iterable[str], *, payload: dict[str, Any] | None = None
+) -> list[str]:
+    """Put `message` (with `payload` instead of its own, if given) in each owner's mailbox
+    as one letter, then apply the per-mailbox limits; returns the owners reached.
 
     Runs in the caller's transaction (or its own); nothing is announced.
     """
-    entries = list(entries)
-    if not entries:
+    owners = sorted(set(owners))
+    if not owners:
         return []
-    owners = sorted({entry.owner for entry in entries})
     with transaction.atomic():
         _lock(owners)
-        MailboxEntry.objects.bulk_create(entries)
+        letter = _letter(message, payload)
+        MailboxEntry.objects.bulk_create(MailboxEntry(owner=o, letter=letter) for o in owners)
         trim(owners)
     return owners
 
 
+def _drop_entries(entries) -> int:
+    """Delete entries and every letter left without one; returns the entries deleted."""
+    letters = set(entries.values_list("letter_id", flat=True))
+    dropped = entries.delete()[0]
+    if letters:
+        MailboxLetter.objects.filter(pk__in=letters, entries__isnull=True).delete()
+    return dropped
+
+
+def _boundary(owner: str, cap: int, budget: int) -> int | None:
+    """The oldest seq the owner keeps: the newest entries within both limits (the newest
+    one always), or None when every entry fits."""
+    newest = MailboxEntry.objects.filter(owner=owner).order_by("-seq")
+    kept, total, boundary = 0, 0, None
+    for seq, size in newest.values_list("seq", "letter__size"):
+        if kept and (kept >= cap or total + size > budget):
+            return boundary
+        kept, total, boundary = kept + 1, total + size, seq
+    return None
+
+
 def trim(owners: list[str] | None = None) -> int:
-    """Drop the oldest entries of every mailbox over the cap; returns how many went."""
-    cap = config.mailbox_cap()
-    counts = MailboxEntry.objects.order_by().values("owner").annotate(n=Count("seq"))
-    crowded = counts.filter(n__gt=cap)
+    """Drop the oldest entries of every mailbox over its entry cap or byte budget;
+    returns how many went."""
+    cap, budget = config.mailbox_cap(), config.mailbox_max_bytes()
+    figures = MailboxEntry.objects.order_by().values("owner")
     if owners is not None:
-        crowded = crowded.filter(owner__in=owners)
+        figures = figures.filter(owner__in=owners)
+    figures = figures.annotate(n=Count("seq"), size=Sum("letter__size"))
+    crowded = [row["owner"] for row in figures if row["n"] > cap or row["size"] > budget]
     dropped = 0
-    for owner in [row["owner"] for row in crowded]:
-        newest = MailboxEntry.objects.filter(owner=owner).order_by("-seq")
-        boundary = newest.values_list("seq", flat=True)[cap - 1 : cap].first()
+    for owner in crowded:
+        boundary = _boundary(owner, cap, budget)
         if boundary is not None:
-            dropped += MailboxEntry.objects.filter(owner=owner, seq__lt=boundary).delete()[0]
+            dropped += _drop_entries(MailboxEntry.objects.filter(owner=owner, seq__lt=boundary))
     return dropped
 
 
 def poll(owner: str, *, since: int = 0) -> Poll:
     """Entries after `since`, oldest first; `last_seq` is the last one returned, else `since`."""
-    entries = list(MailboxEntry.objects.filter(owner=owner, seq__gt=since).order_by("seq"))
+    entries = list(
+        MailboxEntry.objects.filter(owner=owner, seq__gt=since)
+        .select_related("letter")
+        .order_by("seq")
+    )
     return Poll(entries, entries[-1].seq if entries else since)
 
 
 def ack(owner: str, *, up_to: int) -> int:
     """Delete the owner's entries with seq <= `up_to`; returns how many were deleted."""
     with transaction.atomic():
-        return MailboxEntry.objects.filter(owner=owner, seq__lte=up_to).delete()[0]
+        return _drop_entries(MailboxEntry.objects.filter(owner=owner, seq__lte=up_to))
 
 
 def evict_expired(*, ttl_ms: int | None = None) -> int:
-    """Delete entries stored longer ago than the mailbox TTL; returns how many."""
+    """Delete letters stored longer ago than the mailbox TTL, and the entries holding
+    them; returns how many entries went."""
     ttl = config.mailbox_ttl_ms() if ttl_ms is None else ttl_ms
     cutoff = now() - timedelta(milliseconds=ttl)
-    return MailboxEntry.objects.filter(stored_at__lt=cutoff).delete()[0]
+    _, by_model = MailboxLetter.objects.filter(stored_at__lt=cutoff).delete()
+    return by_model.get(MailboxEntry._meta.label, 0)

@@ -95,11 +95,16 @@ class Mailbox(models.Model):
         return self.owner
 
 
-class MailboxEntry(models.Model):
-    """A copy of a message waiting for an agent that could not take a push."""
+class MailboxLetter(models.Model):
+    """A message as mailboxes deliver it, stored once however many mailboxes hold it.
 
-    seq = models.BigAutoField(primary_key=True)  # global and increasing (PROTOCOL.md §1)
-    owner = models.CharField(max_length=128)
+    A broadcast to N offline agents is one letter and N small entries, not N copies
+    of the payload. A copy of its own, not the `Message` row: history is pruned and
+    channels keep 200 messages, but a mailbox keeps what it holds until acked,
+    trimmed or expired. A letter no entry refers to any more is deleted with the
+    entries that held it (messaging.mailbox).
+    """
+
     message_id = models.CharField(max_length=16)
     sender = models.CharField(max_length=160)
     recipient = models.CharField(max_length=128, blank=True, default="")
@@ -107,7 +112,20 @@ class MailboxEntry(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     reply_to = models.CharField(max_length=128, blank=True, default="")
     sent_at = models.DateTimeField()
+    # Entries of one letter are stored together, so the TTL is the letter's.
     stored_at = models.DateTimeField(default=now, db_index=True)
+    size = models.PositiveIntegerField(default=0)  # payload bytes, for the mailbox budget
+
+    def __str__(self) -> str:
+        return f"letter {self.message_id}"
+
+
+class MailboxEntry(models.Model):
+    """A letter waiting in one agent's mailbox."""
+
+    seq = models.BigAutoField(primary_key=True)  # global and increasing (PROTOCOL.md §1)
+    owner = models.CharField(max_length=128)
+    letter = models.ForeignKey(MailboxLetter, on_delete=models.CASCADE, related_name="entries")
 
     class Meta:
         ordering = ["seq"]

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.errors import unknown_agent
 from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent
 from messaging import analytics, mailbox, threads, wire
@@ -33,13 +34,19 @@ def send_message(
 ) -> Message:
     """Route a message from `sender`.
 
-    Direct (`to` an agent id): pushed if the recipient is online, else mailboxed (the
-    recipient need not exist). Broadcast (`to` null or "broadcast"): pushed to every
-    online agent, the sender included, and mailboxed once for every registered offline
-    agent except the sender. Committed before any push is sent.
+    Direct (`to` an agent id): pushed if the recipient is online, else mailboxed; an id
+    nobody registered is refused with `unknown_agent` before anything is stored.
+    Broadcast (`to` null or "broadcast"): pushed to every online agent, the sender
+    included, and mailboxed once for every registered offline agent except the sender.
+    Committed before any push is sent.
     """
     broadcast = is_broadcast(to)
     with transaction.atomic():
+        if not broadcast:
+            recipient = Agent.objects.filter(agent_id=to)
+            recipient_socket = recipient.values_list("channel_name", flat=True).first()
+            if recipient_socket is None:  # nobody registered it: no mailbox either
+                raise unknown_agent(to)
         message = Message(
             kind=MessageKind.BROADCAST if broadcast else MessageKind.DIRECT,
             sender=sender,
@@ -61,12 +68,10 @@ def send_message(
                 .values_list("agent_id", flat=True)
             )
         else:
-            recipient = Agent.objects.filter(agent_id=to)
-            socket = recipient.values_list("channel_name", flat=True).first()
-            online = [(to, socket)] if socket else []
-            offline = [] if socket else [to]
+            online = [(to, recipient_socket)] if recipient_socket else []
+            offline = [] if recipient_socket else [to]
 
-        mailbox.deposit(mailbox.entry_for(message, owner) for owner in offline)
+        mailbox.deposit(message, offline)
         analytics.record_traffic(
             sender=sender,
             recipients=[agent_id for agent_id, _ in online] + offline,

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from agentcom_site.core.errors import not_found
 from messaging.models import Message
+from messaging.selectors import readable_by
 
 MAX_STEPS = 1_000  # a bound on the walk even if the chain were corrupted
 
@@ -44,21 +45,26 @@ def root_for_new(message_id: str, reply_to: str | None) -> str:
     return message_id
 
 
-def get_message(message_id: str) -> Message:
-    message = Message.objects.select_related("channel").filter(id=message_id).first()
+def get_message(message_id: str, *, reader: str | None = None) -> Message:
+    """The message, if `reader` (an agent id; None = an operator) may read it; else 404,
+    the same answer as for a message that does not exist."""
+    readable = readable_by(Message.objects.select_related("channel"), reader)
+    message = readable.filter(id=message_id).first()
     if message is None:
         raise not_found("message_not_found", f"no message {message_id}", message_id=message_id)
     return message
 
 
-def thread(message_id: str) -> tuple[str, QuerySet[Message]]:
-    """(root id, every message of the thread oldest first); 404 for an unknown message."""
-    get_message(message_id)
+def thread(message_id: str, *, reader: str | None = None) -> tuple[str, QuerySet[Message]]:
+    """(root id, the thread's messages `reader` may read); 404 for an unknown message."""
+    get_message(message_id, reader=reader)
     root = root_of(message_id)
-    return root, Message.objects.select_related("channel").filter(thread_root=root)
+    messages = Message.objects.select_related("channel").filter(thread_root=root)
+    return root, readable_by(messages, reader)
 
 
-def replies(message_id: str) -> QuerySet[Message]:
-    """Direct replies to a known message, oldest first."""
-    get_message(message_id)
-    return Message.objects.select_related("channel").filter(reply_to=message_id)
+def replies(message_id: str, *, reader: str | None = None) -> QuerySet[Message]:
+    """Direct replies to a known message that `reader` may read."""
+    get_message(message_id, reader=reader)
+    messages = Message.objects.select_related("channel").filter(reply_to=message_id)
+    return readable_by(messages, reader)

@@ -13,8 +13,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 
+from agentcom_site.core.auth import OPERATOR_PREFIX
 from agentcom_site.core.clock import now
-from agentcom_site.core.errors import conflict, invalid, not_found
+from agentcom_site.core.errors import conflict, invalid, not_found, too_many_channels
 from agentcom_site.core.events import EventKind, announce
 from agents.models import Agent
 from messaging import analytics, config, mailbox, threads, wire
@@ -64,12 +65,18 @@ def with_counts() -> QuerySet[Channel]:
 
 
 def create_channel(*, name: str, description: str, created_by: str) -> Channel:
-    """Create a channel; 409 `channel_exists` when the normalised name is taken."""
+    """Create a channel; 409 `channel_exists` when the normalised name is taken, 409
+    `too_many_channels` when an agent already created `channels_per_creator()` of them
+    (operators have no cap)."""
     normalised = valid_name(name, field="name")
     try:
         with transaction.atomic():
             if Channel.objects.filter(name=normalised).exists():
                 raise conflict("channel_exists", f"channel {normalised} already exists")
+            cap = config.channels_per_creator()
+            capped = not created_by.startswith(OPERATOR_PREFIX)
+            if capped and Channel.objects.filter(created_by=created_by).count() >= cap:
+                raise too_many_channels(created_by, cap)
             return Channel.objects.create(
                 name=normalised, description=description, created_by=created_by
             )
@@ -159,7 +166,7 @@ def publish(
         )
         copy = {**payload, "channel": channel.name}
         offline = [agent_id for agent_id, socket in subscribers if not socket]
-        mailbox.deposit(mailbox.entry_for(message, owner, payload=copy) for owner in offline)
+        mailbox.deposit(message, offline, payload=copy)
         analytics.record_traffic(
             sender=sender, recipients=[a for a, _ in subscribers], moment=message.created_at
         )

@@ -102,14 +102,15 @@ class ChannelHistoryEntryOut(Out):
 
 
 def mailbox_entry(entry: MailboxEntry) -> dict[str, Any]:
+    letter = entry.letter
     return {
-        "id": entry.message_id,
-        "from": entry.sender,
-        "to": entry.recipient or None,
-        "type": entry.message_type,
-        "payload": entry.payload,
-        "reply_to": entry.reply_to or None,
-        "timestamp": to_ms(entry.sent_at),
+        "id": letter.message_id,
+        "from": letter.sender,
+        "to": letter.recipient or None,
+        "type": letter.message_type,
+        "payload": letter.payload,
+        "reply_to": letter.reply_to or None,
+        "timestamp": to_ms(letter.sent_at),
         "seq": entry.seq,
     }
 

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agentcom_site.core.errors import HubError
+from agentcom_site.core.links import web_link
 from tasks import queue
 from tasks.models import Task, TaskEvent
 
@@ -116,7 +117,11 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         # Every change goes through a transition button or action, so it is audited.
-        return [f.name for f in Task._meta.concrete_fields] + ["depends_on", "all_events"]
+        return [f.name for f in Task._meta.concrete_fields] + [
+            "depends_on",
+            "all_events",
+            "pull_request",
+        ]
 
     @admin.display(description="Events")
     def all_events(self, task: Task) -> str:
@@ -124,6 +129,12 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         return format_html(
             '<a href="{}?q={}">all {} events, paginated</a>', url, task.pk, task.event_count
         )
+
+    @admin.display(description="Pull request")
+    def pull_request(self, task: Task):
+        """The agent's `pr_url`: a link only when it is an http(s) URL."""
+        result = task.result if isinstance(task.result, dict) else {}
+        return web_link(result.get("pr_url"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks enter through the queue service (API, dashboard form)

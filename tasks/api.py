@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, operator_auth
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import forbidden, not_found
@@ -72,6 +73,7 @@ def _submitted(task: Task) -> dict[str, Any]:
 )
 def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
+    principal.charge(ratelimit.SUBMIT)
     task, created = intake.submit(body, submitted_by=principal.actor)
     return Status(201 if created else 200, _submitted(task))
 
@@ -83,6 +85,7 @@ def submit(request: HttpRequest, body: TaskSubmitIn):
 )
 def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal: Principal = request.auth
+    principal.charge(ratelimit.SUBMIT, units=len(body.tasks))
     results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
     created = sum(1 for _, new in results if new)
     tasks = [{**_submitted(task), "created": new} for task, new in results]

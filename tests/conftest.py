@@ -11,6 +11,7 @@ from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from agentcom_site.core import ratelimit
 from agents import services, tokens
 from agents.models import Agent
 from tasks import queue
@@ -76,6 +77,14 @@ def assigned(make_agent, submit):
         return task, agent
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_buckets():
+    """Every test starts with full buckets: the in-memory store outlives a test."""
+    ratelimit.memory.clear()
+    yield
+    ratelimit.memory.clear()
 
 
 @pytest.fixture(autouse=True)

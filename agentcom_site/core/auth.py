@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import HttpBearer
 
+from agentcom_site.core import ratelimit
 from agentcom_site.core.errors import forbidden
 
 AGENT = "agent"
@@ -43,6 +44,15 @@ class Principal:
     def actor(self) -> str:
         """The name written into `submitted_by`, `created_by` and audit rows."""
         return self.name if self.kind == AGENT else operator_actor(self.name)
+
+    @property
+    def rate_key(self) -> str:
+        """The principal's rate buckets (`agent:<id>`, `operator:<name>`)."""
+        return ratelimit.principal_key(self.kind, self.name)
+
+    def charge(self, action: str, *, units: int = 1) -> None:
+        """Spend `action`'s weight from this principal's budget; 429 `rate_limited` if short."""
+        ratelimit.charge(self.rate_key, action, units=units, operator=self.is_operator)
 
 
 Authenticator = Callable[[str], Principal | None]
@@ -91,6 +101,10 @@ class HubAuth(HttpBearer):
         # Checked before the body is validated, so an agent learns nothing about the schema.
         if principal is not None and self.operator_only and not principal.is_operator:
             raise forbidden("this route is for operators")
+        if principal is not None:
+            # Every authenticated request costs at least a read; routes that do more
+            # (send, submit, publish) charge their own weight on top.
+            principal.charge(ratelimit.READ)
         return principal
 
     def _identify(self, request: HttpRequest) -> Principal | None:

@@ -96,3 +96,24 @@ def hub_full() -> HubError:
     return HubError(
         "hub_full", "the hub holds too many unidentified sockets; retry later", http_status=503
     )
+
+
+# --- refusals several modules raise --------------------------------------------------------
+
+
+def invalid_token() -> HubError:
+    return HubError("invalid_token", "the token is unknown, revoked or not an agent token")
+
+
+def unknown_agent(agent_id: str) -> HubError:
+    """A direct message to an agent id nobody registered: refused, no mailbox is made."""
+    return HubError("unknown_agent", f"there is no agent {agent_id}", http_status=404, to=agent_id)
+
+
+def too_many_channels(creator: str, cap: int) -> HubError:
+    return HubError(
+        "too_many_channels",
+        f"{creator} has created {cap} channels, the most one agent may create",
+        http_status=409,
+        limit=cap,
+    )

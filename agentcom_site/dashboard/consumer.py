@@ -5,14 +5,23 @@ Operators only: a staff session (AuthMiddlewareStack) and an allowed Origin
 socket gets a `snapshot`; feed events are buffered and sent as one `events` frame at most
 every 100 ms; `request_snapshot` and `retry_task` are answered. Client frames are checked
 in the order of §2.1 and refusals are error frames on an open socket.
+
+The session is checked again before every client frame and every
+`AGENTCOM_DASHBOARD_SESSION_CHECK_S` seconds: once it has ended (logout, expiry, the
+staff flag removed, the password changed) the socket is closed with 4003 and nothing
+more is sent or done.
 """
 
 import asyncio
 import json
 import logging
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.http import HttpRequest
 
 from agentcom_site.core.auth import operator_actor
 from agentcom_site.core.clock import now_ms
@@ -26,6 +35,7 @@ from tasks import queue
 log = logging.getLogger(__name__)
 
 BATCH_INTERVAL_S = 0.1
+SESSION_ENDED = 4003
 MAX_PENDING = 5_000  # past this a dashboard is told to resync instead of buffering more
 
 
@@ -35,6 +45,20 @@ class RetryTaskFrame(Strict):
 
 def is_operator(user: Any) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def session_is_operator(session: Any) -> bool:
+    """Whether the session, as stored now, still belongs to an active staff user.
+
+    `get_user` reloads the user and checks the session's auth hash, so a logout (the
+    session deleted), an expiry, a password change or a removed staff flag all fail it.
+    """
+    if session is None or not session.session_key:
+        return False
+    request = HttpRequest()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    request.session = store(session.session_key)  # a fresh read, not the socket's copy
+    return is_operator(get_user(request))
 
 
 def retry_outcome(task_id: str, actor: str) -> str:
@@ -55,17 +79,43 @@ class DashboardConsumer(HubConsumer):
         self.actor = operator_actor(user.get_username())
         self.pending: list[dict[str, Any]] = []
         self.flusher: asyncio.Task | None = None
+        self.closing = False
         await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
         await self.accept()
+        self.watcher = asyncio.ensure_future(self._watch_session())
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "flusher", None) is not None:
-            self.flusher.cancel()
+        for task in (getattr(self, "flusher", None), getattr(self, "watcher", None)):
+            if task is not None:
+                task.cancel()
         await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
+
+    # --- the session -----------------------------------------------------------------
+    async def _session_valid(self) -> bool:
+        """Check the session; close the socket with 4003 once it has ended."""
+        if self.closing:
+            return False
+        if await database_sync_to_async(session_is_operator)(self.scope.get("session")):
+            return True
+        self.closing = True
+        await self.close(code=SESSION_ENDED, reason="session ended")
+        return False
+
+    async def _watch_session(self) -> None:
+        # A periodic check, so a dashboard that only listens is closed too.
+        while True:
+            try:
+                if not await self._session_valid():
+                    return
+            except Exception:  # the database is down: try again at the next check
+                log.exception("dashboard session check failed")
+            await asyncio.sleep(settings.AGENTCOM_DASHBOARD_SESSION_CHECK_S)
 
     # --- outbound ------------------------------------------------------------------
     async def send_frame(self, frame: dict[str, Any]) -> None:
+        if self.closing:
+            return
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def send_snapshot(self) -> None:
@@ -91,6 +141,8 @@ class DashboardConsumer(HubConsumer):
 
     # --- inbound -------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self._session_valid():
+            return
         try:
             frame = parse_frame(text_data, bytes_data)
             await self._dispatch(frame)

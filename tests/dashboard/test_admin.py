@@ -148,3 +148,18 @@ def test_revoke_tokens_action(admin_client, make_agent, agent_token):
     assert messages_of(response) == ["Revoked 1 token(s) of revoked."]
     assert authenticate(token) is None
     assert Agent.objects.get(pk=agent.pk).tokens.live().count() == 0
+
+
+@pytest.mark.parametrize(
+    ("pr_url", "linked"),
+    [("https://github.com/o/r/pull/7", True), ("javascript:alert(1)", False)],
+)
+def test_the_task_page_links_a_pr_url_only_when_it_is_http(admin_client, assigned, pr_url, linked):
+    task, agent = assigned("holder")
+    queue.accept_task(task.id, agent)
+    queue.complete_task(task.id, agent, 1, result={"pr_url": pr_url})
+    page = admin_client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    field = page.split("field-pull_request", 1)[1].split('class="readonly">', 1)[1]
+    field = field.split("</div>", 1)[0]
+    assert (f'<a href="{pr_url}"' in field) is linked
+    assert pr_url in field

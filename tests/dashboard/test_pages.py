@@ -159,3 +159,35 @@ def test_agent_pages_show_history(staff_client, assigned):
     page = staff_client.get("/dashboard/agents/historian").content.decode()
     assert task.id in page and "accepted" in page and "assigned" in page
     assert staff_client.get("/dashboard/agents/nobody").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "pr_url",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript:alert(1)",
+        "java\tscript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox",
+        "https:no-host",
+        "//evil.example/pr",
+    ],
+)
+def test_a_pr_url_that_is_not_http_is_plain_text(staff_client, assigned, pr_url):
+    task, agent = assigned("worker")
+    queue.accept_task(task.id, agent)
+    queue.complete_task(task.id, agent, 1, result={"pr_url": pr_url})
+    html = staff_client.get(f"/dashboard/tasks/{task.id}").content.decode()
+    pull_request = html.split("<dt>Pull request</dt>", 1)[1].split("</dd>", 1)[0]
+    assert "<a" not in pull_request and escape(pr_url, quote=False) in pull_request
+    assert "<script>" not in html
+
+
+def test_an_http_pr_url_is_a_link_that_opens_apart(staff_client, assigned):
+    task, agent = assigned("worker")
+    queue.accept_task(task.id, agent)
+    url = "https://github.com/o/r/pull/7?a=1&b=2"
+    queue.complete_task(task.id, agent, 1, result={"pr_url": url})
+    html = staff_client.get(f"/dashboard/tasks/{task.id}").content.decode()
+    assert f'<a href="{escape(url)}" rel="noopener noreferrer nofollow" target="_blank">' in html

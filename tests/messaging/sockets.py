@@ -47,5 +47,5 @@ def mailbox_of(owner: str) -> list[tuple]:
     return list(
         MailboxEntry.objects.filter(owner=owner)
         .order_by("seq")
-        .values_list("message_id", "sender", "payload")
+        .values_list("letter__message_id", "letter__sender", "letter__payload")
     )

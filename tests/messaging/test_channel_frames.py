@@ -82,7 +82,7 @@ async def test_publish_pushes_to_the_other_subscribers_and_mailboxes_offline_one
         "timestamp": push["timestamp"],
     }
     assert await quiet(alpha)  # not to the publisher
-    copies = await db(lambda: list(MailboxEntry.objects.values_list("owner", "payload")))()
+    copies = await db(lambda: list(MailboxEntry.objects.values_list("owner", "letter__payload")))()
     assert copies == [("gamma", {"v": 1, "channel": "news"})]
     second = await ask(alpha, {"type": "channel_publish", "channel": "news", "payload": {}})
     assert second["seq"] == 2
@@ -196,7 +196,7 @@ async def test_identify_joins_the_persisted_channels_without_duplicates():
     # Once disconnected, the subscriber is reached through its mailbox instead.
     await beta.close()
     await ask(alpha, {"type": "channel_publish", "channel": "news", "payload": {"n": 3}})
-    owners = await db(lambda: list(MailboxEntry.objects.values_list("owner", "payload")))()
+    owners = await db(lambda: list(MailboxEntry.objects.values_list("owner", "letter__payload")))()
     assert owners == [("beta", {"n": 3, "channel": "news"})]
     await alpha.close()
 

@@ -129,7 +129,7 @@ def test_publish_numbers_stores_and_mailboxes_offline_subscribers(api_for, news,
     assert status == 200 and body["status"] == "published" and body["seq"] == 1
     assert alpha.post("/api/channels/news/publish", {"payload": {}})[1]["seq"] == 2
     # Only the offline subscriber other than the publisher gets mailbox copies.
-    copies = list(MailboxEntry.objects.order_by("seq").values_list("owner", "payload"))
+    copies = list(MailboxEntry.objects.order_by("seq").values_list("owner", "letter__payload"))
     assert copies == [("beta", {"v": 1, "channel": "news"}), ("beta", {"channel": "news"})]
     stored = Message.objects.get(id=body["id"])
     assert stored.payload == {"v": 1} and stored.channel_seq == 1 and stored.message_type == "info"

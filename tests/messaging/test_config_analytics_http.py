@@ -6,9 +6,17 @@ import pytest
 
 from agentcom_site.core.clock import now
 from agentcom_site.core.events import Event
+from agents import services
 from agents.models import Agent
 from messaging import analytics, retention, routing, topics
-from messaging.models import ConfigValue, ConnectionSession, HourlyTraffic, MailboxEntry, Message
+from messaging.models import (
+    ConfigValue,
+    ConnectionSession,
+    HourlyTraffic,
+    MailboxEntry,
+    MailboxLetter,
+    Message,
+)
 from tests.conftest import Api, bring_online
 
 pytestmark = pytest.mark.django_db
@@ -156,20 +164,25 @@ def test_a_restart_closes_orphan_sessions_at_last_seen(make_agent):
 # --- retention --------------------------------------------------------------------------------
 
 
+def beta() -> str:
+    """The recipient of the retention tests' messages, registered (unknown ids are refused)."""
+    return services.ensure_agent("beta", capabilities=[])[0].agent_id
+
+
 def test_evict_is_for_operators_and_drops_entries_past_the_ttl(api_for, ops):
     agent = api_for("alpha")
-    routing.send_message(sender="alpha", to="beta", payload={"old": True})
-    MailboxEntry.objects.update(stored_at=now() - timedelta(days=8))
-    routing.send_message(sender="alpha", to="beta", payload={"old": False})
+    routing.send_message(sender="alpha", to=beta(), payload={"old": True})
+    MailboxLetter.objects.update(stored_at=now() - timedelta(days=8))
+    routing.send_message(sender="alpha", to=beta(), payload={"old": False})
     status, body = agent.post("/api/mailbox/evict")
     assert (status, body["error"]) == (403, "forbidden") and MailboxEntry.objects.count() == 2
     assert ops.post("/api/mailbox/evict") == (200, {"status": "eviction_triggered"})
-    assert list(MailboxEntry.objects.values_list("payload", flat=True)) == [{"old": False}]
+    assert list(MailboxEntry.objects.values_list("letter__payload", flat=True)) == [{"old": False}]
 
 
 def test_the_ttl_follows_the_config_route(ops):
-    routing.send_message(sender="alpha", to="beta", payload={})
-    MailboxEntry.objects.update(stored_at=now() - timedelta(minutes=2))
+    routing.send_message(sender="alpha", to=beta(), payload={})
+    MailboxLetter.objects.update(stored_at=now() - timedelta(minutes=2))
     assert retention.enforce_retention().mailbox_expired == 0
     ops.put("/api/config/mailbox-retention", {"mailbox_ttl_ms": 60_000})
     assert retention.enforce_retention().mailbox_expired == 1
@@ -180,7 +193,7 @@ def test_history_keeps_the_newest_and_spares_channel_messages(settings):
     settings.AGENTCOM_HISTORY_KEEP = 3
     topics.create_channel(name="ops", description="", created_by="x")
     topics.publish(name="ops", sender="alpha", payload={})
-    sent = [routing.send_message(sender="alpha", to="beta", payload={}).id for _ in range(5)]
+    sent = [routing.send_message(sender="alpha", to=beta(), payload={}).id for _ in range(5)]
     assert retention.enforce_retention().history_pruned == 2
     kept = list(Message.objects.filter(kind="direct").values_list("id", flat=True))
     assert kept == sent[2:] and Message.objects.filter(kind="channel").count() == 1
@@ -188,8 +201,8 @@ def test_history_keeps_the_newest_and_spares_channel_messages(settings):
 
 def test_a_mailbox_cap_from_settings_is_applied(settings):
     settings.AGENTCOM_MAILBOX_MAX_ENTRIES = 2
-    ids = [routing.send_message(sender="alpha", to="beta", payload={}).id for _ in range(4)]
-    assert list(MailboxEntry.objects.values_list("message_id", flat=True)) == ids[2:]
+    ids = [routing.send_message(sender="alpha", to=beta(), payload={}).id for _ in range(4)]
+    assert list(MailboxEntry.objects.values_list("letter__message_id", flat=True)) == ids[2:]
 
 
 def test_old_figures_are_dropped(make_agent):
@@ -204,8 +217,8 @@ def test_old_figures_are_dropped(make_agent):
 def test_the_retention_command_runs_the_same_function(capsys):
     from django.core.management import call_command
 
-    routing.send_message(sender="alpha", to="beta", payload={})
-    MailboxEntry.objects.update(stored_at=now() - timedelta(days=30))
+    routing.send_message(sender="alpha", to=beta(), payload={})
+    MailboxLetter.objects.update(stored_at=now() - timedelta(days=30))
     call_command("enforce_retention")
     assert "mailbox_expired: 1" in capsys.readouterr().out
     assert not MailboxEntry.objects.exists()

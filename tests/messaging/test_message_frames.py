@@ -51,13 +51,17 @@ async def test_a_direct_message_is_pushed_to_the_online_recipient():
     await beta.close()
 
 
-async def test_offline_and_unknown_recipients_get_mailbox_copies():
+async def test_an_offline_recipient_gets_a_mailbox_copy_an_unknown_one_a_refusal():
     alpha = await online("alpha")
     await new_agent("beta")
-    for to in ("beta", "ghost"):
-        reply = await ask(alpha, {"type": "message", "to": to, "payload": {"to": to}})
-        assert reply["type"] == "message_sent"
-        assert await mailbox_of(to) == [(reply["id"], "alpha", {"to": to})]
+    reply = await ask(alpha, {"type": "message", "to": "beta", "payload": {"to": "beta"}})
+    assert reply["type"] == "message_sent"
+    assert await mailbox_of("beta") == [(reply["id"], "alpha", {"to": "beta"})]
+    before = await state()
+    refused = await ask(alpha, {"type": "message", "to": "ghost", "payload": {}})
+    assert (refused["type"], refused["error"], refused["to"]) == ("error", "unknown_agent", "ghost")
+    assert await state() == before and await mailbox_of("ghost") == []
+    assert (await ask(alpha, {"type": "ping"}))["type"] == "pong"  # the socket stays usable
     await alpha.close()
 
 

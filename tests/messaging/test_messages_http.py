@@ -5,8 +5,9 @@ import re
 import pytest
 
 from agentcom_site.core.clock import to_ms
+from agents import services
 from messaging import routing, topics
-from messaging.models import MailboxEntry, Message
+from messaging.models import Mailbox, MailboxEntry, MailboxLetter, Message
 from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ HEX16 = re.compile(r"^[0-9a-f]{16}$")
 def state() -> tuple:
     return (
         list(Message.objects.values_list("id", "sender", "recipient")),
-        list(MailboxEntry.objects.values_list("seq", "owner", "message_id")),
+        list(MailboxEntry.objects.values_list("seq", "owner", "letter__message_id")),
     )
 
 
@@ -34,14 +35,15 @@ def test_send_to_an_offline_agent_stores_history_and_a_mailbox_copy(api_for, mak
     assert status == 200 and body["status"] == "sent" and HEX16.match(body["id"])
     message = Message.objects.get(id=body["id"])
     assert (message.sender, message.recipient, message.message_type) == ("alpha", "beta", "note")
-    entry = MailboxEntry.objects.get(owner="beta")
-    assert entry.message_id == body["id"] and entry.payload == {"text": "hi"}
+    entry = MailboxEntry.objects.select_related("letter").get(owner="beta")
+    assert entry.letter.message_id == body["id"] and entry.letter.payload == {"text": "hi"}
 
 
-def test_a_message_to_an_unknown_agent_is_mailboxed_not_refused(api_for):
+def test_a_message_to_an_unknown_agent_is_refused_and_makes_no_mailbox(api_for):
     status, body = api_for("alpha").post("/api/message", {"to": "ghost", "payload": {}})
-    assert status == 200
-    assert MailboxEntry.objects.get(owner="ghost").message_id == body["id"]
+    assert (status, body["error"], body["to"]) == (404, "unknown_agent", "ghost")
+    assert not Message.objects.exists()
+    assert not Mailbox.objects.exists() and not MailboxLetter.objects.exists()
 
 
 def test_default_type_is_chat_and_an_online_recipient_gets_no_mailbox_copy(api_for, make_agent):
@@ -108,6 +110,7 @@ def test_send_refusals_for_missing_credentials_operators_and_bad_json(api_for, o
 
 
 def fill_mailbox(owner: str, count: int) -> list[str]:
+    services.ensure_agent(owner, capabilities=[])
     return [
         routing.send_message(sender="alpha", to=owner, payload={"n": i}).id for i in range(count)
     ]
@@ -200,7 +203,7 @@ def test_mailbox_seq_is_global_and_increasing_across_owners():
     fill_mailbox("beta", 1)
     fill_mailbox("gamma", 1)
     fill_mailbox("beta", 1)
-    rows = list(MailboxEntry.objects.order_by("stored_at", "seq").values_list("owner", "seq"))
+    rows = list(MailboxEntry.objects.order_by("pk").values_list("owner", "seq"))
     assert [owner for owner, _ in rows] == ["beta", "gamma", "beta"]
     assert [seq for _, seq in rows] == sorted({seq for _, seq in rows})
 
@@ -208,8 +211,8 @@ def test_mailbox_seq_is_global_and_increasing_across_owners():
 # --- GET /api/messages ------------------------------------------------------------------------
 
 
-def test_history_filters_and_cursor_pagination(api_for, make_agent):
-    reader = api_for("reader")
+def test_history_filters_and_cursor_pagination(ops, make_agent):
+    reader = ops
     make_agent("beta")
     a = routing.send_message(sender="alpha", to="beta", payload={"channel": "ops"})
     b = routing.send_message(sender="gamma", to="beta", payload={})
@@ -238,8 +241,9 @@ def test_history_filters_and_cursor_pagination(api_for, make_agent):
     assert end == {"messages": [], "cursor": rest["cursor"], "count": 0, "more": False}
 
 
-def test_history_time_window_is_inclusive(api_for):
-    reader = api_for("reader")
+def test_history_time_window_is_inclusive(ops, make_agent):
+    reader = ops
+    make_agent("beta")
     a = routing.send_message(sender="alpha", to="beta", payload={})
     b = routing.send_message(sender="alpha", to="beta", payload={})
     ta, tb = to_ms(a.created_at), to_ms(b.created_at)
@@ -269,8 +273,9 @@ def test_history_takes_the_legacy_token_and_refuses_none(make_agent, agent_token
 # --- threads ----------------------------------------------------------------------------------
 
 
-def test_replies_join_the_parents_thread_channel_messages_included(api_for):
-    reader = api_for("reader")
+def test_replies_join_the_parents_thread_channel_messages_included(ops, make_agent):
+    reader = ops
+    make_agent("alpha"), make_agent("beta")
     root = routing.send_message(sender="alpha", to="beta", payload={"q": 1})
     reply = routing.send_message(sender="beta", to="alpha", payload={}, reply_to=root.id)
     topics.create_channel(name="ops", description="", created_by="x")
@@ -300,7 +305,8 @@ def test_replies_join_the_parents_thread_channel_messages_included(api_for):
     assert reader.get(f"/api/threads/{stray.id}/root")[1]["root"] == stray.id
 
 
-def test_root_is_safe_against_a_cycle():
+def test_root_is_safe_against_a_cycle(make_agent):
+    make_agent("alpha"), make_agent("beta")
     a = routing.send_message(sender="alpha", to="beta", payload={})
     b = routing.send_message(sender="beta", to="alpha", payload={}, reply_to=a.id)
     # A loop that routing never makes, written by hand.
@@ -319,7 +325,56 @@ def test_unknown_thread_messages_are_404(api_for, suffix):
 
 
 def test_threads_take_the_legacy_token(make_agent, agent_token):
-    token = agent_token(make_agent("reader"))
+    token = agent_token(make_agent("alpha"))
+    make_agent("beta")
     message = routing.send_message(sender="alpha", to="beta", payload={})
     assert Api().get(f"/api/threads/{message.id}", token=token)[1]["count"] == 1
     assert Api().get(f"/api/threads/{message.id}")[0] == 401
+
+
+# --- who may read what --------------------------------------------------------------------------
+
+
+def test_an_agent_reads_its_own_direct_messages_broadcasts_and_its_channels(api_for, make_agent):
+    alpha = api_for("alpha")
+    for name in ("beta", "gamma"):
+        make_agent(name)
+    to_alpha = routing.send_message(sender="beta", to="alpha", payload={})
+    from_alpha = routing.send_message(sender="alpha", to="gamma", payload={})
+    routing.send_message(sender="beta", to="gamma", payload={"secret": 1})
+    everyone = routing.send_message(sender="gamma", to=None, payload={})
+
+    ids = [m["id"] for m in alpha.get("/api/messages")[1]["messages"]]
+    assert ids == [to_alpha.id, from_alpha.id, everyone.id]
+    # Filters narrow what it may read; they never widen it.
+    assert alpha.get("/api/messages", to="gamma", **{"from": "beta"})[1]["messages"] == []
+
+
+def test_an_agent_cannot_read_others_threads(api_for, make_agent):
+    alpha = api_for("alpha")
+    beta = make_agent("beta")
+    make_agent("gamma")
+    private = routing.send_message(sender="beta", to="gamma", payload={"secret": 1})
+    reply = routing.send_message(sender="gamma", to="alpha", payload={}, reply_to=private.id)
+    topics.create_channel(name="inner", description="", created_by="beta")
+    topics.subscribe(name="inner", agent=beta)
+    hidden = topics.publish(name="inner", sender="beta", payload={}, reply_to=reply.id)
+
+    for suffix in ("", "/replies", "/root"):
+        status, body = alpha.get(f"/api/threads/{private.id}{suffix}")
+        assert (status, body["error"]) == (404, "message_not_found")
+    # Its own part of the thread: the private root and the channel reply stay out.
+    status, body = alpha.get(f"/api/threads/{reply.id}")
+    assert status == 200 and [m["id"] for m in body["messages"]] == [reply.id]
+    assert alpha.get(f"/api/threads/{reply.id}/replies")[1]["replies"] == []
+
+    topics.subscribe(name="inner", agent=make_agent("alpha"))
+    _, body = alpha.get(f"/api/threads/{reply.id}/replies")
+    assert [m["id"] for m in body["replies"]] == [hidden.id]
+
+
+def test_operators_read_everything(ops, make_agent):
+    make_agent("gamma")
+    private = routing.send_message(sender="beta", to="gamma", payload={})
+    assert [m["id"] for m in ops.get("/api/messages")[1]["messages"]] == [private.id]
+    assert ops.get(f"/api/threads/{private.id}")[1]["count"] == 1
