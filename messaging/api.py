@@ -94,7 +94,7 @@ class SinceQuery(Schema):
 def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     result = mailbox.poll(agent_id, since=query.since)
-    entries, more = within_budget(result.entries, lambda entry: entry.payload)
+    entries, more = within_budget(result.entries, lambda entry: entry.letter.payload)
     messages = [wire.mailbox_entry(e) for e in entries]
     return {
         "agent_id": agent_id,
