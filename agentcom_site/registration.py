@@ -88,7 +88,7 @@ def _guard_join_key(request: HttpRequest, offered: Any, agent_id: Any) -> None:
 @router.post(
     "/register",
     auth=None,
-    response={201: RegisteredOut, **refusals(*BODY_GUARD, 403, 409, 422)},
+    response={201: RegisteredOut, **refusals(*BODY_GUARD, 403, 409, 422, 429)},
     summary="Register with the join key",
 )
 def register(request: HttpRequest):

@@ -48,9 +48,20 @@ class ValidationFailedOut(ErrorOut):
 # before any view runs: invalid_json, payload_too_large, unsupported_media_type.
 BODY_GUARD = (400, 413, 415)
 
-_SCHEMA_OF = {401: UnauthorizedOut, 422: ValidationFailedOut}
+
+class RateLimitedOut(ErrorOut):
+    """429 `rate_limited`, with the `Retry-After` header in seconds."""
+
+    retry_after_ms: int
+
+
+_SCHEMA_OF = {401: UnauthorizedOut, 422: ValidationFailedOut, 429: RateLimitedOut}
 
 
 def refusals(*statuses: int) -> dict[int, type[ErrorOut]]:
-    """The `response=` entries for the error statuses a route can answer."""
-    return {status: _SCHEMA_OF.get(status, ErrorOut) for status in sorted(statuses)}
+    """The `response=` entries for the error statuses a route can answer.
+
+    A route that takes a credential (401) is also rate limited (429), like every route
+    a principal calls (PROTOCOL.md §1)."""
+    wanted = set(statuses) | ({429} if 401 in statuses else set())
+    return {status: _SCHEMA_OF.get(status, ErrorOut) for status in sorted(wanted)}

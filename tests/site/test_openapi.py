@@ -141,8 +141,11 @@ def test_refusals_are_documented_as_the_error_body(openapi):
     assert schemas["ErrorOut"]["additionalProperties"] is True  # codes may add keys
     assert schemas["UnauthorizedOut"]["required"] == ["error", "detail", "hint"]
     assert schemas["ValidationFailedOut"]["required"] == ["error", "detail", "errors"]
-    expected = {"401": "UnauthorizedOut", "422": "ValidationFailedOut"}
+    assert schemas["RateLimitedOut"]["required"] == ["error", "detail", "retry_after_ms"]
+    expected = {"401": "UnauthorizedOut", "422": "ValidationFailedOut", "429": "RateLimitedOut"}
     for _, _, op in operations(openapi):
+        if "401" in op["responses"]:  # every route a principal calls is rate limited
+            assert "429" in op["responses"]
         for status, answer in op["responses"].items():
             if status.startswith("4"):
                 ref = answer["content"]["application/json"]["schema"]["$ref"]
