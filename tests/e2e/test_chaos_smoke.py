@@ -1,7 +1,9 @@
 """A short smoke of bench/chaos.py: one real run, and the checks it judges runs by."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +19,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_one_chaos_run_ends_with_every_task_final_and_a_clean_verdict():
     runner = [sys.executable, str(ROOT / "bench" / "chaos.py"), "--mode", "embedded"]
-    done = subprocess.run(
+    # A session of its own: on a timeout the runner's hubs and sidecars go with it.
+    done = subprocess.Popen(
         [*runner, "--runs", "1", "--seed", "12", "--tasks", "6", "--kinds", "quick,steady,flaky"],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=90,
         cwd=ROOT,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    path = re.search(r"results: (\S+)", done.stdout).group(1)
+    try:
+        stdout, stderr = done.communicate(timeout=90)
+    finally:
+        if done.poll() is None:
+            os.killpg(done.pid, signal.SIGKILL)
+    assert done.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    path = re.search(r"results: (\S+)", stdout).group(1)
     summary = json.loads(Path(path).read_text())["summary"]
     assert summary["runs"] == 1 and summary["tasks"] == 6
     assert summary["lost"] == 0 and summary["completed_twice"] == 0
