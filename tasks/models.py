@@ -249,7 +249,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
         target=TaskStatus.QUEUED,
         custom={"label": "Reclaim (requeue without using a retry)"},
     )
-    def reclaim(self) -> None:
+    def reclaim(self, *, pass_over: str = "") -> None:
+        """Back to the queue. `pass_over` names a holder that went silent on it: like a
+        rejecter, it is offered the task again only when no other capable agent is there
+        (else a stuck task would go straight back to the agent that sat on it)."""
+        if pass_over and pass_over not in self.rejected_by:
+            self.rejected_by = [*self.rejected_by, pass_over]
         self._release(requeue=True)
 
     @transition(

@@ -22,6 +22,8 @@ from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_ti
 from tasks.wire import assign_frame
 
 SCHEDULER = "scheduler"
+# Reclaims that mean the holder sat on its task: it is passed over next time (Task.reclaim).
+SILENT_HOLDER_REASONS = ("stuck", "acceptance_timeout")
 SWEEP = "sweep"
 
 
@@ -529,7 +531,8 @@ def reclaim_task(
         task = _fenced("reclaim", task_id, None, expected_generation)
         holder = _locked_agent(task.holder_id)
         previous = task.status
-        task.reclaim()
+        silent = holder is not None and reason in SILENT_HOLDER_REASONS
+        task.reclaim(pass_over=holder.agent_id if silent else "")
         record(
             task,
             "reclaimed",

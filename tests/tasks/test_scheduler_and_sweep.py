@@ -6,7 +6,7 @@ import pytest
 
 from agentcom_site.core.clock import now
 from agents.models import Agent
-from tasks import queue
+from tasks import queue, scheduler
 from tasks.models import Task, TaskEvent
 from tasks.scheduler import schedule_pass
 from tasks.sweep import sweep_once
@@ -112,6 +112,25 @@ def test_stuck_working_task_is_reclaimed_without_a_retry(assigned, settings):
     assert sweep_once().stuck == [task.id]
     task.refresh_from_db()
     assert task.status == "queued" and task.retry_count == 0
+
+
+def test_a_stuck_task_goes_to_another_agent_not_back_to_the_silent_one(
+    assigned, make_agent, settings
+):
+    task, silent = assigned("silent", needed_capabilities=["code"])
+    queue.accept_task(task.id, silent)
+    make_agent("alert", capabilities=["code"], online=True)
+    _age(task, settings.AGENTCOM_STUCK_AFTER_S + 1)
+    assert sweep_once().stuck == [task.id]
+
+    # The reclaim announces the silent holder idle first: feeding it must not hand the
+    # task straight back; the next pass gives it to the other agent.
+    assert not scheduler.feed_agent("silent")
+    assert schedule_pass() == 1
+
+    task.refresh_from_db()
+    assert task.holder.agent_id == "alert"
+    assert task.rejected_by == ["silent"]
 
 
 def test_recent_activity_keeps_a_task(assigned):
