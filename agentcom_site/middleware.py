@@ -1,12 +1,12 @@
 """Edge checks for the JSON API that apply before any view runs (PROTOCOL.md §4.1)."""
 
-import json
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from agentcom_site.core.errors import HubError
+from agentcom_site.core.validation import loads
 
 API_PREFIXES = ("/api/", "/admin/tokens", "/health")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -65,9 +65,9 @@ class ApiBodyGuardMiddleware:
                 "unsupported_media_type", "send the body as application/json", http_status=415
             )
         try:
-            request.parsed_json = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return HubError("invalid_json", f"the body is not valid JSON: {exc}", http_status=400)
+            request.parsed_json = loads(body, what="the body")
+        except HubError as refusal:
+            return refusal
         return None
 
     def _jsonify(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

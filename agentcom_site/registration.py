@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from agentcom_site.core.errors import forbidden
-from agentcom_site.core.validation import Capability, Strict, text, unique, validate
+from agentcom_site.core.validation import AgentId, Capability, Strict, text, unique, validate
 from agents import services
 from messaging.config import default_repo
 
@@ -20,7 +20,7 @@ router = Router(tags=["onboarding"])
 
 
 class RegisterIn(Strict):
-    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    agent_id: AgentId
     join_key: text("token") | None = None  # type: ignore[valid-type]
     capabilities: list[Capability] | None = None
 

@@ -5,6 +5,8 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from agentcom_site.core.auth import Principal, require_agent
+from agentcom_site.core.limits import COUNTER_MAX
+from agentcom_site.core.validation import check_agent_id
 from messaging import topics, wire
 from messaging.schemas import DEFAULT_MESSAGE_TYPE, ChannelIn, PublishIn
 
@@ -60,7 +62,7 @@ def publish(request: HttpRequest, channel: str, body: PublishIn):
 
 class ChannelHistoryQuery(Schema):
     limit: int = Field(50, ge=1, le=200)
-    since: int = Field(0, ge=0)
+    since: int = Field(0, ge=0, le=COUNTER_MAX)
 
 
 @router.get("/channels/{channel}/history", response=dict, summary="A channel's last messages")
@@ -72,4 +74,5 @@ def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery
 
 @router.get("/agents/{agent_id}/subscriptions", response=dict, summary="An agent's channels")
 def subscriptions(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     return {"agent_id": agent_id, "channels": topics.subscriptions_of(agent_id)}

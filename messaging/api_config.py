@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router
 
 from agentcom_site.core.auth import legacy_auth, require_operator
+from agentcom_site.core.validation import check_agent_id
 from messaging import analytics, config
 from messaging.schemas import DefaultRepoIn, HeartbeatIn, RetentionIn
 
@@ -65,4 +66,5 @@ def agents(request: HttpRequest):
 
 @router.get("/analytics/agents/{agent_id}/hourly", response=dict, summary="24 hourly buckets")
 def hourly(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     return {"agent_id": agent_id, "hourly": analytics.hourly(agent_id)}

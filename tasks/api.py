@@ -9,6 +9,8 @@ from pydantic import Field
 from agentcom_site.core.auth import Principal, operator_auth
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import forbidden, not_found
+from agentcom_site.core.limits import COUNTER_MAX, LIMITS
+from agentcom_site.core.validation import AgentId
 from tasks import intake, queue
 from tasks.models import Task
 from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
@@ -28,10 +30,10 @@ admin_router = Router(tags=["tasks"])
 class TaskListQuery(Schema):
     status: str | None = None
     priority: str | None = None
-    assigned_to: str | None = None
-    submitted_by: str | None = None
+    assigned_to: AgentId | None = None
+    submitted_by: str | None = Field(None, max_length=LIMITS["name"])
     limit: int = Field(200, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=COUNTER_MAX)
 
 
 def _get_task(task_id: str) -> Task:
