@@ -23,6 +23,7 @@ from messaging import topics
 from messaging.models import Channel, ConfigValue, MailboxEntry, Message
 from tasks import queue
 from tasks.models import Task, TaskEvent
+from tests.conftest import bring_online
 from tests.site.gate_strategies import (
     body,
     channels,
@@ -35,7 +36,6 @@ from tests.site.gate_strategies import (
     texts,
     times,
 )
-from tests.conftest import bring_online
 from tests.sockets import Socket, db
 
 JOIN_KEY = "k" * 32
