@@ -191,11 +191,47 @@ def _path(prefix: str | None, key: str | int) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+def _storable(value: Any) -> bool:
+    """Whether `json_problem` would find nothing: the same rules, without building paths,
+    because every frame and every JSON column read passes here."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is str:
+            if _BAD_TEXT.search(item):
+                return False
+        elif kind is dict:
+            if depth >= JSON_MAX_DEPTH:
+                return False
+            for key, child in item.items():
+                if type(key) is not str or _BAD_TEXT.search(key):
+                    return False
+                push((child, depth + 1))
+        elif kind is list:
+            if depth >= JSON_MAX_DEPTH:
+                return False
+            for child in item:
+                push((child, depth + 1))
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
 def json_problem(value: Any, *, field: str | None = None) -> FieldProblem | None:
     """The first reason `value` may not be stored or handed on as JSON, or None.
 
     Walks without recursion, so any depth is safe to check. `field` prefixes the paths.
     """
+    if _storable(value):
+        return None
     stack: list[tuple[Any, int, str | None]] = [(value, 0, field)]
     while stack:
         item, depth, path = stack.pop()
