@@ -5,8 +5,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from agentcom_site.core.errors import HubError
-from agentcom_site.core.validation import loads
+from agentcom_site.core.errors import HubError, invalid
+from agentcom_site.core.validation import BAD_TEXT, loads
 
 API_PREFIXES = ("/api/", "/admin/tokens", "/health")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -21,6 +21,16 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) and not path.startswith(("/api/docs",))
 
 
+def _check_url_text(request: HttpRequest) -> HubError | None:
+    """Paths and query values obey the body's text rule: Postgres cannot compare NUL."""
+    if BAD_TEXT.search(request.path):
+        return invalid(None, "invalid_value", "the path contains NUL or a lone surrogate")
+    for name, values in request.GET.lists():
+        if any(BAD_TEXT.search(v) for v in [name, *values]):
+            return invalid(name, "invalid_value", f"{name} contains NUL or a lone surrogate")
+    return None
+
+
 class ApiBodyGuardMiddleware:
     """Refuses oversized, non-JSON and malformed bodies, and answers unknown API routes in JSON.
 
@@ -33,6 +43,9 @@ class ApiBodyGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_api_path(request.path):
             return self.get_response(request)
+        refusal = _check_url_text(request)
+        if refusal is not None:
+            return error_response(refusal)
         if request.method in BODY_METHODS:
             refusal = self._check_body(request)
             if refusal is not None:

@@ -164,7 +164,7 @@ _STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 _BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 # NUL cannot be stored by Postgres; a lone surrogate cannot be encoded as UTF-8.
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def nesting_depth(text_value: str) -> int:
@@ -200,13 +200,13 @@ def _storable(value: Any) -> bool:
         item, depth = pop()
         kind = type(item)
         if kind is str:
-            if _BAD_TEXT.search(item):
+            if BAD_TEXT.search(item):
                 return False
         elif kind is dict:
             if depth >= JSON_MAX_DEPTH:
                 return False
             for key, child in item.items():
-                if type(key) is not str or _BAD_TEXT.search(key):
+                if type(key) is not str or BAD_TEXT.search(key):
                     return False
                 push((child, depth + 1))
         elif kind is list:
@@ -239,7 +239,7 @@ def json_problem(value: Any, *, field: str | None = None) -> FieldProblem | None
         if item is None or isinstance(item, bool):
             continue
         if isinstance(item, str):
-            if _BAD_TEXT.search(item):
+            if BAD_TEXT.search(item):
                 return FieldProblem(path, "invalid_value", _bad_text_detail(where, item))
         elif isinstance(item, int):
             if not INT_MIN <= item <= INT_MAX:
@@ -262,7 +262,7 @@ def json_problem(value: Any, *, field: str | None = None) -> FieldProblem | None
             for key, child in item.items():
                 if not isinstance(key, str):
                     return FieldProblem(path, "wrong_type", f"{where} has a key that is not text")
-                if _BAD_TEXT.search(key):
+                if BAD_TEXT.search(key):
                     return FieldProblem(
                         path, "invalid_value", _bad_text_detail(f"a key of {where}", key)
                     )

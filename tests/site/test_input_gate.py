@@ -224,3 +224,18 @@ async def test_task_frame_numbers_are_bounded(assigned, agent_token):
         assert reply["error"] == "validation_failed" and reply["errors"][0]["field"] == field
     assert (await db(Task.objects.get)(pk=task.pk)).status == "assigned"
     await sock.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/tasks?submitted_by=a%00b", "submitted_by"),
+        ("/api/tasks?status=%00", "status"),
+        ("/api/tasks/task-%00", None),
+        ("/api/channels/news/history?x=%00", "x"),
+    ],
+)
+def test_nul_in_paths_and_queries_is_422(ops, path, field):
+    response = ops.client.get(path)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
