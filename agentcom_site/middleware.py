@@ -1,12 +1,12 @@
 """Edge checks for the JSON API that apply before any view runs (PROTOCOL.md §4.1)."""
 
-import json
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from agentcom_site.core.errors import HubError, payload_too_large
+from agentcom_site.core.errors import HubError, invalid, payload_too_large
+from agentcom_site.core.validation import BAD_TEXT, loads
 
 API_PREFIXES = ("/api/", "/admin/tokens", "/health")
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -21,6 +21,16 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) and not path.startswith(("/api/docs",))
 
 
+def _check_url_text(request: HttpRequest) -> HubError | None:
+    """Paths and query values obey the body's text rule: Postgres cannot compare NUL."""
+    if BAD_TEXT.search(request.path):
+        return invalid(None, "invalid_value", "the path contains NUL or a lone surrogate")
+    for name, values in request.GET.lists():
+        if any(BAD_TEXT.search(v) for v in [name, *values]):
+            return invalid(name, "invalid_value", f"{name} contains NUL or a lone surrogate")
+    return None
+
+
 class ApiBodyGuardMiddleware:
     """Refuses oversized, non-JSON and malformed bodies, and answers unknown API routes in JSON.
 
@@ -33,6 +43,9 @@ class ApiBodyGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_api_path(request.path):
             return self.get_response(request)
+        refusal = _check_url_text(request)
+        if refusal is not None:
+            return error_response(refusal)
         if request.method in BODY_METHODS:
             refusal = self._check_body(request)
             if refusal is not None:
@@ -61,9 +74,9 @@ class ApiBodyGuardMiddleware:
                 "unsupported_media_type", "send the body as application/json", http_status=415
             )
         try:
-            request.parsed_json = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return HubError("invalid_json", f"the body is not valid JSON: {exc}", http_status=400)
+            request.parsed_json = loads(body, what="the body")
+        except HubError as refusal:
+            return refusal
         return None
 
     def _jsonify(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -15,7 +15,7 @@ from ninja import Router, Status
 from agentcom_site.core import ratelimit
 from agentcom_site.core.errors import HubError, forbidden
 from agentcom_site.core.schemas import BODY_GUARD, Out, refusals
-from agentcom_site.core.validation import Capability, Strict, text, unique, validate
+from agentcom_site.core.validation import AgentId, Capability, Strict, text, unique, validate
 from agents import services
 from messaging.config import default_repo
 
@@ -25,7 +25,7 @@ router = Router(tags=["onboarding"])
 
 
 class RegisterIn(Strict):
-    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    agent_id: AgentId
     join_key: text("token") | None = None  # type: ignore[valid-type]
     capabilities: list[Capability] | None = None
 

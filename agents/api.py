@@ -8,7 +8,7 @@ from agentcom_site.core.auth import operator_auth, require_self
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import not_found
 from agentcom_site.core.schemas import BODY_GUARD, refusals
-from agentcom_site.core.validation import Strict, text
+from agentcom_site.core.validation import AgentId, Strict, check_agent_id
 from agents import services, tokens
 from agents.models import Agent, AgentToken
 from agents.responses import (
@@ -61,6 +61,7 @@ def agent_states(request: HttpRequest):
     summary="One agent's lifecycle state",
 )
 def agent_state(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     agent = Agent.objects.filter(agent_id=agent_id).first()
     if agent is None:
         raise not_found("agent_not_found", f"no agent {agent_id}", agent_id=agent_id)
@@ -68,7 +69,7 @@ def agent_state(request: HttpRequest, agent_id: str):
 
 
 class TokenCreateIn(Strict):
-    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    agent_id: AgentId
 
 
 @tokens_router.post(
@@ -118,6 +119,7 @@ def list_tokens(request: HttpRequest):
     summary="Revoke an agent's tokens",
 )
 def revoke_tokens(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     require_self(request, agent_id, refusal="an agent may only revoke its own tokens")
     revoked = tokens.revoke_agent_tokens(agent_id)
     return {"status": "revoked", "agent_id": agent_id, "revoked": revoked}

@@ -8,7 +8,7 @@ from pydantic import Field
 from agentcom_site.core.errors import HubError, invalid_token
 from agentcom_site.core.frames import run_identified_hooks
 from agentcom_site.core.transport import send_to_socket
-from agentcom_site.core.validation import Capability, Strict, text, unique, validate
+from agentcom_site.core.validation import AgentId, Capability, Strict, text, unique, validate
 from agents import presence
 from agents.push import PRESENCE_GROUP, close_message
 from agents.selectors import connected_agents
@@ -17,7 +17,7 @@ from agents.wire import presence as presence_view
 
 
 class IdentifyFrame(Strict):
-    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    agent_id: AgentId
     token: text("token", min_length=1)  # type: ignore[valid-type]
     name: text("name") | None = None  # type: ignore[valid-type]
     status: text("status") | None = None  # type: ignore[valid-type]

@@ -9,6 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from agentcom_site.core.clock import now
@@ -52,6 +53,10 @@ class Agent(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # The scheduler reads idle agents longest-idle first without sorting them all.
             models.Index(fields=["state", "idle_since", "id"], name="agent_idle_order"),
+        ]
+        constraints = [
+            # `Agent-1` and `agent-1` would be one agent to a person reading the dashboard.
+            models.UniqueConstraint(Lower("agent_id"), name="agent_id_unique_ignoring_case"),
         ]
 
     def __str__(self) -> str:

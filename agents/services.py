@@ -10,23 +10,28 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from agentcom_site.core.auth import OPERATOR_PREFIX
-from agentcom_site.core.errors import conflict, invalid
+from agentcom_site.core.errors import conflict
 from agentcom_site.core.events import EventKind, announce
-from agentcom_site.core.validation import LIMITS
+from agentcom_site.core.validation import check_agent_id
 from agents import holdings
 from agents.models import Agent, AgentState
 from agents.tokens import issue_agent_token
 
 
 def validate_agent_id(agent_id: str) -> None:
-    """Raise validation_failed (field `agent_id`) unless agent_id may name an agent."""
-    if not 0 < len(agent_id) <= LIMITS["agent_id"]:
-        raise invalid(
-            "agent_id", "invalid_value", f"agent_id must be 1-{LIMITS['agent_id']} characters"
-        )
-    if agent_id.startswith(OPERATOR_PREFIX):
-        raise invalid("agent_id", "invalid_value", "agent ids may not start with operator:")
+    """Raise validation_failed (field `agent_id`) unless agent_id may name an agent.
+
+    The pattern (PROTOCOL.md §1) leaves out `:`, so no agent can pass for `operator:x`;
+    the database refuses a second id that differs only in case.
+    """
+    check_agent_id(agent_id)
+
+
+def _case_twin(agent_id: str) -> Exception:
+    return conflict(
+        "agent_id already registered",
+        f"agent {agent_id} is already registered; agent ids ignore case",
+    )
 
 
 def ensure_agent(
@@ -34,14 +39,27 @@ def ensure_agent(
 ) -> tuple[Agent, bool]:
     """The agent named agent_id, created if missing; returns (agent, created).
 
-    For an existing agent, a name or capabilities given replace the stored ones.
+    For an existing agent, a name or capabilities given replace the stored ones. An id
+    that differs from an existing one only in case is a 409 `agent_id already registered`.
     """
     validate_agent_id(agent_id)
     with transaction.atomic():
-        agent, created = Agent.objects.select_for_update().get_or_create(
-            agent_id=agent_id,
-            defaults={"name": name or agent_id, "capabilities": capabilities or []},
+        twin = (
+            Agent.objects.filter(agent_id__iexact=agent_id)
+            .exclude(agent_id=agent_id)
+            .values_list("agent_id", flat=True)
+            .first()
         )
+        if twin is not None:
+            raise _case_twin(twin)
+        try:
+            with transaction.atomic():
+                agent, created = Agent.objects.select_for_update().get_or_create(
+                    agent_id=agent_id,
+                    defaults={"name": name or agent_id, "capabilities": capabilities or []},
+                )
+        except IntegrityError:  # a twin in another case was created meanwhile
+            raise _case_twin(agent_id) from None
         if not created and (name or capabilities):
             agent.name = name or agent.name
             agent.capabilities = capabilities or agent.capabilities

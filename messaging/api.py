@@ -17,9 +17,11 @@ from agentcom_site.core.auth import (
     require_operator,
     require_self,
 )
+from agentcom_site.core.limits import COUNTER_MAX
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
-from messaging import mailbox, retention, routing, selectors, threads, wire
+from agentcom_site.core.validation import AgentId, TimeMs, check_agent_id
+from messaging import mailbox, retention, routing, selectors, threads, topics, wire
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
 from messaging.responses import (
@@ -82,7 +84,7 @@ def evict(request: HttpRequest):
 
 
 class SinceQuery(Schema):
-    since: int = Field(0, ge=0)
+    since: int = Field(0, ge=0, le=COUNTER_MAX)
 
 
 @router.get(
@@ -92,6 +94,7 @@ class SinceQuery(Schema):
     summary="Poll a mailbox",
 )
 def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
+    check_agent_id(agent_id)
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     result = mailbox.poll(agent_id, since=query.since)
     entries, more = within_budget(result.entries, lambda entry: entry.letter.payload)
@@ -112,18 +115,19 @@ def poll(request: HttpRequest, agent_id: str, query: Query[SinceQuery]):
     summary="Acknowledge a mailbox",
 )
 def ack(request: HttpRequest, agent_id: str, body: AckIn):
+    check_agent_id(agent_id)
     require_self(request, agent_id, refusal=MAILBOX_REFUSAL)
     mailbox.ack(agent_id, up_to=body.seq)
     return {"status": "acked", "up_to": body.seq}
 
 
 class HistoryQuery(Schema):
-    sender: str | None = Field(None, alias="from")
-    to: str | None = None
+    sender: AgentId | None = Field(None, alias="from")
+    to: AgentId | None = None
     channel: str | None = None
-    start_time: int | None = Field(None, ge=0)
-    end_time: int | None = Field(None, ge=0)
-    cursor: int = Field(0, ge=0)
+    start_time: TimeMs | None = None
+    end_time: TimeMs | None = None
+    cursor: int = Field(0, ge=0, le=COUNTER_MAX)
     limit: int = Field(50, ge=1, le=200)
 
 
@@ -134,11 +138,12 @@ class HistoryQuery(Schema):
     summary="Message history",
 )
 def history(request: HttpRequest, query: Query[HistoryQuery]):
+    channel = topics.valid_name(query.channel) if query.channel is not None else None
     messages = selectors.message_history(
         reader=_reader(request),
         sender=query.sender,
         to=query.to,
-        channel=query.channel,
+        channel=channel,
         start_ms=query.start_time,
         end_ms=query.end_time,
         cursor=query.cursor,

@@ -6,8 +6,10 @@ from pydantic import Field
 
 from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, require_agent
+from agentcom_site.core.limits import COUNTER_MAX
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
+from agentcom_site.core.validation import check_agent_id
 from messaging import topics, wire
 from messaging.responses import (
     ChannelCreatedOut,
@@ -95,7 +97,7 @@ def publish(request: HttpRequest, channel: str, body: PublishIn):
 
 class ChannelHistoryQuery(Schema):
     limit: int = Field(50, ge=1, le=200)
-    since: int = Field(0, ge=0)
+    since: int = Field(0, ge=0, le=COUNTER_MAX)
 
 
 @router.get(
@@ -116,4 +118,5 @@ def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery
     summary="An agent's channels",
 )
 def subscriptions(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     return {"agent_id": agent_id, "channels": topics.subscriptions_of(agent_id)}

@@ -9,6 +9,7 @@ from ninja import Router
 
 from agentcom_site.core.auth import legacy_auth, require_operator
 from agentcom_site.core.schemas import BODY_GUARD, refusals
+from agentcom_site.core.validation import check_agent_id
 from messaging import analytics, config
 from messaging.responses import (
     AnalyticsAgentsOut,
@@ -118,4 +119,5 @@ def agents(request: HttpRequest):
     summary="24 hourly buckets",
 )
 def hourly(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
     return {"agent_id": agent_id, "hourly": analytics.hourly(agent_id)}

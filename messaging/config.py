@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.storedjson import is_unreadable
 from messaging.models import ConfigValue
 
 HEARTBEAT_INTERVAL_MS = "heartbeat_interval_ms"
@@ -60,7 +61,7 @@ def history_keep() -> int:
 
 def get(key: str) -> Any:
     row = ConfigValue.objects.filter(key=key).values_list("value", flat=True).first()
-    return DEFAULTS[key] if row is None else row
+    return DEFAULTS[key] if row is None or is_unreadable(row) else row
 
 
 def put(key: str, value: Any, *, actor: str) -> Any:

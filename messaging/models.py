@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.storedjson import StoredJSONField
 
 
 def new_message_id() -> str:
@@ -60,7 +61,7 @@ class Message(models.Model):
     )
     channel_seq = models.PositiveBigIntegerField(null=True, blank=True)
     message_type = models.CharField(max_length=64, default="chat")
-    payload = models.JSONField(default=dict, blank=True)
+    payload = StoredJSONField(default=dict, blank=True)
     reply_to = models.CharField(max_length=128, blank=True, default="", db_index=True)
     # The id of the message that started this thread (itself when it started one).
     thread_root = models.CharField(max_length=16, db_index=True)
@@ -109,7 +110,7 @@ class MailboxLetter(models.Model):
     sender = models.CharField(max_length=160)
     recipient = models.CharField(max_length=128, blank=True, default="")
     message_type = models.CharField(max_length=64)
-    payload = models.JSONField(default=dict, blank=True)
+    payload = StoredJSONField(default=dict, blank=True)
     reply_to = models.CharField(max_length=128, blank=True, default="")
     sent_at = models.DateTimeField()
     # Entries of one letter are stored together, so the TTL is the letter's.
@@ -190,7 +191,7 @@ class ConfigValue(models.Model):
     """A setting an operator changes at run time (`PUT /api/config/...`)."""
 
     key = models.CharField(max_length=64, primary_key=True)
-    value = models.JSONField(null=True, blank=True)
+    value = StoredJSONField(null=True, blank=True)
     updated_at = models.DateTimeField(default=now)
     updated_by = models.CharField(max_length=160, blank=True, default="")
 

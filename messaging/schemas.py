@@ -3,29 +3,51 @@
 Optional fields may be omitted or null; payloads must be JSON objects.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
-from agentcom_site.core.validation import LIMITS, Strict, text
+from agentcom_site.core.errors import invalid
+from agentcom_site.core.limits import COUNTER_MAX, JSON_FIELD_BYTES
+from agentcom_site.core.validation import (
+    LIMITS,
+    AgentId,
+    Strict,
+    json_size,
+    stored_json,
+    text,
+)
+from messaging.routing import BROADCAST
 
-AgentId = text("agent_id", min_length=1)
 ChannelName = text("channel", min_length=1)
 MessageType = text("message_type", min_length=1)
 # reply_to shares the task_id limit (PROTOCOL.md §1: "task_id/reply_to 128").
 ReplyTo = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS["task_id"])]
-Payload = dict[str, Any]
-Seq = Annotated[int, Field(ge=0)]
+Payload = stored_json("payload")
+Seq = Annotated[int, Field(ge=0, le=COUNTER_MAX)]
+
+
+def check_broadcast_payload(to: str | None, payload: dict[str, Any] | None) -> None:
+    """A broadcast is copied to every agent, so its payload has the smaller cap."""
+    cap = JSON_FIELD_BYTES["broadcast_payload"]
+    if (to is None or to == BROADCAST) and payload and json_size(payload) > cap:
+        # Raised past pydantic so the refusal names the field, not the whole body.
+        raise invalid("payload", "too_large", f"a broadcast payload is over the {cap} byte limit")
 
 
 # --- WebSocket frames ------------------------------------------------------------------
 
 
 class MessageFrame(Strict):
-    to: AgentId | None = None  # type: ignore[valid-type]
+    to: AgentId | None = None
     message_type: MessageType | None = None  # type: ignore[valid-type]
-    payload: Payload | None = None
+    payload: Payload | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
+
+    @model_validator(mode="after")
+    def _broadcast_cap(self) -> Self:
+        check_broadcast_payload(self.to, self.payload)
+        return self
 
 
 class ChannelFrame(Strict):
@@ -34,7 +56,7 @@ class ChannelFrame(Strict):
 
 class PublishFrame(Strict):
     channel: ChannelName  # type: ignore[valid-type]
-    payload: Payload
+    payload: Payload  # type: ignore[valid-type]
     message_type: MessageType | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
 
@@ -49,21 +71,26 @@ class HistoryFrame(Strict):
 
 
 class MessageIn(Strict):
-    payload: Payload
-    to: AgentId | None = None  # type: ignore[valid-type]
+    payload: Payload  # type: ignore[valid-type]
+    to: AgentId | None = None
     type: MessageType | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
 
+    @model_validator(mode="after")
+    def _broadcast_cap(self) -> Self:
+        check_broadcast_payload(self.to, self.payload)
+        return self
+
 
 class PublishIn(Strict):
-    payload: Payload
+    payload: Payload  # type: ignore[valid-type]
     type: MessageType | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
 
 
 class ChannelIn(Strict):
     name: ChannelName  # type: ignore[valid-type]
-    description: text("description") | None = None  # type: ignore[valid-type]
+    description: text("channel_description") | None = None  # type: ignore[valid-type]
 
 
 class AckIn(Strict):
@@ -79,7 +106,7 @@ class RetentionIn(Strict):
 
 
 class DefaultRepoIn(Strict):
-    url: Annotated[str, StringConstraints(max_length=2_000)] | None
+    url: text("url") | None  # type: ignore[valid-type]
 
 
 DEFAULT_MESSAGE_TYPE = "chat"

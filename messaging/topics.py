@@ -6,7 +6,6 @@ reaches every live subscriber. Pushes and group changes happen only after commit
 (`messaging.delivery`). See PROTOCOL.md §2.3, §2.4, §4.3.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,17 +16,17 @@ from agentcom_site.core.auth import OPERATOR_PREFIX
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import conflict, invalid, not_found, too_many_channels
 from agentcom_site.core.events import EventKind, announce
+from agentcom_site.core.limits import CHANNEL_RE, LIMITS
 from agents.models import Agent
 from messaging import analytics, config, mailbox, threads, wire
 from messaging.models import Channel, Message, MessageKind, Subscription
 
-_DROPPED = re.compile(r"[^a-z0-9_-]")
 GROUP_PREFIX = "agentcom.ch."
 
 
 def normalise(name: str) -> str:
-    """Leading `#` removed, lowercased, characters outside [a-z0-9_-] dropped (§1)."""
-    return _DROPPED.sub("", name.lstrip("#").lower())
+    """Leading `#` removed, lowercased (§1); only for names that passed `valid_name`."""
+    return name.lstrip("#").lower()
 
 
 def group_name(normalised: str) -> str:
@@ -36,22 +35,22 @@ def group_name(normalised: str) -> str:
 
 
 def valid_name(name: str, *, field: str = "channel", message_type: str | None = None) -> str:
-    """The normalised name, or a validation error when nothing is left of it."""
-    normalised = normalise(name)
-    if not normalised:
+    """The normalised name, or a validation error unless `name` has the channel shape
+    (CHANNEL_PATTERN): a bad name is refused, never echoed back in a 404."""
+    if not isinstance(name, str) or CHANNEL_RE.fullmatch(name) is None:
         raise invalid(
             field,
             "invalid_value",
-            f"{field} has no letters, digits, - or _ in it",
+            f"{field} must be 1-{LIMITS['channel']} ASCII letters, digits, '_' or '-', "
+            "starting with a letter or digit, after an optional #",
             message_type=message_type,
         )
-    return normalised
+    return normalise(name)
 
 
 def get_channel(name: str) -> Channel:
     """The channel called `name` (as sent); 404 `channel_not_found` if there is none."""
-    normalised = normalise(name)
-    channel = Channel.objects.filter(name=normalised).first() if normalised else None
+    channel = Channel.objects.filter(name=valid_name(name)).first()
     if channel is None:
         raise not_found("channel_not_found", f"no channel {name}", channel=name)
     return channel
@@ -138,7 +137,7 @@ def publish(
     to the mailbox of every offline subscriber (with `payload.channel`), count the
     traffic; after commit push `channel_message` to the other live subscribers."""
     with transaction.atomic():
-        channel = Channel.objects.select_for_update().filter(name=normalise(name)).first()
+        channel = Channel.objects.select_for_update().filter(name=valid_name(name)).first()
         if channel is None:
             raise not_found("channel_not_found", f"no channel {name}", channel=name)
         channel.last_seq += 1

@@ -11,7 +11,9 @@ from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, operator_auth
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import forbidden, not_found
+from agentcom_site.core.limits import COUNTER_MAX, LIMITS
 from agentcom_site.core.schemas import BODY_GUARD, refusals
+from agentcom_site.core.validation import AgentId
 from tasks import intake, queue
 from tasks.models import Task
 from tasks.responses import (
@@ -43,10 +45,10 @@ admin_router = Router(tags=["tasks"])
 class TaskListQuery(Schema):
     status: str | None = None
     priority: str | None = None
-    assigned_to: str | None = None
-    submitted_by: str | None = None
+    assigned_to: AgentId | None = None
+    submitted_by: str | None = Field(None, max_length=LIMITS["name"])
     limit: int = Field(settings.AGENTCOM_LIST_MAX, ge=1, le=settings.AGENTCOM_LIST_MAX)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=COUNTER_MAX)
 
 
 def _get_task(task_id: str) -> Task:

@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agentcom_site.core.validation import LIMITS, Strict, text, validate
+from agentcom_site.core.limits import GENERATION_MAX, TOKENS_USED_MAX, WAKE_ATTEMPT_MAX
+from agentcom_site.core.validation import LIMITS, Strict, stored_json, text, validate
 from tasks import holders, queue
 from tasks.models import HELD, Task
 
 TaskId = text("task_id", min_length=1)
-Generation = Annotated[int, Field(ge=0)]
+Generation = Annotated[int, Field(ge=0, le=GENERATION_MAX)]
 Reason = Annotated[str, Field(max_length=LIMITS["reason"])]
 
 
@@ -27,14 +28,14 @@ class AcceptedFrame(Strict):
 class ProgressFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation | None = None
-    progress: Any = None
+    progress: stored_json("progress", Any) = None  # type: ignore[valid-type]
 
 
 class CompleteFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
-    result: dict[str, Any] = Field(default_factory=dict)
-    tokens_used: Annotated[int, Field(ge=0)] | None = None
+    result: stored_json("result") = Field(default_factory=dict)  # type: ignore[valid-type]
+    tokens_used: Annotated[int, Field(ge=0, le=TOKENS_USED_MAX)] | None = None
 
 
 class FailedFrame(Strict):
@@ -57,13 +58,13 @@ class RecoveringFrame(Strict):
 class StateReportFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
-    status: str | None = None
+    status: text("status") | None = None  # type: ignore[valid-type]
 
 
 class WakeResultFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     status: Literal["success", "failed", "timeout"]
-    attempt: Annotated[int, Field(ge=0, le=1000)] | None = None
+    attempt: Annotated[int, Field(ge=0, le=WAKE_ATTEMPT_MAX)] | None = None
     error: Reason | None = None
     reason: Reason | None = None
 

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from agentcom_site.core.clock import now, now_ms
+from agentcom_site.core.storedjson import StoredJSONField
 
 
 class TaskStatus(models.TextChoices):
@@ -57,7 +58,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     id = models.CharField(primary_key=True, max_length=21, default=new_task_id, editable=False)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField()
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = StoredJSONField(default=dict, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     status = FSMField(default=TaskStatus.QUEUED, choices=TaskStatus.choices, protected=True)
 
@@ -84,10 +85,10 @@ class Task(ConcurrentTransitionMixin, models.Model):
     held_off = models.JSONField(default=dict, blank=True)
     complete_by = models.DateTimeField(null=True, blank=True)
 
-    result = models.JSONField(null=True, blank=True)
+    result = StoredJSONField(null=True, blank=True)
     tokens_used = models.PositiveBigIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
-    progress = models.JSONField(null=True, blank=True)
+    progress = StoredJSONField(null=True, blank=True)
 
     submitted_by = models.CharField(max_length=256)
     # NULL (not "") for "no key", so the conditional unique constraint ignores it.

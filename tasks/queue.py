@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.core.events import Event, EventKind, announce
+from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks import holders
@@ -439,8 +440,10 @@ def complete_task(
     tokens_used: int | None = None,
 ) -> Task:
     """`task_complete`: assigned|working → completed, once. Unblocks dependents."""
-    if tokens_used is None and isinstance(result.get("tokens_used"), int):
-        tokens_used = result["tokens_used"] if result["tokens_used"] >= 0 else None
+    fallback = result.get("tokens_used")
+    if tokens_used is None and isinstance(fallback, int) and not isinstance(fallback, bool):
+        # v1.0 sidecars report it inside the result; out of range there is just not counted
+        tokens_used = fallback if 0 <= fallback <= TOKENS_USED_MAX else None
     with transaction.atomic():
         task = _fenced("complete", task_id, agent, generation)
         holder = _locked_agent(agent.pk)

@@ -4,7 +4,16 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from agentcom_site.core.validation import LIMITS, Capability, Strict, text
+from agentcom_site.core.limits import MAX_RETRIES_MAX
+from agentcom_site.core.validation import (
+    LIMITS,
+    AgentId,
+    Capability,
+    Strict,
+    TimeMs,
+    stored_json,
+    text,
+)
 from tasks.models import Priority
 
 PRIORITY_NAMES = {
@@ -28,21 +37,23 @@ def parse_priority(value: Any) -> Any:
 
 PriorityValue = Annotated[int, BeforeValidator(parse_priority), Field(ge=0, le=3)]
 TaskId = text("task_id", min_length=1)
+Metadata = stored_json("metadata")
+MaxRetries = Annotated[int, Field(ge=0, le=MAX_RETRIES_MAX)]
 
 
 class TaskSubmitIn(Strict):
     description: text("description", min_length=1)  # type: ignore[valid-type]
     title: text("title") | None = None  # type: ignore[valid-type]
     priority: PriorityValue = Priority.NORMAL
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
-    complete_by: Annotated[int, Field(ge=0)] | None = None
+    metadata: Metadata = Field(default_factory=dict)  # type: ignore[valid-type]
+    max_retries: MaxRetries = 3
+    complete_by: TimeMs | None = None
     needed_capabilities: Annotated[list[Capability], Field(max_length=64)] = Field(
         default_factory=list
     )
     idempotency_key: text("idempotency_key", min_length=1) | None = None  # type: ignore[valid-type]
     depends_on: Annotated[list[TaskId], Field(max_length=100)] = Field(default_factory=list)  # type: ignore[valid-type]
-    assign_to: text("agent_id", min_length=1) | None = None  # type: ignore[valid-type]
+    assign_to: AgentId | None = None
 
 
 BATCH_MAX = 500
@@ -53,12 +64,12 @@ class TaskBatchIn(Strict):
 
 
 class PushTaskIn(Strict):
-    agent_id: text("agent_id", min_length=1)  # type: ignore[valid-type]
+    agent_id: AgentId
     description: text("description", min_length=1)  # type: ignore[valid-type]
     title: text("title") | None = None  # type: ignore[valid-type]
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)  # type: ignore[valid-type]
     priority: PriorityValue = Priority.NORMAL
-    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    max_retries: MaxRetries = 3
 
 
 class CancelIn(Strict):

@@ -83,7 +83,7 @@ def test_submit_form_queues_through_the_service(staff_client, make_agent):
             "description": "Write the operator docs",
             "priority": "high",
             "capabilities": "docs, writing, docs",
-            "deadline": "2999-01-01T12:00",
+            "deadline": "2099-01-01T12:00",
             "pin_to": "pinned-one",
             "max_retries": "2",
         },
@@ -93,7 +93,7 @@ def test_submit_form_queues_through_the_service(staff_client, make_agent):
     assert task.title == "Write docs" and task.priority == 1
     assert task.needed_capabilities == ["docs", "writing"]
     assert task.pinned_to.agent_id == "pinned-one" and task.max_retries == 2
-    assert task.complete_by.year == 2999
+    assert task.complete_by.year == 2099
     assert task.submitted_by == "operator:ops"
     assert task.events.get().event == "queued"
 

@@ -1,0 +1,57 @@
+"""Every input limit of the hub in one place (PROTOCOL.md §1, "Limits").
+
+Text limits are in characters, JSON field caps in bytes of compact UTF-8 JSON, numeric
+ranges inclusive. A value outside its limit is refused with `validation_failed`.
+"""
+
+import re
+
+# Text fields, in characters.
+LIMITS = {
+    "agent_id": 64,
+    "description": 10_000,
+    "title": 200,
+    "status": 256,
+    "channel": 64,
+    "channel_description": 1_024,
+    "token": 256,
+    "reason": 2_000,
+    "name": 256,
+    "idempotency_key": 128,
+    "capability": 128,
+    "message_type": 64,
+    "task_id": 128,
+    "url": 2_000,
+}
+
+# Stored JSON fields, in bytes of their compact JSON.
+JSON_FIELD_BYTES = {
+    "metadata": 256 * 1024,
+    "result": 256 * 1024,
+    "progress": 256 * 1024,
+    "payload": 256 * 1024,
+    "broadcast_payload": 64 * 1024,
+}
+
+# Any JSON value: how deep arrays and objects may nest, and the integer range a
+# database column (and a 64-bit client) can hold.
+JSON_MAX_DEPTH = 32
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+
+# Numeric fields.
+TOKENS_USED_MAX = 10**15
+GENERATION_MAX = 2**31 - 1
+MAX_RETRIES_MAX = 100
+COUNTER_MAX = 2**53 - 1  # seq, cursor, since, offset: exact in every JSON client
+WAKE_ATTEMPT_MAX = 1_000
+# Timestamps (complete_by, time filters) may lie at most this far from now.
+TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
+
+# Identifiers. Agent ids are ASCII so no two can look alike; they are unique ignoring
+# case. Channel names are the same shape without the dot, an optional leading `#`, and
+# are stored lowercased.
+AGENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+CHANNEL_PATTERN = r"#?[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+CHANNEL_RE = re.compile(CHANNEL_PATTERN)
