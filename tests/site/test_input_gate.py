@@ -125,6 +125,7 @@ def test_malformed_ids_in_paths_are_422_not_echoed_404s(ops, path):
 
 def test_broadcast_payload_has_the_smaller_cap(api_for):
     alpha = api_for("alpha")
+    api_for("beta")
     payload = {"k": "x" * 70_000}
     problem = refusal(*alpha.post("/api/message", {"payload": payload}))
     assert (problem["field"], problem["error"]) == ("payload", "too_large")
