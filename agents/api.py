@@ -57,7 +57,7 @@ def agent_states(request: HttpRequest):
 
 @router.get(
     "/agents/{agent_id}/state",
-    response={200: AgentStateOut, **refusals(401, 404)},
+    response={200: AgentStateOut, **refusals(401, 404, 422)},
     summary="One agent's lifecycle state",
 )
 def agent_state(request: HttpRequest, agent_id: str):
@@ -115,7 +115,7 @@ def list_tokens(request: HttpRequest):
 
 @tokens_router.delete(
     "/{agent_id}",
-    response={200: TokensRevokedOut, **refusals(*BODY_GUARD, 401, 403)},
+    response={200: TokensRevokedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
     summary="Revoke an agent's tokens",
 )
 def revoke_tokens(request: HttpRequest, agent_id: str):

@@ -55,7 +55,7 @@ router.add_router("", config_router)
 
 @router.post(
     "/message",
-    response={200: MessageSentOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    response={200: MessageSentOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
     summary="Send a direct or broadcast message",
 )
 def send(request: HttpRequest, body: MessageIn):

@@ -47,7 +47,7 @@ def create_channel(request: HttpRequest, body: ChannelIn):
 
 @router.get(
     "/channels/{channel}",
-    response={200: ChannelDetailOut, **refusals(401, 404)},
+    response={200: ChannelDetailOut, **refusals(401, 404, 422)},
     summary="One channel and its subscribers",
 )
 def channel_detail(request: HttpRequest, channel: str):
@@ -57,7 +57,7 @@ def channel_detail(request: HttpRequest, channel: str):
 
 @router.post(
     "/channels/{channel}/subscribe",
-    response={200: SubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404)},
+    response={200: SubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
     summary="Subscribe",
 )
 def subscribe(request: HttpRequest, channel: str):
@@ -68,7 +68,7 @@ def subscribe(request: HttpRequest, channel: str):
 
 @router.post(
     "/channels/{channel}/unsubscribe",
-    response={200: UnsubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404)},
+    response={200: UnsubscribedOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
     summary="Unsubscribe",
 )
 def unsubscribe(request: HttpRequest, channel: str):
@@ -114,7 +114,7 @@ def history(request: HttpRequest, channel: str, query: Query[ChannelHistoryQuery
 
 @router.get(
     "/agents/{agent_id}/subscriptions",
-    response={200: SubscriptionsOut, **refusals(401)},
+    response={200: SubscriptionsOut, **refusals(401, 422)},
     summary="An agent's channels",
 )
 def subscriptions(request: HttpRequest, agent_id: str):

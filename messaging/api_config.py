@@ -115,7 +115,7 @@ def agents(request: HttpRequest):
 
 @router.get(
     "/analytics/agents/{agent_id}/hourly",
-    response={200: HourlyOut, **refusals(401)},
+    response={200: HourlyOut, **refusals(401, 422)},
     summary="24 hourly buckets",
 )
 def hourly(request: HttpRequest, agent_id: str):

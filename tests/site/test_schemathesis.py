@@ -1,0 +1,46 @@
+"""The API against its own OpenAPI schema, with generated requests (schemathesis).
+
+As an operator and as an agent: no request makes the hub answer 5xx, and every answer
+has a status, content type and body the schema documents.
+"""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from agents import services, tokens
+
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def bearer(db, request):
+    if request.param == "operator":
+        return tokens.issue_operator_token("fuzz-ops")[1]
+    agent, _ = services.ensure_agent("fuzz-agent")
+    return tokens.issue_agent_token(agent)[1]
+
+
+@pytest.mark.parametrize("bearer", ["operator", "agent"], indirect=True)
+@schema.parametrize()
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_api_keeps_to_its_schema(case, bearer):
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {bearer}"}
+    case.call_and_validate(checks=CHECKS)
