@@ -235,7 +235,7 @@ async def test_hub_killed_mid_run_loses_nothing(backend, start_hub):
     agents = [InstantAgent(await AgentClient(hub, n, tokens[n]).connect()).start() for n in names]
 
     async def all_done():
-        listed = (await hub.ahttp("GET", "/api/tasks?limit=1000", token=ops))[1]["tasks"]
+        listed = (await hub.ahttp("GET", "/api/tasks?limit=200", token=ops))[1]["tasks"]
         return all(t["status"] == "completed" for t in listed)
 
     await wait_until(all_done, timeout=60)
