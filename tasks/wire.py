@@ -46,35 +46,13 @@ class HistoryEntryOut(Out):
 
 
 def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
-    record = {
-        "id": task.id,
-        "task_id": task.id,
-        "title": task.title,
-        "description": task.description,
-        "metadata": task.metadata,
-        "priority": task.priority,
-        "status": task.status,
-        "assigned_to": task.holder.agent_id if task.holder_id else None,
-        "assigned_at": to_ms(task.assigned_at),
-        "accepted_at": to_ms(task.accepted_at),
-        "generation": task.generation,
-        "retry_count": task.retry_count,
-        "max_retries": task.max_retries,
-        "needed_capabilities": task.needed_capabilities,
-        "depends_on": sorted(d.id for d in task.depends_on.all()),
-        "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
-        "idempotency_key": task.idempotency_key,
-        "complete_by": to_ms(task.complete_by),
-        "last_error": task.last_error or None,
-        "progress": task.progress,
-        "result": task.result,
-        "tokens_used": task.tokens_used,
-        "rejected_by": task.rejected_by,
-        "submitted_by": task.submitted_by,
-        "created_at": to_ms(task.created_at),
-        "updated_at": to_ms(task.updated_at),
-        "completed_at": to_ms(task.completed_at),
-    }
+    record = _record(
+        task,
+        description=task.description,
+        metadata=task.metadata,
+        progress=task.progress,
+        result=task.result,
+    )
     if history:
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
@@ -140,36 +118,61 @@ def task_summary(task: Task) -> dict[str, Any]:
     preview and its large fields null, so a page stays small whatever the tasks hold.
     The queryset should defer SUMMARY_OMITS: they are never read here."""
     preview = settings.AGENTCOM_DESCRIPTION_PREVIEW
-    record = {
+    return _record(
+        task,
+        description=task.description[:preview],
+        description_truncated=len(task.description) > preview,
+        metadata=None,
+        progress=None,
+        result=None,
+    )
+
+
+def _record(
+    task: Task,
+    *,
+    description: str,
+    metadata: Any,
+    progress: Any,
+    result: Any,
+    description_truncated: bool | None = None,
+) -> dict[str, Any]:
+    """The task's fields in the order of PROTOCOL.md §3.1; the large ones as given."""
+    record: dict[str, Any] = {
         "id": task.id,
         "task_id": task.id,
         "title": task.title,
-        "description": task.description[:preview],
-        "description_truncated": len(task.description) > preview,
-        "metadata": None,
-        "priority": task.priority,
-        "status": task.status,
-        "assigned_to": task.holder.agent_id if task.holder_id else None,
-        "assigned_at": to_ms(task.assigned_at),
-        "accepted_at": to_ms(task.accepted_at),
-        "generation": task.generation,
-        "retry_count": task.retry_count,
-        "max_retries": task.max_retries,
-        "needed_capabilities": task.needed_capabilities,
-        "depends_on": sorted(d.id for d in task.depends_on.all()),
-        "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
-        "idempotency_key": task.idempotency_key,
-        "complete_by": to_ms(task.complete_by),
-        "last_error": task.last_error or None,
-        "progress": None,
-        "result": None,
-        "tokens_used": task.tokens_used,
-        "rejected_by": task.rejected_by,
-        "submitted_by": task.submitted_by,
-        "created_at": to_ms(task.created_at),
-        "updated_at": to_ms(task.updated_at),
-        "completed_at": to_ms(task.completed_at),
+        "description": description,
     }
+    if description_truncated is not None:
+        record["description_truncated"] = description_truncated
+    record.update(
+        {
+            "metadata": metadata,
+            "priority": task.priority,
+            "status": task.status,
+            "assigned_to": task.holder.agent_id if task.holder_id else None,
+            "assigned_at": to_ms(task.assigned_at),
+            "accepted_at": to_ms(task.accepted_at),
+            "generation": task.generation,
+            "retry_count": task.retry_count,
+            "max_retries": task.max_retries,
+            "needed_capabilities": task.needed_capabilities,
+            "depends_on": sorted(d.id for d in task.depends_on.all()),
+            "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
+            "idempotency_key": task.idempotency_key,
+            "complete_by": to_ms(task.complete_by),
+            "last_error": task.last_error or None,
+            "progress": progress,
+            "result": result,
+            "tokens_used": task.tokens_used,
+            "rejected_by": task.rejected_by,
+            "submitted_by": task.submitted_by,
+            "created_at": to_ms(task.created_at),
+            "updated_at": to_ms(task.updated_at),
+            "completed_at": to_ms(task.completed_at),
+        }
+    )
     return record
 
 
