@@ -17,21 +17,14 @@ from tasks.models import Task, TaskEvent
 INLINE_EVENTS = 50
 
 
+# What a row of the timeline shows, in the inline and in the paginated event list.
+EVENT_COLUMNS = ("event", "from_status", "to_status", "actor", "agent_id", "generation", "repeats")
+
+
 class TaskEventInline(admin.TabularInline):
     model = TaskEvent
     verbose_name_plural = f"latest {INLINE_EVENTS} task events"
-    fields = (
-        "seq",
-        "created_at",
-        "event",
-        "from_status",
-        "to_status",
-        "actor",
-        "agent_id",
-        "generation",
-        "repeats",
-        "reason",
-    )
+    fields = ("seq", "created_at", *EVENT_COLUMNS, "reason")
     readonly_fields = fields
     ordering = ("-seq",)
 
@@ -142,18 +135,7 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
 
 @admin.register(TaskEvent)
 class TaskEventAdmin(admin.ModelAdmin):
-    list_display = (
-        "task",
-        "seq",
-        "event",
-        "from_status",
-        "to_status",
-        "actor",
-        "agent_id",
-        "generation",
-        "repeats",
-        "created_at",
-    )
+    list_display = ("task", "seq", *EVENT_COLUMNS, "created_at")
     list_filter = ("event", "to_status")
     search_fields = ("task__id", "actor", "agent_id", "reason")
 
