@@ -163,9 +163,7 @@ def history(request: HttpRequest, query: Query[HistoryQuery]):
 )
 def thread(request: HttpRequest, message_id: str):
     root, messages = threads.thread(message_id, reader=_reader(request))
-    ordered = messages.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
-    page, more = within_budget(ordered, lambda message: message.payload)
-    items = [wire.message_view(m) for m in page]
+    items, more = _oldest_first_page(messages)
     return {"root": root, "messages": items, "count": len(items), "more": more}
 
 
@@ -176,11 +174,15 @@ def thread(request: HttpRequest, message_id: str):
     summary="Direct replies",
 )
 def replies(request: HttpRequest, message_id: str):
-    replies = threads.replies(message_id, reader=_reader(request))
-    ordered = replies.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
-    page, more = within_budget(ordered, lambda message: message.payload)
-    items = [wire.message_view(m) for m in page]
+    items, more = _oldest_first_page(threads.replies(message_id, reader=_reader(request)))
     return {"parent": message_id, "replies": items, "count": len(items), "more": more}
+
+
+def _oldest_first_page(messages) -> tuple[list[dict], bool]:
+    """The first messages by seq, up to the list cap and the page's payload budget."""
+    ordered = messages.order_by("seq")[: settings.AGENTCOM_LIST_MAX]
+    page, more = within_budget(ordered, lambda message: message.payload)
+    return [wire.message_view(m) for m in page], more
 
 
 @router.get(
