@@ -60,7 +60,7 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
 
 
 class TaskRecordOut(Out):
-    """A task in lists: `task_record(task, history=False)`. `metadata`, `progress` and
+    """A task's record (`task_record`) without its history. `metadata`, `progress` and
     `result` are whatever the submitter and the agent sent."""
 
     id: str
@@ -144,8 +144,6 @@ def _record(
         "title": task.title,
         "description": description,
     }
-    if description_truncated is not None:
-        record["description_truncated"] = description_truncated
     record.update(
         {
             "metadata": metadata,
@@ -173,38 +171,16 @@ def _record(
             "completed_at": to_ms(task.completed_at),
         }
     )
+    if description_truncated is not None:
+        record["description_truncated"] = description_truncated
     return record
 
 
-class TaskSummaryOut(Out):
+class TaskSummaryOut(TaskRecordOut):
     """A task in lists (`task_summary`): the description cut to a preview; `metadata`,
     `progress` and `result` always null (read the one task for them)."""
 
-    id: str
-    task_id: str
-    title: str
-    description: str
-    description_truncated: bool
     metadata: None
-    priority: int
-    status: str
-    assigned_to: str | None
-    assigned_at: int | None
-    accepted_at: int | None
-    generation: int
-    retry_count: int
-    max_retries: int
-    needed_capabilities: list[str]
-    depends_on: list[str]
-    pinned_to: str | None
-    idempotency_key: str | None
-    complete_by: int | None
-    last_error: str | None
     progress: None
     result: None
-    tokens_used: int | None
-    rejected_by: list[str]
-    submitted_by: str
-    created_at: int
-    updated_at: int
-    completed_at: int | None
+    description_truncated: bool
