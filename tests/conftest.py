@@ -107,6 +107,33 @@ async def fresh_channel_layer(settings):
     channel_layers.backends.clear()
 
 
+# --- rate limits small enough to reach in a test --------------------------------------------
+
+RATE_WEIGHTS = {
+    "read": 1,
+    "message": 2,
+    "publish": 2,
+    "broadcast": 10,
+    "submit": 2,
+    "register": 20,
+    "progress": 1,
+    "join_failure": 1,
+}
+
+
+@pytest.fixture
+def small_rate_budgets(settings):
+    """Budgets that a test spends in a few calls, refilled so slowly that nothing comes
+    back meanwhile; returns the settings for further changes."""
+    settings.AGENTCOM_RATE_BUDGETS = {
+        "default": (10, 0.01),
+        "lifecycle": (3, 0.01),
+        "join": (3, 0.05),
+    }
+    settings.AGENTCOM_RATE_WEIGHTS = dict(RATE_WEIGHTS)
+    return settings
+
+
 # --- operators ---------------------------------------------------------------------------
 
 

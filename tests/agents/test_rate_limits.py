@@ -12,27 +12,10 @@ from tests.sockets import agent_socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WEIGHTS = {
-    "read": 1,
-    "message": 2,
-    "publish": 2,
-    "broadcast": 10,
-    "submit": 2,
-    "register": 20,
-    "progress": 1,
-    "join_failure": 1,
-}
-
 
 @pytest.fixture(autouse=True)
-def small_budgets(settings):
-    # Refill so slow that nothing comes back during a test.
-    settings.AGENTCOM_RATE_BUDGETS = {
-        "default": (10, 0.01),
-        "lifecycle": (3, 0.01),
-        "join": (3, 0.05),
-    }
-    settings.AGENTCOM_RATE_WEIGHTS = WEIGHTS
+def small_budgets(small_rate_budgets):
+    return small_rate_budgets
 
 
 @db

@@ -10,27 +10,12 @@ from django.test import Client
 from tasks.models import Task
 
 KEY = "join-key-for-tests-0123456789"
-WEIGHTS = {
-    "read": 1,
-    "message": 2,
-    "publish": 2,
-    "broadcast": 10,
-    "submit": 2,
-    "register": 4,
-    "progress": 1,
-    "join_failure": 1,
-}
 
 
 @pytest.fixture(autouse=True)
-def small_budgets(settings):
-    settings.AGENTCOM_RATE_BUDGETS = {
-        "default": (10, 0.01),
-        "lifecycle": (3, 0.01),
-        "join": (3, 0.05),
-    }
-    settings.AGENTCOM_RATE_WEIGHTS = WEIGHTS
-    settings.AGENTCOM_JOIN_KEY = KEY
+def small_budgets(small_rate_budgets):
+    small_rate_budgets.AGENTCOM_RATE_WEIGHTS["register"] = 4
+    small_rate_budgets.AGENTCOM_JOIN_KEY = KEY
 
 
 def test_past_the_budget_an_agent_gets_429_with_retry_after(api_for):

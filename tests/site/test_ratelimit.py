@@ -4,18 +4,10 @@ import fakeredis
 import pytest
 
 from agentcom_site.core import ratelimit
+from tests.conftest import RATE_WEIGHTS
 
 BUDGETS = {"default": (10, 1), "lifecycle": (5, 1), "join": (3, 3 / 60)}
-WEIGHTS = {
-    "read": 1,
-    "message": 2,
-    "publish": 2,
-    "broadcast": 4,
-    "submit": 2,
-    "register": 20,
-    "progress": 1,
-    "join_failure": 1,
-}
+WEIGHTS = {**RATE_WEIGHTS, "broadcast": 4}
 
 
 @pytest.fixture(autouse=True)
