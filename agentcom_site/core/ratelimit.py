@@ -247,50 +247,71 @@ def _prepare(action: str, units: int, operator: bool) -> tuple[str, float, Budge
     return budget_name, cost, budget
 
 
-def _decision(budget_name: str, budget: Budget, outcome: tuple[bool, float, int, bool]):
-    allowed, left, retry_ms, warn = outcome
-    return Decision(allowed, left, budget.capacity, retry_ms, warn, budget_name)
+@dataclass(frozen=True)
+class _Charge:
+    """One action about to be charged: which bucket, what it costs, where it is kept."""
+
+    budget_name: str
+    budget: Budget
+    cost: int
+    key: str
+    warn_level: float
+
+    @property
+    def redis_args(self) -> list:
+        return _redis_args(self.cost, self.budget, self.warn_level)
+
+    def decided(self, outcome: tuple[bool, float, int, bool]) -> Decision:
+        allowed, left, retry_ms, warn = outcome
+        return Decision(allowed, left, self.budget.capacity, retry_ms, warn, self.budget_name)
+
+    def in_memory(self) -> Decision:
+        return self.decided(memory.take(self.key, self.cost, self.budget, self.warn_level))
 
 
-def _warn_level(budget: Budget) -> float:
-    return budget.capacity * (1 - settings.AGENTCOM_RATE_WARN_AT)
+def _charge_for(principal_key: str, action: str, units: int, operator: bool) -> _Charge | None:
+    prepared = _prepare(action, units, operator)
+    if prepared is None:
+        return None
+    budget_name, cost, budget = prepared
+    level = budget.capacity * (1 - settings.AGENTCOM_RATE_WARN_AT)
+    return _Charge(budget_name, budget, cost, _key(principal_key, budget_name), level)
+
+
+def _store_down(principal_key: str) -> Decision:
+    # Limits protect the hub; an outage of their store must not stop the work.
+    log.exception("rate limit store unreachable; admitting %s", principal_key)
+    return ALLOWED
 
 
 def take(principal_key: str, action: str, *, units: int = 1, operator: bool = False) -> Decision:
     """Charge `action` to the principal's bucket (blocking; for the HTTP thread)."""
-    prepared = _prepare(action, units, operator)
-    if prepared is None:
+    charge_ = _charge_for(principal_key, action, units, operator)
+    if charge_ is None:
         return ALLOWED
-    budget_name, cost, budget = prepared
-    key, level = _key(principal_key, budget_name), _warn_level(budget)
-    if settings.REDIS_URL:
-        try:
-            reply = _sync_script()(keys=[key], args=_redis_args(cost, budget, level))
-            return _decision(budget_name, budget, _from_redis(reply))
-        except Exception:
-            log.exception("rate limit store unreachable; admitting %s", principal_key)
-            return ALLOWED
-    return _decision(budget_name, budget, memory.take(key, cost, budget, level))
+    if not settings.REDIS_URL:
+        return charge_.in_memory()
+    try:
+        reply = _sync_script()(keys=[charge_.key], args=charge_.redis_args)
+    except Exception:
+        return _store_down(principal_key)
+    return charge_.decided(_from_redis(reply))
 
 
 async def take_async(
     principal_key: str, action: str, *, units: int = 1, operator: bool = False
 ) -> Decision:
     """Charge `action` without blocking the event loop (for socket frames)."""
-    prepared = _prepare(action, units, operator)
-    if prepared is None:
+    charge_ = _charge_for(principal_key, action, units, operator)
+    if charge_ is None:
         return ALLOWED
-    budget_name, cost, budget = prepared
-    key, level = _key(principal_key, budget_name), _warn_level(budget)
-    if settings.REDIS_URL:
-        try:
-            reply = await _async_script()(keys=[key], args=_redis_args(cost, budget, level))
-            return _decision(budget_name, budget, _from_redis(reply))
-        except Exception:
-            # Limits protect the hub; an outage of their store must not stop the work.
-            log.exception("rate limit store unreachable; admitting %s", principal_key)
-            return ALLOWED
-    return _decision(budget_name, budget, memory.take(key, cost, budget, level))
+    if not settings.REDIS_URL:
+        return charge_.in_memory()
+    try:
+        reply = await _async_script()(keys=[charge_.key], args=charge_.redis_args)
+    except Exception:
+        return _store_down(principal_key)
+    return charge_.decided(_from_redis(reply))
 
 
 def charge(principal_key: str, action: str, *, units: int = 1, operator: bool = False) -> None:
@@ -303,22 +324,20 @@ def charge(principal_key: str, action: str, *, units: int = 1, operator: bool = 
 def peek_blocked(principal_key: str, action: str) -> Decision | None:
     """Whether the next `action` would be refused, without spending anything: a refusal
     Decision, or None. For counters that are charged only when something fails."""
-    prepared = _prepare(action, 1, False)
-    if prepared is None:
+    charge_ = _charge_for(principal_key, action, 1, False)
+    if charge_ is None:
         return None
-    budget_name, cost, budget = prepared
-    key = _key(principal_key, budget_name)
     if settings.REDIS_URL:
         try:
-            reply = _sync_script()(keys=[key], args=_redis_args(0, budget, -1))
+            reply = _sync_script()(keys=[charge_.key], args=_redis_args(0, charge_.budget, -1))
         except Exception:
             log.exception("rate limit store unreachable; admitting %s", principal_key)
             return None
         tokens = _from_redis(reply)[1]
     else:
-        tokens = memory.take(key, 0, budget, -1)[1]
-    outcome = _settle(tokens, cost, budget, -1)
-    return None if outcome[0] else _decision(budget_name, budget, outcome)
+        tokens = memory.take(charge_.key, 0, charge_.budget, -1)[1]
+    outcome = _settle(tokens, charge_.cost, charge_.budget, -1)
+    return None if outcome[0] else charge_.decided(outcome)
 
 
 def principal_key(kind: str, name: str) -> str:
