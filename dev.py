@@ -121,8 +121,10 @@ def test(extra: list[str]) -> int:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "AGENTCOM_TEST_SCALED": "1",
-        # A key prefix of its own, so a flush in one run never touches another's keys.
+        # A key prefix and a test database of its own, so two runs on one machine never
+        # flush or drop each other's.
         "AGENTCOM_REDIS_PREFIX": f"agentcom-test-{os.getpid()}",
+        "AGENTCOM_TEST_DB_NAME": f"test_agentcom_{os.getpid()}",
     }
     return run_pytest(extra, scaled, "Postgres + Redis") or status
 

@@ -117,6 +117,10 @@ if os.getenv("DATABASE_URL"):
             os.environ["DATABASE_URL"], conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
         )
     }
+    # The test runner's own database: named per run, so two runs on one server do not
+    # drop each other's (unset: Django's test_<name>).
+    if os.getenv("AGENTCOM_TEST_DB_NAME"):
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["AGENTCOM_TEST_DB_NAME"]}
 else:
     DATABASES = {
         "default": {

@@ -64,6 +64,17 @@ def submit(db):
     return make
 
 
+def assign(task_id: str, agent: Agent) -> Task:
+    """Assign task_id to agent, unless the scheduler already has: in a transactional test
+    on Redis, a submit is placed at once by its after-commit listener."""
+    try:
+        return queue.assign_task(task_id, agent.pk)
+    except queue.ClaimLost:
+        task = Task.objects.get(pk=task_id)
+        assert task.holder_id == agent.pk, f"{task_id} was placed with agent {task.holder_id}"
+        return task
+
+
 @pytest.fixture
 def assigned(make_agent, submit):
     """A task assigned to an online agent: (task, agent)."""
@@ -71,7 +82,7 @@ def assigned(make_agent, submit):
     def make(agent_id: str = "holder", **fields) -> tuple[Task, Agent]:
         agent = make_agent(agent_id, online=True)
         task = submit(**fields)
-        queue.assign_task(task.id, agent.pk)
+        assign(task.id, agent)
         task.refresh_from_db()
         agent.refresh_from_db()
         return task, agent
@@ -80,9 +91,11 @@ def assigned(make_agent, submit):
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_buckets():
-    """Every test starts with full buckets: the in-memory store outlives a test."""
+def fresh_rate_buckets(settings):
+    """Every test starts with full buckets: the in-memory store outlives a test, and with
+    Redis the buckets live under a prefix of the test's own."""
     ratelimit.memory.clear()
+    settings.AGENTCOM_RATE_PREFIX = f"agentcom-test-{secrets.token_hex(4)}:rate"
     yield
     ratelimit.memory.clear()
 

@@ -8,6 +8,7 @@ from agents.models import Agent
 from messaging.models import Message
 from tasks import queue
 from tasks.models import Task
+from tests.conftest import assign
 from tests.sockets import agent_socket, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ def new_agent(agent_id: str) -> str:
 @db
 def give_task(agent_id: str) -> str:
     task, _ = queue.submit_task(description="work", submitted_by="t")
-    queue.assign_task(task.id, Agent.objects.get(agent_id=agent_id).pk)
+    assign(task.id, Agent.objects.get(agent_id=agent_id))
     return task.id
 
 

@@ -13,6 +13,7 @@ from django.test import Client
 from agentcom_site.asgi import application
 from agents import services
 from tasks import queue
+from tests.conftest import assign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,7 +107,7 @@ async def test_agent_presence_and_task_moves_are_reported(session_cookie, make_a
     def work():
         bring_online(agent)
         task, _ = queue.submit_task(description="x", submitted_by="t")
-        queue.assign_task(task.id, agent.pk)
+        assign(task.id, agent)
         return task.id
 
     task_id = await db(work)()
@@ -142,7 +143,7 @@ async def test_retry_task_requeues_a_dead_letter(session_cookie, make_agent):
         task, _ = queue.submit_task(
             description="x", submitted_by="t", max_retries=1, needed_capabilities=["unheld"]
         )
-        queue.assign_task(task.id, agent.pk)
+        assign(task.id, agent)
         agent.refresh_from_db()
         queue.fail_task(task.id, agent, 1, error="boom")
         return task.id
