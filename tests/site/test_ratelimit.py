@@ -12,6 +12,7 @@ WEIGHTS = {**RATE_WEIGHTS, "broadcast": 4}
 
 @pytest.fixture(autouse=True)
 def small_budgets(settings):
+    settings.REDIS_URL = None  # the buckets in process memory, unless a test says otherwise
     settings.AGENTCOM_RATE_BUDGETS = BUDGETS
     settings.AGENTCOM_RATE_WEIGHTS = WEIGHTS
     settings.AGENTCOM_RATE_OPERATOR_FACTOR = 10
