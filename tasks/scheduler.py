@@ -17,6 +17,7 @@ ten tasks are queued or a hundred thousand.
 import asyncio
 import heapq
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -317,18 +318,24 @@ class SchedulerLoop:
     async def _watch_foreign_writes(self) -> None:
         """Embedded mode: a command or another process cannot reach this loop over the
         in-memory layer, so notice their commits instead. SQLite's data_version changes
-        when another connection commits; this process's own writes do not change it."""
-        seen = None
-        while not self._stopping:
-            await asyncio.sleep(settings.AGENTCOM_FOREIGN_WRITE_CHECK_S)
-            try:
-                version = await database_sync_to_async(_data_version)()
-            except Exception:
-                log.exception("could not read the database's data_version")
-                continue
-            if seen is not None and version != seen:
-                self.wakeup.set()
-            seen = version
+        when a connection other than the one asking commits. The watcher keeps its own
+        connection (Django's may be closed between uses, which restarts the count), so
+        this process's own commits wake it too: at most one coalesced pass per check."""
+        watcher = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=1)
+        try:
+            seen = None
+            while not self._stopping:
+                await asyncio.sleep(settings.AGENTCOM_FOREIGN_WRITE_CHECK_S)
+                try:  # a read of the file header under WAL: it never waits for a writer
+                    version = watcher.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.Error:
+                    log.exception("could not read the database's data_version")
+                    continue
+                if seen is not None and version != seen:
+                    self.wakeup.set()
+                seen = version
+        finally:
+            watcher.close()
 
     async def _listen(self) -> None:
         """Scaled mode: triggers from other processes arrive on a shared channel."""
@@ -343,13 +350,6 @@ class SchedulerLoop:
                 await asyncio.sleep(1)
                 continue
             self.wakeup.set()
-
-
-def _data_version() -> tuple[int, int]:
-    """(connection identity, data_version): a new connection starts a new count."""
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA data_version")
-        return id(connection.connection), cursor.fetchone()[0]
 
 
 def _pass_with_fresh_connection() -> int:
