@@ -77,11 +77,13 @@ def record(
     """Save the task's transition and append its audit row (call inside its transaction).
 
     One UPDATE (conditional on the state read, so a concurrent change raises) and one
-    INSERT; `created` inserts a new task instead. An event that repeats one of the
-    task's last two (same event, statuses, actor, agent and reason: an assign/reject
-    loop) is counted on that row instead of adding one.
+    INSERT; `created` inserts a new task instead. A loop (assign/reject, assign/reclaim)
+    is counted instead of growing the trail: an event identical to the last row (same
+    event, statuses, actor, agent and reason) adds to that row, and one that completes a
+    second round of the last pair (rows X Y X, then Y) adds to X and Y and drops the
+    trailing X. Either way the rows in `seq` order still tell what happened in order.
     """
-    if event in LOOPING_EVENTS and task.event_count >= 2 and not details:
+    if event in LOOPING_EVENTS and task.event_count >= 3 and not details:
         folded = _fold_repeat(task, event, from_status, actor, agent_id, reason)
         if folded is not None:
             task.save(update_fields=Task.TRANSITION_FIELDS)
@@ -110,24 +112,37 @@ def record(
 LOOPING_EVENTS = frozenset({"assigned", "rejected", "reclaimed"})
 
 
+def _signature(row: TaskEvent) -> tuple:
+    return (row.event, row.from_status, row.to_status, row.actor, row.agent_id, row.reason)
+
+
 def _fold_repeat(
     task: Task, event: str, from_status: str, actor: str, agent_id: str, reason: str
 ) -> TaskEvent | None:
-    for row in task.events.filter(seq__gt=task.event_count - 2).order_by("-seq"):
-        if (row.event, row.from_status, row.to_status, row.actor, row.agent_id, row.reason) == (
-            event,
-            from_status,
-            task.status,
-            actor,
-            agent_id,
-            reason,
-        ):
-            row.repeats += 1
-            row.last_at = now()
-            row.generation = task.generation
-            row.save(update_fields=["repeats", "last_at", "generation"])
-            return row
+    """Count `event` on the rows it repeats, or None when it repeats nothing."""
+    new = (event, from_status, task.status, actor, agent_id, reason)
+    rows = list(task.events.filter(seq__gt=task.event_count - 3).order_by("seq"))
+    if rows and _signature(rows[-1]) == new:
+        return _count_again(rows[-1], task.generation)
+    if len(rows) == 3 and _signature(rows[1]) == new and _signature(rows[0]) == _signature(rows[2]):
+        first, second, trailing = rows
+        # The trailing X joins its twin; its seq is reused by the next event.
+        first.repeats += trailing.repeats
+        first.last_at = trailing.last_at or trailing.created_at
+        first.generation = trailing.generation
+        first.save(update_fields=["repeats", "last_at", "generation"])
+        trailing.delete()
+        task.event_count -= 1
+        return _count_again(second, task.generation)
     return None
+
+
+def _count_again(row: TaskEvent, generation: int) -> TaskEvent:
+    row.repeats += 1
+    row.last_at = now()
+    row.generation = generation
+    row.save(update_fields=["repeats", "last_at", "generation"])
+    return row
 
 
 def _locked_task(task_id: str) -> Task | None:

@@ -87,7 +87,7 @@ async def test_a_rejection_loop_is_slowed_and_folded_into_few_rows():
     assert streak == CYCLES + 1
     assert 59_000 <= until - now_ms() <= 60_000  # doubled from 1 s, capped at 60 s
     rows = await events(task_id)
-    assert len(rows) <= 4, rows
+    assert len(rows) <= 5, rows  # the first assignment, the folded pair, half a round
     assert sum(count for event, count in rows if event == "rejected") == CYCLES + 1
     assert sum(count for event, count in rows if event == "assigned") == CYCLES + 1
     await sock.close()
