@@ -206,8 +206,9 @@ async def test_zero_loss_upgrade_restarts_the_hub_under_working_agents(backend, 
     hub.start()  # the new version, same port and data
 
     done = await wait_all_completed(hub, ops, task_ids, timeout=60)
-    assert all(completions(r) == 1 for r in done), [r["history"] for r in done]
-    events = [h["event"] for r in done for h in r["history"]]
-    assert "continued" in events
-    reclaimed = [r["history"] for r in done if "reclaimed" in [h["event"] for h in r["history"]]]
-    assert not reclaimed, reclaimed
+    histories = [r["history"] for r in done]
+    assert all(completions(r) == 1 for r in done), histories
+    # Held work stayed with its holder: it either continued on the new hub or its result,
+    # finished while no hub was up, was resent and accepted there. Nothing was reassigned.
+    assigned = [sum(h["repeats"] for h in r["history"] if h["event"] == "assigned") for r in done]
+    assert assigned == [1] * len(task_ids), histories
