@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Run AgentCom from a fresh checkout with nothing but Python 3.11.
 
-    python3 dev.py hub [runhub options]   # the hub: SQLite, in-memory layer, embedded scheduler
+usage:
+    python3 dev.py hub [runhub options]   # the hub on http://127.0.0.1:8000: SQLite,
+                                          # in-memory channel layer, embedded scheduler
+    python3 dev.py hub --demo             # a demo hub with fake agents, in var/demo
     python3 dev.py test [pytest options]  # the whole test suite
+    python3 dev.py hub --help             # runhub's options (--host, --port, ...)
+    python3 dev.py test --help            # what the test command does
 
 Both create `.venv` and install the pinned requirements when they are missing or changed.
-`test` runs the suite on SQLite + in-memory, then again on Postgres + Redis when they are
-reachable (DATABASE_URL / REDIS_URL, defaulting to the local servers). With CI=true the
-Postgres + Redis run is mandatory: the servers are started if needed, and it fails if
-they cannot be reached.
+Data lives in ./var (AGENTCOM_DATA_DIR).
 """
 
 import hashlib
@@ -32,6 +34,22 @@ REQUIREMENTS = [
 STAMP = VENV / ".requirements.sha256"
 CI_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
 CI_REDIS = "redis://127.0.0.1:6379/0"
+
+TEST_HELP = """\
+usage: python3 dev.py test [pytest options]
+
+Runs the test suite with pytest on SQLite + the in-memory channel layer (data in
+var/test), then again on Postgres + Redis when they are reachable: DATABASE_URL and
+REDIS_URL, default postgres://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0.
+Elsewhere that second run is skipped with a message; with CI=true it is mandatory (the
+servers are started if installed, and the run fails if they cannot be reached).
+
+Extra arguments go to pytest on both runs, e.g.
+    python3 dev.py test tests/tasks -k fencing -x
+pytest's own options: .venv/bin/python -m pytest --help
+"""
+
+HELP_FLAGS = ("-h", "--help", "help")
 
 
 def say(message: str) -> None:
@@ -130,10 +148,18 @@ def test(extra: list[str]) -> int:
 
 
 def main() -> int:
-    command, *rest = sys.argv[1:] or ["help"]
-    if command not in ("hub", "test"):
+    command, *rest = sys.argv[1:] or [""]
+    if command in HELP_FLAGS:
         print(__doc__)
+        return 0
+    if command not in ("hub", "test"):
+        print(__doc__, file=sys.stderr)
+        problem = f"unknown command {command!r}" if command else "name a command: hub or test"
+        print(f"dev.py: {problem}", file=sys.stderr)
         return 2
+    if command == "test" and rest[:1] and rest[0] in HELP_FLAGS[:2]:
+        print(TEST_HELP)
+        return 0
     ensure_venv()
     if command == "hub":
         os.execv(PYTHON, [str(PYTHON), str(ROOT / "manage.py"), "runhub", *rest])

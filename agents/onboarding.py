@@ -93,6 +93,10 @@ def _unit_word(value: str, *, expands_variables: bool) -> str:
     return f'"{quoted.replace("$", "$$") if expands_variables else quoted}"'
 
 
+def unit_file_name(agent_id: str) -> str:
+    return f"agentcom-sidecar-{agent_id}.service"
+
+
 def systemd_unit(agent_id: str, config_path: Path) -> str:
     command = [sys.executable, "-m", "sidecar", "--config", str(config_path)]
     return "\n".join(

@@ -1,5 +1,8 @@
 """Command line: ``python -m sidecar [run|report|started] [--config PATH] ...``.
 
+Run it from the AgentCom checkout, or with ``PYTHONPATH`` set to it, with a Python that
+has ``sidecar/requirements.txt`` installed (``.venv/bin/python`` after ``dev.py``).
+
 * ``run`` (the default): the relay, until SIGTERM/SIGINT.
 * ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``, or
   ``<task_id>.progress`` with ``--progress VALUE``).
@@ -16,16 +19,49 @@ import argparse
 import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 
 from sidecar.config import ConfigError, load_config, read_config_file, results_dir_from
 
 CONFIG_ERROR_EXIT = 2
-COMMANDS = ("run", "report", "started")
+COMMANDS = {
+    "run": "the relay (the default): hold the hub connection, wake the agent for each "
+    "task, relay its result files; until SIGTERM or SIGINT",
+    "report": "for the woken agent: write its result (or with --started / --progress, "
+    "that it started / how far it is) into the results directory",
+    "started": "for the woken agent: write <task_id>.started (the same as report --started)",
+}
+OVERVIEW = """\
+usage: python -m sidecar [run|report|started] [--config PATH] [options]
+
+The AgentCom sidecar: the always-on relay between the hub and one agent on this machine.
+Run it from the AgentCom checkout (or with PYTHONPATH set to it) with a Python that has
+sidecar/requirements.txt installed, e.g. .venv/bin/python after `python3 dev.py hub`.
+`manage.py onboard_agent` on the hub writes its config.json and prints the exact command.
+
+commands:
+{commands}
+
+Each command's options (also `python -m sidecar COMMAND --help`):
+"""
+
+
+def overview() -> str:
+    commands = "\n".join(
+        textwrap.fill(text, 88, initial_indent=f"  {name:<9}", subsequent_indent=" " * 11)
+        for name, text in COMMANDS.items()
+    )
+    parts = [OVERVIEW.format(commands=commands)]
+    parts += [_parser(name).format_help() for name in COMMANDS]
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"], ["help"]):
+        print(overview())
+        return 0
     command = args.pop(0) if args and args[0] in COMMANDS else "run"
     parser = _parser(command)
     options = parser.parse_args(args)
@@ -39,20 +75,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m sidecar {command}".strip())
+    parser = argparse.ArgumentParser(
+        prog=f"python -m sidecar {command}".strip(), description=COMMANDS[command]
+    )
     parser.add_argument(
-        "--config", default=None, help="path of config.json (default ./config.json)"
+        "--config", default=None, help="path of config.json (default: ./config.json)"
     )
     if command == "run":
         return parser
-    parser.add_argument("--task-id", default=os.environ.get("AGENTCOM_TASK_ID"))
-    parser.add_argument("--results-dir")
+    parser.add_argument(
+        "--task-id",
+        default=os.environ.get("AGENTCOM_TASK_ID"),
+        help="the task (default: $AGENTCOM_TASK_ID, set for a woken agent)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        help="where to write (default: $AGENTCOM_RESULTS_DIR, else the config's results_dir)",
+    )
     if command == "report":
-        parser.add_argument("--status", choices=("success", "failed"))
-        parser.add_argument("--output")
-        parser.add_argument("--pr-url")
-        parser.add_argument("--tokens-used", type=int)
-        parser.add_argument("--reason")
+        parser.add_argument("--status", choices=("success", "failed"), help="required for a result")
+        parser.add_argument("--output", help="what the agent did, shown on the dashboard")
+        parser.add_argument("--pr-url", help="the pull request it opened")
+        parser.add_argument("--tokens-used", type=int, help="tokens spent on the task")
+        parser.add_argument("--reason", help="why it failed (with --status failed)")
         parser.add_argument(
             "--started", action="store_true", help="write <task_id>.started instead"
         )

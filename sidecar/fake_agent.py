@@ -27,21 +27,55 @@ from pathlib import Path
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m sidecar.fake_agent")
-    parser.add_argument("--task-id", default=env.get("AGENTCOM_TASK_ID"))
-    parser.add_argument("--results-dir", default=env.get("AGENTCOM_RESULTS_DIR"))
-    parser.add_argument("--delay", type=float, default=float(env.get("FAKE_AGENT_DELAY_S", "0.2")))
+    parser = argparse.ArgumentParser(
+        prog="python -m sidecar.fake_agent",
+        description="A stand-in agent for trying the pipeline. It is meant to be a sidecar's "
+        "wake_command (e.g. onboard_agent --wake-command '/path/to/agentcom/.venv/bin/python "
+        "-m sidecar.fake_agent --delay 2'): the sidecar sets AGENTCOM_TASK_ID and "
+        "AGENTCOM_RESULTS_DIR, and the fake agent reports the task started, then, after the "
+        "delay, its result. Run by itself it needs --task-id and --results-dir.",
+    )
+    parser.add_argument(
+        "--task-id",
+        default=env.get("AGENTCOM_TASK_ID"),
+        help="the task to report on (default: $AGENTCOM_TASK_ID)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        default=env.get("AGENTCOM_RESULTS_DIR"),
+        help="where the sidecar reads results (default: $AGENTCOM_RESULTS_DIR)",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=float(env.get("FAKE_AGENT_DELAY_S", "0.2")),
+        help="seconds of pretended work (default: %(default)s, or $FAKE_AGENT_DELAY_S)",
+    )
     parser.add_argument(
         "--outcome",
         choices=("success", "failure", "none"),
         default=env.get("FAKE_AGENT_OUTCOME", "success"),
+        help="the result to report; none = never report (default: %(default)s)",
     )
-    parser.add_argument("--reason", default=env.get("FAKE_AGENT_REASON", "fake_agent_failure"))
-    parser.add_argument("--tokens", type=int, default=int(env.get("FAKE_AGENT_TOKENS", "42")))
+    parser.add_argument(
+        "--reason",
+        default=env.get("FAKE_AGENT_REASON", "fake_agent_failure"),
+        help="the reason of a failure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=int(env.get("FAKE_AGENT_TOKENS", "42")),
+        help="tokens_used to report (default: %(default)s)",
+    )
     parser.add_argument(
         "--progress", action="store_true", help="write <id>.progress before the result"
     )
-    parser.add_argument("--counter-file", default=env.get("FAKE_AGENT_COUNTER_FILE"))
+    parser.add_argument(
+        "--counter-file",
+        default=env.get("FAKE_AGENT_COUNTER_FILE"),
+        help="append the task id to this file on each run, for counting wakes",
+    )
     parser.add_argument("--foreground", action="store_true", help="do not detach from the shell")
     return parser.parse_args(argv)
 
@@ -50,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(sys.argv[1:] if argv is None else argv)
     if not options.task_id or not options.results_dir:
         print(
-            "fake_agent: need a task id and results dir (AGENTCOM_TASK_ID/AGENTCOM_RESULTS_DIR)",
+            "fake_agent: no task: it is meant to run as a sidecar's wake_command, which sets "
+            "AGENTCOM_TASK_ID and AGENTCOM_RESULTS_DIR (or pass --task-id and --results-dir); "
+            "see --help",
             file=sys.stderr,
         )
         return 2

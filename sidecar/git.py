@@ -43,6 +43,28 @@ GH_MISSING_DETAIL = (
 )
 
 
+USAGE = f"""\
+usage: python -m sidecar.git [--config PATH] start-task|submit|status '<json args>'
+
+The sidecar's git wrapper (PROTOCOL.md §6.6), for the sidecar and the woken agent. It
+works in the config's repo_dir (a git clone) and prints one JSON line: {{"status":"ok",...}}
+with exit status 0, or {{"status":"error","error":"<code>",...}} with exit status 1.
+
+commands:
+  start-task  '{{"agent_id","task_id","description"}}': a clean tree, then a fresh branch
+              <agent>/<slug> from origin/main
+  submit      '{{"agent_id","task_id","task"}}': push the task branch and open a pull
+              request with gh
+  status      '{{}}': the branch, commits ahead of origin/main, uncommitted files
+
+options:
+  --config PATH  the sidecar's config.json (default: $AGENTCOM_SIDECAR_CONFIG, else
+                 ./config.json)
+
+Time limits: git steps {GIT_TIMEOUT_S} s, gh steps {GH_TIMEOUT_S} s, all {TOTAL_TIMEOUT_S} s.
+"""
+
+
 class CommandError(Exception):
     """Ends a command with `{"status":"error","error":code,...details}`."""
 
@@ -291,6 +313,9 @@ def run(argv: list[str]) -> tuple[int, dict[str, Any]]:
 
 
 def main() -> int:
+    if sys.argv[1:2] in (["-h"], ["--help"], ["help"]):
+        print(USAGE)
+        return 0
     code, answer = run(sys.argv[1:])
     print(json.dumps(answer, ensure_ascii=False), flush=True)
     return code

@@ -123,16 +123,28 @@ def test_onboard_agent_writes_a_private_ready_config(tmp_path):
     assert f"-m sidecar --config {path}" in printed
     assert "[Service]" in printed and "ExecStart=" in printed
     assert config["token"] not in printed
-    assert (tmp_path / "laptop-7" / "agentcom-sidecar-laptop-7.service").exists()
+    unit_path = tmp_path / "laptop-7" / "agentcom-sidecar-laptop-7.service"
+    assert unit_path.exists()
+    lines = printed.splitlines()
+    assert lines[0] == "Created agent laptop-7 with a new token."
+    assert f"Wrote {unit_path} (a systemd unit, shown below)." in lines
+    assert f"  systemctl --user enable --now {unit_path}" in lines
+    assert "*" not in printed
+    assert printed.rstrip("\n").endswith(unit_path.read_text().rstrip("\n"))
 
 
 def test_onboard_agent_again_issues_a_new_token(tmp_path):
     target = str(tmp_path / "again")
     call_command("onboard_agent", "again", "--out", target, stdout=StringIO())
     first = json.loads((tmp_path / "again" / "config.json").read_text())["token"]
-    call_command("onboard_agent", "again", "--out", target, stdout=StringIO())
+    out = StringIO()
+    call_command("onboard_agent", "again", "--out", target, stdout=out)
     second = json.loads((tmp_path / "again" / "config.json").read_text())
     assert second["token"] != first and authenticate(first) is not None
+    assert out.getvalue().splitlines()[0] == (
+        "Agent again already existed: issued it a new token "
+        "(its older tokens stay valid until revoked)."
+    )
     assert second["wake_command"].startswith("openclaw agent")
 
 

@@ -4,6 +4,7 @@ With `--verify` it then waits for the sidecar to connect and to complete a task 
 to it, and names the step that failed otherwise (exit status 1).
 """
 
+import shlex
 import time
 from pathlib import Path
 
@@ -27,23 +28,53 @@ class VerifyFailed(CommandError):
 
 
 class Command(BaseCommand):
-    help = "Create an agent and its token, write the sidecar's config.json, optionally verify."
+    help = (
+        "Onboard an agent: create it (or issue an existing one a new token), write its "
+        "sidecar's config.json and a systemd unit into --out, and print the command that "
+        "starts the sidecar. With --verify, wait until that sidecar has connected and "
+        "completed a small task pinned to it."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("agent_id")
-        parser.add_argument("--capabilities", default="", help="comma-separated, e.g. code,python")
+        parser.add_argument("agent_id", help="the agent's id, e.g. gcu-sleeper")
         parser.add_argument(
-            "--hub-url", default="ws://localhost:8000/ws", help="the hub's agent WebSocket URL"
+            "--capabilities", default="", help="comma-separated, e.g. code,python (default: none)"
         )
-        parser.add_argument("--hub-api-url", default="", help="default: derived from --hub-url")
-        parser.add_argument("--wake-command", default="", help="default: the OpenClaw template")
-        parser.add_argument("--out", default="", help="directory for config.json")
+        parser.add_argument(
+            "--hub-url",
+            default="ws://localhost:8000/ws",
+            help="the hub's agent WebSocket URL, as the sidecar reaches it (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--hub-api-url",
+            default="",
+            help="the hub's HTTP base URL (default: derived from --hub-url, ws→http, wss→https)",
+        )
+        parser.add_argument(
+            "--wake-command",
+            default="",
+            help="shell command the sidecar runs to wake the agent for a task; it may use "
+            "${TASK_ID}, ${TASK_DESCRIPTION}, ${TASK_JSON}, ${TASK_FILE} and "
+            "${TASK_GENERATION}, also exported as $AGENTCOM_TASK_ID etc. (default: "
+            f"'{onboarding.DEFAULT_WAKE_COMMAND}'); to try the pipeline without an agent: "
+            "'/path/to/agentcom/.venv/bin/python -m sidecar.fake_agent --delay 2'",
+        )
+        parser.add_argument(
+            "--out",
+            default="",
+            help="directory for config.json and the unit file (default: ~/.agentcom/AGENT_ID)",
+        )
         parser.add_argument(
             "--verify",
             action="store_true",
             help="wait for the sidecar to connect and complete an onboarding task",
         )
-        parser.add_argument("--timeout", type=float, default=120.0, help="seconds, for --verify")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=120.0,
+            help="seconds --verify waits before naming the step that failed (default: %(default)s)",
+        )
 
     def handle(self, *args, agent_id: str, **options) -> None:
         if not options["hub_url"].startswith(("ws://", "wss://")):
@@ -66,14 +97,33 @@ class Command(BaseCommand):
         )
         config_path = onboarding.write_config(out, config)
         unit = onboarding.systemd_unit(agent_id, config_path)
-        (out / f"agentcom-sidecar-{agent_id}.service").write_text(unit, encoding="utf-8")
+        unit_path = out / onboarding.unit_file_name(agent_id)
+        unit_path.write_text(unit, encoding="utf-8")
 
-        verb = "Created" if registration.created else "Reused (older tokens stay valid)"
-        self.stdout.write(f"{verb} agent {agent_id}; wrote {config_path} (mode 0600)")
-        self.stdout.write("\nStart the sidecar:\n")
-        self.stdout.write(f"  {onboarding.sidecar_command(config_path)}\n")
-        self.stdout.write(f"\nOr as a systemd service ({out / 'agentcom-sidecar-*.service'}):\n")
-        self.stdout.write(unit)
+        if registration.created:
+            done = f"Created agent {agent_id} with a new token."
+        else:
+            done = (
+                f"Agent {agent_id} already existed: issued it a new token "
+                "(its older tokens stay valid until revoked)."
+            )
+        lines = [
+            done,
+            f"Wrote {config_path} (mode 0600: it holds the token).",
+            f"Wrote {unit_path} (a systemd unit, shown below).",
+            "",
+            "Start the sidecar:",
+            "",
+            f"  {onboarding.sidecar_command(config_path)}",
+            "",
+            "Or keep it running as a systemd user service:",
+            "",
+            f"  systemctl --user enable --now {shlex.quote(str(unit_path))}",
+            "",
+            f"{unit_path}:",
+            unit.rstrip("\n"),
+        ]
+        self.stdout.write("\n".join(lines))
         self.stdout.flush()
         if options["verify"]:
             self.verify(registration.agent, options["timeout"])

@@ -21,17 +21,32 @@ log = logging.getLogger("agentcom.hub")
 
 
 class Command(BaseCommand):
-    help = "Run the AgentCom hub (HTTP, WebSockets, scheduler and sweep) in one process."
+    help = (
+        "Run the AgentCom hub in one process: the HTTP API, the dashboard and admin, the "
+        "agents' WebSockets, and (unless --no-scheduler) the scheduler and the sweep. Data "
+        "lives in AGENTCOM_DATA_DIR (default ./var); stop it with Ctrl-C or SIGTERM."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="address to listen on; 0.0.0.0 for every interface (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+        )
         parser.add_argument(
             "--no-scheduler",
             action="store_true",
             help="serve sockets only; run `manage.py schedule` workers beside it (scaled mode)",
         )
-        parser.add_argument("--demo", action="store_true", help="also start demo agents and tasks")
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="a demo hub in a data directory of its own (<data dir>/demo, wiped on each "
+            "start), with two fake agents and a trickle of sample tasks",
+        )
 
     def handle(self, *args, host: str, port: int, no_scheduler: bool, demo: bool, **options):
         # Imported first: it installs the asyncio reactor.

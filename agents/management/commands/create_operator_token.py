@@ -6,10 +6,13 @@ from agents import tokens
 
 
 class Command(BaseCommand):
-    help = "Issue an operator API token acting as operator:NAME; the token is the last line."
+    help = (
+        "Issue an operator API token (Authorization: Bearer …) acting as operator:NAME. "
+        "Only the token goes to stdout, so TOKEN=$(manage.py create_operator_token ops) works."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("name")
+        parser.add_argument("name", help="who the token is for, e.g. ops (1-150 characters)")
 
     def handle(self, *args, name: str, **options) -> None:
         if not 0 < len(name) <= 150:
