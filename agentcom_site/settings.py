@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_fsm",
+    "ninja",  # its templates and static files: the API docs load nothing from a CDN
     "agentcom_site",
     "agentcom_site.dashboard",
     "agents",

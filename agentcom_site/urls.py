@@ -1,11 +1,33 @@
-"""URL roots: the JSON API (exact paths, no trailing slashes), then the admin."""
+"""URL roots: the JSON API (exact paths, no trailing slashes), the dashboard, the admin.
+
+The addresses a person types (`/`, `/dashboard/`, `/api`, `/api/`) lead somewhere
+instead of a 404.
+"""
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from agentcom_site.api import api
 
+
+def go(url: str) -> RedirectView:
+    return RedirectView.as_view(url=url, permanent=False)
+
+
+# The admin is the hub's own: its name on every page, and a login that says how to get one.
+admin.site.site_header = "AgentCom"
+admin.site.site_title = "AgentCom"
+admin.site.index_title = "Control room"
+admin.site.site_url = "/dashboard"
+admin.site.login_template = "agentcom/login.html"
+
 urlpatterns = [
+    path("", go("/dashboard"), name="home"),
+    path("dashboard/", go("/dashboard")),
+    path("api", go("/api/docs")),
+    path("api/", go("/api/docs")),
+    path("api/docs/", go("/api/docs")),
     path("", api.urls),
     path("", include("agentcom_site.dashboard.urls")),
     path("admin/", admin.site.urls),
