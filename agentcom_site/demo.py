@@ -1,10 +1,14 @@
 """`runhub --demo`: two local sidecars with the fake agent and a trickle of sample tasks.
 
-A newcomer sees agents appear and tasks flow on the dashboard within seconds. Tasks go
-through `tasks.queue` like any other; the sidecars are ordinary `python -m sidecar`
-processes whose configs live in `<data dir>/demo/`. They stop with the hub: on a clean
-shutdown through the reactor, and on a crash because the kernel signals them when the
-hub's main thread dies (PR_SET_PDEATHSIG).
+A newcomer sees agents appear and tasks flow on the dashboard within seconds. The demo
+hub has a data directory of its own, `<data dir>/demo` (SQLite, whatever DATABASE_URL
+and REDIS_URL say), emptied on each start, so it never mixes with or changes the
+operator's real agents and tasks: `runhub --demo` starts itself again with
+AGENTCOM_DATA_DIR pointing there (`isolate`), and once that hub holds the directory's
+lock it empties it (`wipe`). Tasks go through `tasks.queue` like any other; the sidecars
+are ordinary `python -m sidecar` processes whose configs live in `<demo dir>/sidecars/`.
+They stop with the hub: on a clean shutdown through the reactor, and on a crash because
+the kernel signals them when the hub's main thread dies (PR_SET_PDEATHSIG).
 """
 
 import asyncio
@@ -14,17 +18,19 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from agentcom_site.startup import LOCK_NAME
 from agents import onboarding, services
-from agents.tokens import revoke_agent_tokens
 from tasks import queue
 from tasks.models import Priority, Task, TaskStatus
 
@@ -54,15 +60,51 @@ WAKE = (
     "{python} -m sidecar.fake_agent --delay {delay} --outcome $o --tokens $(($$ % 900 + 100))"
 )
 
+DEMO_DIR_NAME = "demo"
+# Survive the wipe: the lock the demo hub holds, and the secret key its settings just read.
+KEEP_ON_WIPE = {LOCK_NAME, "secret_key"}
+# Variables that would point the demo at the operator's own database or channel layer.
+NOT_INHERITED = ("DATABASE_URL", "REDIS_URL")
+
 _children: list[subprocess.Popen] = []
 _trickle: asyncio.Task | None = None
 
 
+def demo_data_dir(data_dir: Path) -> Path:
+    return data_dir / DEMO_DIR_NAME
+
+
+def isolate(runhub_args: list[str]) -> NoReturn:
+    """Replace this process by `runhub <runhub_args>` on the demo's own data directory.
+
+    The settings (database, channel layer) are fixed when Django starts, so the demo gets
+    its own by starting again, same pid, with an environment that names only the demo's.
+    """
+    directory = demo_data_dir(settings.DATA_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    env["AGENTCOM_DATA_DIR"] = str(directory)
+    manage = str(settings.BASE_DIR / "manage.py")
+    os.execve(sys.executable, [sys.executable, manage, "runhub", *runhub_args], env)
+
+
+def wipe(data_dir: Path) -> None:
+    """Empty the demo's data directory (called once its hub holds the lock)."""
+    if data_dir.name != DEMO_DIR_NAME:  # never an operator's own data
+        raise ValueError(f"{data_dir} is not a demo data directory")
+    for entry in data_dir.iterdir():
+        if entry.name in KEEP_ON_WIPE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def prepare_agents(data_dir: Path, hub_url: str) -> list[Path]:
-    """Demo agents with fresh tokens and their sidecar configs; returns the config paths."""
+    """Demo agents with tokens and their sidecar configs; returns the config paths."""
     paths = []
     for index, (agent_id, capabilities) in enumerate(DEMO_AGENTS.items()):
-        revoke_agent_tokens(agent_id)  # the previous demo run's sidecar tokens
         registration = services.register_agent(
             agent_id, capabilities=capabilities, allow_existing=True
         )
@@ -76,7 +118,7 @@ def prepare_agents(data_dir: Path, hub_url: str) -> list[Path]:
             reconnect_max_ms=5_000,
             wake_retry_delays_ms=[500, 1_000, 2_000],
         )
-        paths.append(onboarding.write_config(data_dir / "demo" / agent_id, config))
+        paths.append(onboarding.write_config(data_dir / "sidecars" / agent_id, config))
     return paths
 
 
@@ -185,6 +227,8 @@ def start(*, host: str, port: int) -> None:
     reactor.addSystemEventTrigger("before", "shutdown", _stop)
     print(
         f"Demo mode: agents {', '.join(DEMO_AGENTS)} (fake agent) and sample tasks.\n"
+        f"  Data: {settings.DATA_DIR} (emptied on each demo start; a hub without --demo "
+        "never sees it)\n"
         f"  Dashboard: http://{local}:{port}/dashboard\n"
         f"  Log in as {username} with password {password} (shown only now; a new one "
         "is set each time the demo starts)",

@@ -6,6 +6,7 @@ WebSockets with daphne and, unless turned off, runs the scheduler and the sweep 
 same event loop.
 """
 
+import argparse
 import asyncio
 import logging
 import os
@@ -47,8 +48,17 @@ class Command(BaseCommand):
             help="a demo hub in a data directory of its own (<data dir>/demo, wiped on each "
             "start), with two fake agents and a trickle of sample tasks",
         )
+        # Set by --demo when it starts the hub again on the demo's data directory.
+        parser.add_argument("--demo-isolated", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, host: str, port: int, no_scheduler: bool, demo: bool, **options):
+        if demo and not options["demo_isolated"]:
+            from agentcom_site import demo as demo_mode
+
+            extra = ["--no-scheduler"] if no_scheduler else []
+            demo_mode.isolate(
+                ["--host", host, "--port", str(port), *extra, "--demo", "--demo-isolated"]
+            )
         # Imported first: it installs the asyncio reactor.
         from agentcom_site.daphne_server import HubServer, reactor
 
@@ -60,6 +70,10 @@ class Command(BaseCommand):
                 )
         except startup.StartRefused as refusal:
             raise CommandError(str(refusal)) from None
+        if demo:
+            from agentcom_site import demo as demo_mode
+
+            demo_mode.wipe(settings.DATA_DIR)  # held by this hub's lock now
         call_command("migrate", interactive=False, verbosity=0)
 
         from channels.db import database_sync_to_async
