@@ -1,14 +1,12 @@
 """`runhub --demo`: agents appear, tasks flow, the login works, the sidecars die with the hub,
 and all of it happens in a data directory of its own that never touches the operator's."""
 
-import http.cookiejar
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from tests.e2e.agents import wait_until
 from tests.e2e.harness import ROOT, free_port
 from tests.sidecar.harness import pid_alive
+from tests.site.pages import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -61,27 +60,6 @@ def agent_ids(env: dict[str, str]) -> set[str]:
         check=True,
     )
     return set(result.stdout.split())
-
-
-def log_in(base: str, username: str, password: str) -> str:
-    """The admin login a browser does (CSRF cookie and field); returns the landing page."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    form = opener.open(f"{base}/admin/login/?next=/dashboard", timeout=10).read().decode()
-    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    body = urllib.parse.urlencode(
-        {
-            "csrfmiddlewaretoken": csrf,
-            "username": username,
-            "password": password,
-            "next": "/dashboard",
-        }
-    ).encode()
-    request = urllib.request.Request(f"{base}/admin/login/?next=/dashboard", data=body)
-    request.add_header("Referer", f"{base}/admin/login/")
-    with opener.open(request, timeout=10) as response:
-        assert response.url.endswith("/dashboard"), response.url
-        return response.read().decode()
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
@@ -134,7 +112,7 @@ async def test_demo_runs_and_its_sidecars_stop_with_the_hub(backend, tmp_path, s
 
         await wait_until(flowing, timeout=45, interval=0.5)
         assert {a["agent_id"] for a in state()["agents"]} == {"demo-alpha", "demo-beta"}
-        assert 'id="snapshot"' in log_in(base, *login.groups())
+        assert 'id="snapshot"' in log_in(base, *login.groups())[1]
         children += sidecar_children(hub.pid)
         assert len(children) == 2
         configs = sorted(p.parent.name for p in (demo_dir / "sidecars").glob("*/config.json"))
