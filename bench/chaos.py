@@ -66,7 +66,11 @@ AGENT_KINDS = {
 }
 FAULT_WINDOW_S = 6.0
 RECOVERY_BOUND_S = 30.0  # every task final within this after the last fault is healed
-SETTLE_S = PING_TTL_S + 4.0  # presence and sidecar slots agree with the hub within this
+# Presence and sidecar slots agree with the hub within this. A sidecar whose handshake
+# went into a half-open link notices only at websockets' opening timeout (10 s, which the
+# sidecar keeps), then reconnects and reports.
+HANDSHAKE_TIMEOUT_S = 10.0
+SETTLE_S = max(PING_TTL_S + 4.0, HANDSHAKE_TIMEOUT_S + 4.0)
 HEALTH_EVERY_S = 0.25
 HEALTH_TIMEOUT_S = 2.0
 

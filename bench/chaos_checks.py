@@ -129,8 +129,9 @@ def check_executions(
     (`rejected`) is ordinary work, not a double execution. A double execution is a wake
     while an earlier wake of the task was never settled by its agent: explained when the
     hub took the task back with a reclaim (by the reconnect grace after a disconnecting
-    fault, or by a timer), or when a restarted sidecar woke its agent again under the
-    same generation; anything else is unexplained.
+    fault, or by a timer), or when a sidecar woke its agent again under the same
+    generation after a restart of the sidecar or a kill of the agent (a wake retry);
+    anything else is unexplained.
     """
     assigned = {(e.task_id, e.agent_id, e.generation) for e in events if e.event == "assigned"}
     ended = assignment_ends(events)
@@ -138,6 +139,7 @@ def check_executions(
         {"*"} if any(f["kind"] in ("hub_kill", "redis_restart") for f in faults) else set()
     )
     restarted = {f["target"] for f in faults if f["kind"] == "sidecar_kill"}
+    agent_killed = {f["target"] for f in faults if f["kind"] == "agent_kill"}
 
     verdict = Verdict()
     reasons: Counter[str] = Counter()
@@ -158,6 +160,9 @@ def check_executions(
                 if agent_id == later_agent and agent_id in restarted:
                     explained += 1
                     reasons["rewoken after a sidecar restart"] += 1
+                elif agent_id == later_agent and agent_id in agent_killed:
+                    explained += 1  # the sidecar's wake retry after its agent died
+                    reasons["rewoken after its agent was killed"] += 1
                 else:
                     verdict.violations.append(
                         f"{task_id} generation {generation} ran on {agent_id} and {later_agent}"

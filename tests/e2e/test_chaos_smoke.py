@@ -81,3 +81,14 @@ def test_a_second_run_after_a_reclaim_is_explained_and_one_after_nothing_is_not(
     unexplained = check_executions(events, {"a": [("t1", 1)], "b": [("t1", 3)]}, [])
     assert unexplained.figures["double_explained"] == 0
     assert "after reclaimed (agent_disconnect)" in unexplained.violations[0]
+
+
+def test_a_rewake_under_one_generation_is_explained_only_by_a_kill_of_that_agent():
+    events = history(("t1", "assigned", "a", "", 1), ("t1", "completed", "a", "", 1))
+    runs = {"a": [("t1", 1), ("t1", 1)]}
+    killed = [{"kind": "agent_kill", "target": "a"}]
+    explained = check_executions(events, runs, killed)
+    assert explained.violations == []
+    assert explained.figures["double_reasons"] == {"rewoken after its agent was killed": 1}
+    elsewhere = check_executions(events, runs, [{"kind": "agent_kill", "target": "b"}])
+    assert elsewhere.violations == ["t1 generation 1 ran on a and a"]
