@@ -261,6 +261,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/admin/login/"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One way of writing a moment (UTC, with seconds) in the dashboard and the admin.
+FORMAT_MODULE_PATH = ["agentcom_site.formats"]
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"

@@ -174,6 +174,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
         return Priority(self.priority).label.lower()
 
     @property
+    def attempt_label(self) -> str:
+        """`attempt 1 of 4`: the try this is (or was last), of all the task may get."""
+        allowed = self.max_retries + 1
+        return f"attempt {min(self.retry_count + 1, allowed)} of {allowed}"
+
+    @property
     def is_held(self) -> bool:
         return self.status in HELD
 

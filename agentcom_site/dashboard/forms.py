@@ -30,7 +30,10 @@ class TaskForm(forms.Form):
     )
     priority = forms.ChoiceField(choices=PRIORITIES, initial="normal")
     capabilities = forms.CharField(
-        required=False, help_text="Comma-separated, e.g. code, python", max_length=2000
+        required=False,
+        help_text="Comma-separated, e.g. code, python",
+        max_length=2000,
+        widget=forms.TextInput(attrs={"list": "capability-suggestions", "autocomplete": "off"}),
     )
     deadline = forms.DateTimeField(
         required=False,

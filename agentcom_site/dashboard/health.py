@@ -20,6 +20,8 @@ FAILURE_EVENTS = ("retry", "dead_letter")
 # An agent that went offline this recently is still expected back: operators should know.
 OFFLINE_NOTICE = timedelta(hours=1)
 STUCK_IDS_SHOWN = 10
+# A queue this much longer than ten minutes ago, and never shorter in between, is growing.
+GROWTH_NOTICE = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,19 @@ def queue_growing(samples: list[int]) -> Condition | None:
     last = samples[-3:]
     if last[0] < last[1] < last[2]:
         return Condition(WARNING, "Queue growing: " + " -> ".join(str(n) for n in last))
+    return None
+
+
+def queue_growing_steadily(depths: list[int], minutes_per_step: int = 5) -> Condition | None:
+    """Queue depth at the end of each of the last three chart buckets never fell and
+    rose by at least GROWTH_NOTICE: work arrives faster than agents take it."""
+    if len(depths) < 3:
+        return None
+    last = depths[-3:]
+    if last[0] <= last[1] <= last[2] and last[2] - last[0] >= GROWTH_NOTICE:
+        span = minutes_per_step * 2
+        trail = " -> ".join(str(n) for n in last)
+        return Condition(WARNING, f"Queue growing: {trail} queued over {span} min")
     return None
 
 

@@ -13,7 +13,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.db.models.functions import TruncMinute
 
 from agentcom_site.core.clock import now, to_ms
-from agentcom_site.dashboard import health
+from agentcom_site.dashboard import figures, health
 from agents.models import Agent, AgentState
 from agents.wire import state_view
 from tasks.models import HELD, Task, TaskEvent, TaskStatus
@@ -23,6 +23,7 @@ RECENT_COMPLETIONS = 20
 DEAD_LETTERS_SHOWN = 50
 CHART_BUCKET = timedelta(minutes=5)
 CHART_BUCKETS = 36  # three hours
+RECENT_EVENTS = 40  # the overview's live list, backfilled on load
 
 _started_ms: int | None = None
 
@@ -46,9 +47,11 @@ def dashboard_state() -> dict[str, Any]:
     minutes = _minute_counts(moment - CHART_BUCKET * CHART_BUCKETS)
     depth_now = queue["by_status"][TaskStatus.QUEUED]
     failed, finished = health.failures_this_hour(moment)
+    chart = _chart(minutes, depth_now, moment)
     conditions = [
         *health.agents_offline(offline_ids),
-        health.queue_growing(_minute_samples(minutes, depth_now, moment)),
+        health.queue_growing(_minute_samples(minutes, depth_now, moment))
+        or health.queue_growing_steadily([p["queued"] for p in chart["points"]]),
         health.stuck_tasks(health.stuck_task_ids(moment)),
         health.high_failure_rate(failed, finished),
     ]
@@ -64,8 +67,15 @@ def dashboard_state() -> dict[str, Any]:
         },
         "dead_letter_tasks": _dead_letters(),
         "recent_completions": _recent_completions(),
-        "throughput": _throughput(moment),
-        "chart": _chart(minutes, depth_now, moment),
+        "throughput": {**_throughput(moment), "failed_last_hour": failed},
+        "chart": chart,
+        "series": {
+            "bucket_ms": int(CHART_BUCKET.total_seconds() * 1000),
+            "points": [
+                b.as_dict() for b in figures.task_series(moment, CHART_BUCKET, CHART_BUCKETS)
+            ],
+        },
+        "recent_events": _recent_events(),
     }
 
 
@@ -162,6 +172,24 @@ def _recent_completions() -> list[dict[str, Any]]:
             }
         )
     return completions
+
+
+def _recent_events() -> list[dict[str, Any]]:
+    """The latest task events with their task's title, newest first (one query)."""
+    rows = TaskEvent.objects.order_by("-created_at", "-pk").values(
+        "task_id", "task__title", "event", "agent_id", "created_at"
+    )[:RECENT_EVENTS]
+    return [
+        {
+            "type": "task_event",
+            "task_id": row["task_id"],
+            "title": row["task__title"],
+            "event": row["event"],
+            "agent_id": row["agent_id"] or None,
+            "timestamp": to_ms(row["created_at"]),
+        }
+        for row in rows
+    ]
 
 
 def _throughput(moment: datetime) -> dict[str, Any]:

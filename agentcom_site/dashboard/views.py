@@ -17,9 +17,10 @@ from django.views.decorators.http import require_POST
 
 from agentcom_site.core.auth import operator_actor
 from agentcom_site.core.errors import HubError, ValidationFailed
+from agentcom_site.dashboard import selectors
 from agentcom_site.dashboard.forms import TaskForm
 from agentcom_site.dashboard.state import dashboard_state
-from agents.selectors import agent_named, agent_rows, current_task_ids, live_tokens
+from agents.selectors import agent_named, agent_rows, live_tokens
 from tasks import intake, queue
 from tasks.models import HELD, Priority, Task, TaskStatus
 from tasks.selectors import (
@@ -28,6 +29,7 @@ from tasks.selectors import (
     filtered_tasks,
     task_dependencies,
     task_filter,
+    task_stats,
     task_timeline,
     task_with_links,
 )
@@ -51,6 +53,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def task_list(request: HttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "priority", "agent", "q")}
+    sort = request.GET.get("sort", "")
+    if sort not in selectors.SORT_LABELS:
+        sort = selectors.DEFAULT_SORT
     try:
         spec = task_filter(
             status=filters["status"] or None,
@@ -63,8 +68,17 @@ def task_list(request: HttpRequest) -> HttpResponse:
     else:
         problem, status = "", 200
     tasks = filtered_tasks(spec) if spec is not None else Task.objects.none()
-    page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = urlencode({k: v for k, v in filters.items() if v})
+    page = Paginator(selectors.sorted_tasks(tasks, sort), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    kept = {k: v for k, v in filters.items() if v}
+    query = urlencode({**kept, "sort": sort})
+    counts = task_stats()["by_status"]
+    # Status tabs keep the other filters and the order; counts are over all tasks.
+    others = urlencode({k: v for k, v in {**kept, "sort": sort}.items() if k != "status"})
+    tabs = [("", "all", sum(counts.values()))] + [
+        (status, status.replace("_", " "), counts.get(status, 0)) for status in TaskStatus.values
+    ]
     return render(
         request,
         "dashboard/task_list.html",
@@ -73,7 +87,11 @@ def task_list(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "problem": problem,
             "query": query,
-            "statuses": TaskStatus.values,
+            "tab_query": others,
+            "tabs": tabs,
+            "sort": sort,
+            "sort_label": selectors.SORT_LABELS[sort],
+            "sorts": selectors.SORT_LABELS,
             "priorities": Priority.choices,
         },
         status=status,
@@ -89,7 +107,11 @@ def task_new(request: HttpRequest) -> HttpResponse:
             task, _ = intake.submit(body, submitted_by=request_actor(request))
             messages.success(request, f"Task {task.id} queued.")
             return redirect("dashboard:task", task_id=task.id)
-    return render(request, "dashboard/task_form.html", {"form": form})
+    return render(
+        request,
+        "dashboard/task_form.html",
+        {"form": form, "capabilities": selectors.declared_capabilities()},
+    )
 
 
 @staff_member_required
@@ -107,12 +129,31 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
             "task": task,
             "events": timeline,
             "dependencies": task_dependencies(task),
-            "result_json": json.dumps(task.result, indent=2) if task.result is not None else "",
+            "result": result_parts(task.result),
             "pr_url": result.get("pr_url") if isinstance(result.get("pr_url"), str) else None,
             "can_cancel": task.status in (TaskStatus.QUEUED, *HELD),
             "can_retry": task.status == TaskStatus.DEAD_LETTER,
         },
     )
+
+
+SHORT_RESULT = 80  # a result field this short, on one line, is shown as a fact
+
+
+def result_parts(result) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The result as (field, text) pairs: short one-line values as facts, the rest as
+    blocks; text keeps its own line breaks, anything else is indented JSON. The template
+    escapes every part."""
+    if result is None:
+        return [], []
+    if not isinstance(result, dict):
+        return [], [("", json.dumps(result, indent=2))]
+    facts, blocks = [], []
+    for key, value in result.items():
+        text = value if isinstance(value, str) else json.dumps(value, indent=2)
+        short = "\n" not in text and len(text) <= SHORT_RESULT
+        (facts if short else blocks).append((str(key), text))
+    return facts, blocks
 
 
 def _task_action(request: HttpRequest, task_id: str, operation, done: str) -> HttpResponse:
@@ -144,7 +185,13 @@ def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @staff_member_required
 def agent_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/agent_list.html", {"rows": agent_rows()})
+    outcomes = selectors.outcomes_by_agent()
+    held = selectors.held_titles()
+    rows = [
+        (agent, held.get(agent.pk), outcomes.get(agent.agent_id, {}))
+        for agent, _task_id in agent_rows()
+    ]
+    return render(request, "dashboard/agent_list.html", {"rows": rows})
 
 
 @staff_member_required
@@ -157,7 +204,8 @@ def agent_detail(request: HttpRequest, agent_id: str) -> HttpResponse:
         "dashboard/agent_detail.html",
         {
             "agent": agent,
-            "current_task_id": current_task_ids([agent.pk]).get(agent.pk),
+            "current": selectors.held_titles().get(agent.pk),
+            "outcomes": selectors.outcomes_by_agent().get(agent.agent_id, {}),
             "history": agent_history(agent.agent_id)[:AGENT_HISTORY],
             "tasks": agent_tasks(agent.pk)[:PAGE_SIZE],
             "tokens": live_tokens(agent),

@@ -23,6 +23,10 @@
       return false;
     },
     get resyncs() { return Math.max(0, opened - 1); },
+    // The one way a moment is written on the pages (as the `when` filter and the admin
+    // write it): UTC, with seconds, "2026-01-02 03:04:05".
+    time(ms) { return new Date(ms).toISOString().slice(0, 19).replace("T", " "); },
+    clock(ms) { return new Date(ms).toISOString().slice(11, 19); },
     flash(text, level) {
       const box = document.getElementById("flash");
       if (!box) return;

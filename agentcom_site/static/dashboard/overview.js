@@ -15,8 +15,20 @@
   const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => (
     { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const $ = (id) => document.getElementById(id);
-  const taskLink = (id, title) => `<a href="/dashboard/tasks/${encodeURIComponent(id)}">${
-    title ? esc(title) : `<code>${esc(id)}</code>`}</a>`;
+  // Titles of the tasks the page has heard of, so an event naming only an id shows one.
+  const titles = new Map();
+  const TITLES_KEPT = 500;
+  function learnTitle(id, title) {
+    if (!id || !title) return;
+    titles.delete(id);
+    titles.set(id, title);
+    if (titles.size > TITLES_KEPT) titles.delete(titles.keys().next().value);
+  }
+  const taskLink = (id, title) => {
+    const known = title || titles.get(id);
+    return `<a href="/dashboard/tasks/${encodeURIComponent(id)}" data-task-link="${esc(id)}">${
+      known ? esc(known) : `<code>${esc(id)}</code>`}</a>`;
+  };
   const agentLink = (id) => (id ? `<a href="/dashboard/agents/${encodeURIComponent(id)}">${esc(id)}</a>` : "–");
 
   function ago(ms, now) {
@@ -33,7 +45,7 @@
     if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
     return `${(ms / 60000).toFixed(1)} min`;
   }
-  const time = (ms) => new Date(ms).toISOString().slice(11, 19);
+  const time = (ms) => Live.time(ms);
 
   // --- drawing -----------------------------------------------------------------------
   function drawHealth(health) {
@@ -51,40 +63,41 @@
       `<div class="figure"><span class="badge s-${s}">${s.replace("_", " ")}</span><b data-status-count="${s}">${queue.by_status[s] ?? 0}</b></div>`).join("");
     const lanes = PRIORITY.map((name, i) =>
       `<div class="figure"><span>${name}</span><b>${queue.by_priority[String(i)] ?? 0}</b></div>`).join("");
-    $("queue").innerHTML = `<div class="figures">${status}</div>
-      <p class="muted small">Queued by priority</p><div class="figures">${lanes}</div>`;
+    $("queue").innerHTML = `<p class="muted small">Tasks by status</p><div class="figures six">${status}</div>
+      <p class="muted small">Queued by priority</p><div class="figures six">${lanes}</div>`;
   }
 
   function drawThroughput(t) {
     $("throughput").innerHTML = `<div class="figures">
       <div class="figure"><span>completed</span><b id="completed-hour">${t.completed_last_hour}</b></div>
+      <div class="figure"><span>tasks with a failure</span><b id="failed-hour">${t.failed_last_hour ?? 0}</b></div>
       <div class="figure"><span>average time</span><b>${duration(t.avg_completion_ms)}</b></div>
       <div class="figure"><span>tokens</span><b>${t.total_tokens_hour}</b></div></div>`;
   }
 
-  function drawChart(chart) {
-    const points = chart.points || [];
-    if (!points.length) { $("chart").innerHTML = ""; return; }
-    const W = 600, H = 150, PAD = 22;
-    const maxQ = Math.max(1, ...points.map((p) => p.queued));
-    const maxC = Math.max(1, ...points.map((p) => p.completed));
-    const step = (W - 2 * PAD) / points.length;
-    const y = (v, max) => H - PAD - (v / max) * (H - 2 * PAD);
-    const bars = points.map((p, i) => {
-      const h = (p.completed / maxC) * (H - 2 * PAD);
-      return `<rect class="bar" x="${(PAD + i * step + 1).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${Math.max(1, step - 2).toFixed(1)}" height="${h.toFixed(1)}"><title>${time(p.t)} UTC: ${p.completed} completed</title></rect>`;
-    }).join("");
-    const line = points.map((p, i) =>
-      `${(PAD + (i + 0.5) * step).toFixed(1)},${y(p.queued, maxQ).toFixed(1)}`).join(" ");
-    const first = points[0].t, last = points[points.length - 1].t;
-    $("chart").innerHTML = `<svg viewBox="0 0 ${W} ${H}" class="chart" role="img" aria-label="queue depth and completions">
-      <line class="axis" x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}"/>
-      ${bars}<polyline class="depth" points="${line}"/>
-      <text x="${PAD}" y="${H - 6}">${time(first)}</text>
-      <text x="${W - PAD}" y="${H - 6}" text-anchor="end">${time(last)} UTC</text>
-      <text x="${PAD}" y="14">queued (line, max ${maxQ})</text>
-      <text x="${W - PAD}" y="14" text-anchor="end">completed per 5 min (bars, max ${maxC})</text>
-    </svg>`;
+  function drawCharts(series) {
+    const points = series.points || [];
+    window.AgentComChart.draw($("chart"), {
+      points,
+      title: "tasks completed and attempts failed per 5 minutes",
+      unit: "tasks / 5 min",
+      format: (v) => String(Math.round(v)),
+      series: [
+        { key: "completed", label: "completed", kind: "bar", css: "ok" },
+        { key: "failed", label: "failed attempts", kind: "bar", css: "bad" },
+      ],
+    });
+    window.AgentComChart.draw($("latency-chart"), {
+      points,
+      title: "dispatch latency p50 and p95 per 5 minutes",
+      unit: "seconds",
+      scale: 1000,
+      format: (v) => (v >= 10 ? String(Math.round(v)) : String(Math.round(v * 10) / 10)),
+      series: [
+        { key: "p50_ms", label: "p50 (median)", kind: "line", css: "p50" },
+        { key: "p95_ms", label: "p95", kind: "line", css: "p95" },
+      ],
+    });
   }
 
   // The agent's own status text, when it tells more than its lifecycle state does.
@@ -97,7 +110,9 @@
       const caps = (a.capabilities || []).map((c) => `<span class="chip">${esc(c.name ?? c)}</span>`).join("");
       const task = a.current_task_id
         ? taskLink(a.current_task_id, a.current_task_title) : "<span class='muted'>no task</span>";
-      const since = a.fsm_state === "offline" ? `offline since ${ago(a.last_state_change, now)}` : `connected ${ago(a.connected_at, now)}`;
+      const since = a.fsm_state === "offline"
+        ? `offline since <time title="${ago(a.last_state_change, now)}">${time(a.last_state_change)}</time>`
+        : `connected since <time title="${ago(a.connected_at, now)}">${a.connected_at ? time(a.connected_at) : "–"}</time>`;
       return `<article class="card a-${esc(a.fsm_state)}" data-agent-id="${esc(a.agent_id)}" data-state="${esc(a.fsm_state)}">
         <header>${agentLink(a.agent_id)} <span class="badge a-${esc(a.fsm_state)}">${esc(a.fsm_state)}</span>${flags}</header>
         <p class="task">${task}</p>
@@ -108,11 +123,11 @@
   }
 
   function drawCompletions(rows, now) {
-    $("completions").innerHTML = rows.length ? `<table class="grid"><thead><tr><th>Task</th><th>Agent</th><th class="n">Took</th><th class="n">Tokens</th><th>PR</th><th class="n">When</th></tr></thead><tbody>${
+    $("completions").innerHTML = rows.length ? `<table class="grid"><thead><tr><th>Task</th><th>Agent</th><th class="n">Took</th><th class="n">Tokens</th><th>PR</th><th class="n">Finished (UTC)</th></tr></thead><tbody>${
       rows.slice(0, COMPLETIONS_SHOWN).map((c) => `<tr data-task-id="${esc(c.task_id)}"><td>${taskLink(c.task_id, c.title)}</td><td class="nowrap">${agentLink(c.agent_id)}</td>
         <td class="n">${duration(c.duration_ms)}</td><td class="n">${c.tokens_used ?? "–"}</td>
         <td>${c.pr_url ? `<a href="${esc(c.pr_url)}" rel="noopener" target="_blank">pull request</a>` : "–"}</td>
-        <td class="n">${ago(c.completed_at, now)}</td></tr>`).join("")}</tbody></table>` : `<p class="muted">Nothing completed yet.</p>`;
+        <td class="n nowrap"><time title="${ago(c.completed_at, now)}">${time(c.completed_at)}</time></td></tr>`).join("")}</tbody></table>` : `<p class="muted">Nothing completed yet.</p>`;
   }
 
   function drawDeadLetters(rows, total) {
@@ -128,16 +143,29 @@
     drawHealth(state.health);
     drawQueue(state.queue);
     drawThroughput(state.throughput);
-    drawChart(state.chart || {});
+    for (const e of state.recent_events || []) learnTitle(e.task_id, e.title);
+    for (const c of state.recent_completions || []) learnTitle(c.task_id, c.title);
+    for (const d of state.dead_letter_tasks || []) learnTitle(d.id, d.title);
+    for (const a of state.agents || []) learnTitle(a.current_task_id, a.current_task_title);
+    drawCharts(state.series || {});
     drawAgents(state.agents, now);
     drawCompletions(state.recent_completions, now);
     drawDeadLetters(state.dead_letter_tasks, state.queue.dead_letter);
+    nameTasks();
+  }
+
+  // Events that arrived before their task's title was known get it once it is.
+  function nameTasks() {
+    for (const link of document.querySelectorAll("#activity a[data-task-link]")) {
+      const title = titles.get(link.dataset.taskLink);
+      if (title && link.querySelector("code")) link.textContent = title;
+    }
   }
 
   // --- the live event list ---------------------------------------------------------------
   function describe(e) {
     switch (e.type) {
-      case "task_event": return `${taskLink(e.task_id)} ${esc(e.event.replace("task_", ""))}${e.agent_id ? " · " + agentLink(e.agent_id) : ""}`;
+      case "task_event": return `${taskLink(e.task_id, e.title)} ${esc(e.event.replace("task_", ""))}${e.agent_id ? " · " + agentLink(e.agent_id) : ""}`;
       case "agent_joined": return `${agentLink(e.agent_id)} joined`;
       case "agent_left": return `${agentLink(e.agent_id)} left`;
       case "agent_state": return `${agentLink(e.agent_id)} is ${esc(e.fsm_state)}`;
@@ -146,6 +174,7 @@
     }
   }
   function addActivity(events) {
+    if (!events.length) return;
     const list = $("activity");
     const placeholder = list.querySelector(".muted");
     if (placeholder) placeholder.remove();
@@ -191,5 +220,8 @@
     }
   });
 
-  draw(JSON.parse($("snapshot").textContent));
+  const first = JSON.parse($("snapshot").textContent);
+  draw(first);
+  // Backfill: the latest task events, oldest first so the newest ends on top.
+  addActivity((first.recent_events || []).slice().reverse());
 })();
