@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from agentcom_site.core.admin import ServiceTransitionsMixin
 from agents import services, tokens
@@ -29,21 +30,55 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
     list_display = (
         "agent_id",
         "name",
-        "state",
-        "unresponsive",
-        "busy",
+        "coloured_state",
+        "flags_in_words",
         "connected_at",
         "last_seen",
     )
     list_filter = ("state", "unresponsive", "busy")
     search_fields = ("agent_id", "name")
+    # What the hub knows of the agent, in words; process bookkeeping (its socket's
+    # channel name, the hub process holding it) is left out.
+    fieldsets = (
+        (None, {"fields": (("agent_id", "name"), ("coloured_state", "flags_in_words"), "note")}),
+        ("Declared", {"fields": ("capabilities",)}),
+        (
+            "Connection (UTC)",
+            {
+                "fields": (
+                    ("connected_at", "last_seen"),
+                    ("idle_since", "last_state_change"),
+                    ("total_connections", "created_at"),
+                )
+            },
+        ),
+    )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
         # A transition button submits the whole form: with nothing editable, a stale
         # form cannot overwrite what the agent declared since (it re-declares at identify).
         if obj is None:
             return ["state"]
-        return [f.name for f in Agent._meta.concrete_fields]
+        return [f.name for f in Agent._meta.concrete_fields] + [
+            "coloured_state",
+            "flags_in_words",
+            "note",
+        ]
+
+    @admin.display(description="State", ordering="state")
+    def coloured_state(self, agent: Agent) -> str:
+        return format_html('<span class="status-badge a-{}">{}</span>', agent.state, agent.state)
+
+    @admin.display(description="Flags")
+    def flags_in_words(self, agent: Agent) -> str:
+        return ", ".join(agent.flags) or "none"
+
+    @admin.display(description="Agent's note")
+    def note(self, agent: Agent) -> str:
+        """What the agent last said about itself; its state above is the hub's view."""
+        if not agent.status_text or agent.status_text == agent.state:
+            return "none"
+        return f"“{agent.status_text}”"
 
     inlines = [AgentTokenInline]
     actions = ["issue_token", "revoke_tokens"]

@@ -1,5 +1,7 @@
 """Task admin: the control room's view of the queue, with transitions as buttons."""
 
+import json
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -23,7 +25,7 @@ EVENT_COLUMNS = ("event", "from_status", "to_status", "actor", "agent_id", "gene
 
 class TaskEventInline(admin.TabularInline):
     model = TaskEvent
-    verbose_name_plural = f"latest {INLINE_EVENTS} task events"
+    verbose_name_plural = f"Timeline (latest {INLINE_EVENTS} events, UTC)"
     fields = ("seq", "created_at", *EVENT_COLUMNS, "reason")
     readonly_fields = fields
     ordering = ("-seq",)
@@ -46,6 +48,14 @@ class TaskEventInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class AgentFilter(admin.RelatedOnlyFieldListFilter):
+    """The holder filter, named as the dashboard names the column."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "agent"
 
 
 def _bulk(service, label: str):
@@ -84,20 +94,62 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         "retry": lambda task, actor: queue.retry_dead_letter(task.pk, actor=actor),
         "reclaim": lambda task, actor: _requeue(task.pk, actor),
     }
-    list_display = (
-        "id",
-        "title",
-        "status",
-        "priority",
-        "holder",
-        "generation",
-        "retry_count",
-        "submitted_by",
-        "created_at",
+    # Fits 1 280 px beside the filters: the id is on the task page and in the search.
+    list_display = ("short_title", "coloured_status", "priority", "agent", "attempt", "created_at")
+    list_display_links = ("short_title",)
+    list_select_related = ("holder",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "coloured_status"),
+                    "title",
+                    ("priority", "attempt"),
+                    ("agent", "pinned_to"),
+                    "capabilities_needed",
+                    "submitted_by",
+                    "depends_on",
+                )
+            },
+        ),
+        (
+            "Work",
+            {"fields": ("description", "result_text", "pull_request", "last_error", "progress")},
+        ),
+        (
+            "Times (UTC)",
+            {
+                "fields": (
+                    ("created_at", "assigned_at"),
+                    ("accepted_at", "completed_at"),
+                    "complete_by",
+                )
+            },
+        ),
+        (
+            "Internal",
+            {
+                "classes": ("collapse",),
+                "description": "Bookkeeping of the queue; it changes only through the buttons.",
+                "fields": (
+                    ("generation", "retry_count", "max_retries"),
+                    "capability_key",
+                    "waiting_on",
+                    "all_events",
+                    "rejected_by",
+                    "held_off",
+                    "tokens_used",
+                    "idempotency_key",
+                    "metadata",
+                    ("last_activity_at", "holder_lost_at", "updated_at"),
+                ),
+            },
+        ),
     )
-    list_filter = ("status", "priority", ("holder", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("status", "priority", ("holder", AgentFilter))
     search_fields = ("id", "title", "description", "holder__agent_id", "submitted_by")
-    ordering = ("priority", "created_at")
+    ordering = ("-created_at",)
     inlines = [TaskEventInline]
     actions = [
         _bulk(lambda pk, actor: queue.retry_dead_letter(pk, actor=actor), "Retry dead letters"),
@@ -114,7 +166,54 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             "depends_on",
             "all_events",
             "pull_request",
+            "coloured_status",
+            "attempt",
+            "agent",
+            "capabilities_needed",
+            "result_text",
         ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The list needs the width the navigation sidebar would take.
+        return super().changelist_view(
+            request, {**(extra_context or {}), "is_nav_sidebar_enabled": False}
+        )
+
+    @admin.display(description="Needs")
+    def capabilities_needed(self, task: Task) -> str:
+        return ", ".join(str(c) for c in task.needed_capabilities or []) or "nothing special"
+
+    @admin.display(description="Result")
+    def result_text(self, task: Task) -> str:
+        """Text fields as written, line breaks and all; the rest as JSON (escaped)."""
+        if task.result is None:
+            return "-"
+        fields = task.result if isinstance(task.result, dict) else {"": task.result}
+        lines = [
+            (f"{key}: " if key else "")
+            + (value if isinstance(value, str) else json.dumps(value, indent=2))
+            for key, value in fields.items()
+        ]
+        return format_html('<pre class="result-text">{}</pre>', "\n".join(lines))
+
+    @admin.display(description="Title", ordering="title")
+    def short_title(self, task: Task) -> str:
+        return format_html('<span class="short-title" title="{}">{}</span>', task.title, task.title)
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, task: Task) -> str:
+        return format_html('<span class="status-badge s-{}">{}</span>', task.status, task.status)
+
+    @admin.display(description="Agent", ordering="holder__agent_id")
+    def agent(self, task: Task) -> str:
+        if not task.holder_id:
+            return "-"
+        url = reverse("admin:agents_agent_change", args=[task.holder_id])
+        return format_html('<a href="{}">{}</a>', url, task.holder.agent_id)
+
+    @admin.display(description="Attempt")
+    def attempt(self, task: Task) -> str:
+        return task.attempt_label
 
     @admin.display(description="Events")
     def all_events(self, task: Task) -> str:
@@ -131,6 +230,9 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks enter through the queue service (API, dashboard form)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
+        return False  # the audit trail stays; cancel is the operator's way out
 
 
 @admin.register(TaskEvent)

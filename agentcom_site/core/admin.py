@@ -24,6 +24,26 @@ def request_actor(request: HttpRequest) -> str:
 class ServiceTransitionsMixin(FSMAdminMixin):
     # transition method name -> service(obj, actor)
     transition_services: dict[str, Operation] = {}
+    # Lifecycle buttons at the top; no Save row on a page where nothing is editable.
+    change_form_template = "admin/agentcom/change_form.html"
+
+    class Media:
+        css = {"all": ("agentcom/admin.css",)}
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        editable = {f.name for f in self.model._meta.concrete_fields if f.editable} - set(
+            self.get_readonly_fields(request, obj)
+        )
+        if not editable:
+            context.update(
+                nothing_editable=True,
+                show_save=False,
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def is_fsm_transition_visible(self, transition) -> bool:
         # A button without a service behind it could only fail: do not show it.
