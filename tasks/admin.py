@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
@@ -26,9 +27,23 @@ EVENT_COLUMNS = ("event", "from_status", "to_status", "actor", "agent_id", "gene
 class TaskEventInline(admin.TabularInline):
     model = TaskEvent
     verbose_name_plural = f"Timeline (latest {INLINE_EVENTS} events, UTC)"
-    fields = ("seq", "created_at", *EVENT_COLUMNS, "reason")
+    fields = ("seq", "at", "what", "from_status", "to_status", "actor", "agent_id", "reason")
     readonly_fields = fields
     ordering = ("-seq",)
+
+    @admin.display(description="Time (UTC)")
+    def at(self, event: TaskEvent) -> str:
+        return formats.date_format(timezone.localtime(event.created_at), "DATETIME_FORMAT")
+
+    @admin.display(description="Event")
+    def what(self, event: TaskEvent) -> str:
+        """The event, with its repeats, its generation and, for a wake, the attempt's outcome."""
+        text = "wake attempt" if event.event == "wake" else event.event
+        if event.event == "wake" and isinstance(event.details, dict):
+            text += f" #{event.details.get('attempt') or '?'} {event.details.get('status', '')}"
+        if event.repeats > 1:
+            text += f" x{event.repeats}"
+        return f"{text} (gen {event.generation})"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TaskEvent]:
         events = super().get_queryset(request)
@@ -172,12 +187,6 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             "capabilities_needed",
             "result_text",
         ]
-
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        # The list needs the width the navigation sidebar would take.
-        return super().changelist_view(
-            request, {**(extra_context or {}), "is_nav_sidebar_enabled": False}
-        )
 
     @admin.display(description="Needs")
     def capabilities_needed(self, task: Task) -> str:

@@ -30,6 +30,12 @@ class ServiceTransitionsMixin(FSMAdminMixin):
     class Media:
         css = {"all": ("agentcom/admin.css",)}
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The list needs the width the navigation sidebar would take (1 280 px screens).
+        return super().changelist_view(
+            request, {**(extra_context or {}), "is_nav_sidebar_enabled": False}
+        )
+
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
         obj = self.get_object(request, object_id)

@@ -86,7 +86,7 @@ def test_task_page_shows_its_timeline_inline(admin_client, assigned):
     task, agent = assigned("holder")
     queue.accept_task(task.id, agent)
     page = admin_client.get(f"{TASKS}{task.pk}/change/").content.decode()
-    events = re.findall(r'<td class="field-event">\s*<p>(\w+)</p>', page)
+    events = re.findall(r'<td class="field-what">\s*<p>(\w+) \(gen \d+\)</p>', page)
     assert events == ["accepted", "assigned", "queued"]  # newest first
 
 

@@ -68,7 +68,7 @@
   }
 
   function drawThroughput(t) {
-    $("throughput").innerHTML = `<div class="figures">
+    $("throughput").innerHTML = `<div class="figures pair">
       <div class="figure"><span>completed</span><b id="completed-hour">${t.completed_last_hour}</b></div>
       <div class="figure"><span>tasks with a failure</span><b id="failed-hour">${t.failed_last_hour ?? 0}</b></div>
       <div class="figure"><span>average time</span><b>${duration(t.avg_completion_ms)}</b></div>
