@@ -58,3 +58,12 @@ def test_recent_events_carry_titles(submit):
     submit("x", title="Named work")
     (event,) = dashboard_state()["recent_events"]
     assert event["title"] == "Named work" and event["event"] == "queued"
+
+
+def test_health_says_queue_growing_when_work_piles_up(submit):
+    old = submit("waiting since long")
+    TaskEvent.objects.filter(task=old).update(created_at=now() - timedelta(minutes=30))
+    for n in range(3):
+        submit(f"new {n}")
+    conditions = dashboard_state()["health"]["conditions"]
+    assert any(text.startswith("Queue growing") for text in conditions), conditions
