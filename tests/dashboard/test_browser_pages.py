@@ -213,6 +213,9 @@ async def test_task_form_suggests_declared_capabilities(hub, tasks, page):
         "options => options.map(o => o.value)"
     )
     assert options == ["code", "rust"]
+    await page.fill("#id_capabilities", "code")
+    await page.click('[data-capability="rust"]')
+    assert await page.input_value("#id_capabilities") == "code, rust"
 
 
 async def test_navigation_is_usable_at_390px(hub, tasks, page):
