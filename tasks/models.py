@@ -177,6 +177,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def attempt_label(self) -> str:
         """`attempt 1 of 4`: the try this is (or was last), of all the task may get."""
         allowed = self.max_retries + 1
+        if self.generation == 0:
+            return f"not tried yet ({allowed} attempts allowed)"
         return f"attempt {min(self.retry_count + 1, allowed)} of {allowed}"
 
     @property

@@ -191,3 +191,23 @@ def test_an_http_pr_url_is_a_link_that_opens_apart(staff_client, assigned):
     queue.complete_task(task.id, agent, 1, result={"pr_url": url})
     html = staff_client.get(f"/dashboard/tasks/{task.id}").content.decode()
     assert f'<a href="{escape(url)}" rel="noopener noreferrer nofollow" target="_blank">' in html
+
+
+def test_task_list_says_which_attempt_a_task_is_on(staff_client, submit, assigned):
+    waiting = submit("not yet")
+    running, _ = assigned("runner", max_retries=3)
+    html = staff_client.get("/dashboard/tasks").content.decode()
+    row = html[html.index(f'data-task-id="{running.id}"') :]
+    assert "attempt 1 of 4" in row[: row.index("</tr>")]
+    row = html[html.index(f'data-task-id="{waiting.id}"') :]
+    assert "not tried yet (4 attempts allowed)" in row[: row.index("</tr>")]
+
+
+def test_task_list_sort_is_bounded_to_known_orders(staff_client, submit):
+    first, second = submit("first"), submit("second")
+    newest = staff_client.get("/dashboard/tasks").content.decode()
+    assert newest.index(second.id) < newest.index(first.id)
+    oldest = staff_client.get("/dashboard/tasks?sort=oldest").content.decode()
+    assert oldest.index(first.id) < oldest.index(second.id)
+    odd = staff_client.get("/dashboard/tasks?sort=id;drop").content.decode()
+    assert odd.index(second.id) < odd.index(first.id)  # unknown: the default order
