@@ -293,3 +293,15 @@ async def test_admin_agent_page_writes_flags_as_words(hub, tasks, page):
     await expect(page.locator("img[src*='icon-no']")).to_have_count(0)
     await expect(page.locator("body")).not_to_contain_text("Channel name")
     await expect(page.locator("input[name=_save]")).to_have_count(0)
+
+
+# Last: it adds a task the tests above do not expect.
+async def test_a_live_event_names_its_task_by_title(hub, tasks, page):
+    from playwright.async_api import expect
+
+    await page.goto(f"{hub.url}/dashboard")
+    await page.evaluate("window.sameDocument = true")
+    fresh = await submit(hub, title="Fresh arrival", description="d", needed_capabilities=["gpu"])
+    link = page.locator(f'#activity a[data-task-link="{fresh}"]').first
+    await expect(link).to_have_text("Fresh arrival")
+    assert await page.evaluate("window.sameDocument === true")
