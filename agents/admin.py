@@ -41,7 +41,7 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
     # channel name, the hub process holding it) is left out.
     fieldsets = (
         (None, {"fields": (("agent_id", "name"), ("coloured_state", "flags_in_words"), "note")}),
-        ("Declared", {"fields": ("capabilities",)}),
+        ("Declared", {"fields": ("declared_capabilities",)}),
         (
             "Connection (UTC)",
             {
@@ -63,7 +63,13 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             "coloured_state",
             "flags_in_words",
             "note",
+            "declared_capabilities",
         ]
+
+    @admin.display(description="Capabilities")
+    def declared_capabilities(self, agent: Agent) -> str:
+        names = [c.get("name") if isinstance(c, dict) else c for c in agent.capabilities or []]
+        return ", ".join(str(name) for name in names) or "none"
 
     @admin.display(description="State", ordering="state")
     def coloured_state(self, agent: Agent) -> str:

@@ -2,9 +2,9 @@
 
 Starts `runhub --demo` on a fresh data directory of its own (the operator's data is never
 touched), lets the demo agents work until a few tasks have finished, then photographs
-each dashboard page, the admin's task list, task page and agent list, and the overview on a 390 px
-wide screen, with Debian's Chromium through Playwright. Writes `docs/screenshots/*.png`
-(or the directory given with `--out`).
+each dashboard page, the admin's task list, task page, agent list and agent page, and the
+overview on a 390 px wide screen, with Debian's Chromium through Playwright. Writes
+`docs/screenshots/*.png` (or the directory given with `--out`).
 """
 
 import argparse
@@ -102,6 +102,9 @@ async def take(url: str, out: Path) -> list[Path]:
         await shot("admin-tasks.png", "/admin/tasks/task/")
         await shot("admin-task.png", f"/admin/tasks/task/{first_task}/change/")
         await shot("admin-agents.png", "/admin/agents/agent/")
+        await page.goto(f"{url}/admin/agents/agent/")
+        agent_page = await page.locator("#result_list tbody th a").first.get_attribute("href")
+        await shot("admin-agent.png", agent_page)
         await page.set_viewport_size({"width": 390, "height": 844})
         await shot("dashboard-390px.png", "/dashboard", wait_for="#chart svg")
         await browser.close()

@@ -30,6 +30,10 @@ class ServiceTransitionsMixin(FSMAdminMixin):
     class Media:
         css = {"all": ("agentcom/admin.css",)}
 
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name: str) -> str:
+        return "Lifecycle"
+
     def changelist_view(self, request: HttpRequest, extra_context=None):
         # The list needs the width the navigation sidebar would take (1 280 px screens).
         return super().changelist_view(

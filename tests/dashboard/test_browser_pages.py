@@ -271,6 +271,7 @@ async def test_admin_task_page_has_buttons_on_top_and_no_save(hub, tasks, page):
     finally:
         await page.set_viewport_size({"width": 1400, "height": 1000})
     await page.goto(f"{hub.url}/admin/tasks/task/{tasks['dead']}/change/")
+    await expect(page.locator("#lifecycle-actions")).to_contain_text("Lifecycle")
     buttons = page.locator("#lifecycle-actions button")
     await expect(buttons.first).to_be_visible()
     fieldset = await page.locator("fieldset").first.bounding_box()
@@ -291,6 +292,7 @@ async def test_admin_agent_page_writes_flags_as_words(hub, tasks, page):
     await page.click("text=worker-1")
     await expect(page.locator(".field-flags_in_words .readonly").last).to_have_text("none")
     await expect(page.locator("img[src*='icon-no']")).to_have_count(0)
+    await expect(page.locator(".field-declared_capabilities .readonly")).to_have_text("code, rust")
     await expect(page.locator("body")).not_to_contain_text("Channel name")
     await expect(page.locator("input[name=_save]")).to_have_count(0)
 
