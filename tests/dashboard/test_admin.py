@@ -163,3 +163,19 @@ def test_the_task_page_links_a_pr_url_only_when_it_is_http(admin_client, assigne
     field = field.split("</div>", 1)[0]
     assert (f'<a href="{pr_url}"' in field) is linked
     assert pr_url in field
+
+
+@pytest.mark.parametrize("table", ["hourlytraffic", "connectionsession", "configvalue"])
+def test_internal_tables_are_read_only(admin_client, table):
+    url = f"/admin/messaging/{table}/"
+    assert admin_client.get(url).status_code == 200
+    assert admin_client.get(f"{url}add/").status_code == 403
+    assert f"{url}add/" not in admin_client.get(url).content.decode()
+
+
+def test_a_task_page_offers_no_save_and_no_delete(admin_client, assigned):
+    task, _ = assigned("holder")
+    page = admin_client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and "deletelink" not in page
+    assert page.index('id="lifecycle-actions"') < page.index("<fieldset")
+    assert admin_client.post(f"{TASKS}{task.pk}/delete/").status_code == 403
