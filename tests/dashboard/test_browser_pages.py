@@ -307,3 +307,5 @@ async def test_a_live_event_names_its_task_by_title(hub, tasks, page):
     link = page.locator(f'#activity a[data-task-link="{fresh}"]').first
     await expect(link).to_have_text("Fresh arrival")
     assert await page.evaluate("window.sameDocument === true")
+    assert page.foreign_requests == []  # on no page of this module
+    assert page.js_errors == []
