@@ -71,6 +71,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def register_routers() -> None:
     from agentcom_site.dashboard.api import router as dashboard_router
+    from agentcom_site.operations.api import router as operations_router
     from agentcom_site.registration import router as onboarding_router
     from agents.api import health_router, tokens_router
     from agents.api import router as agents_router
@@ -86,6 +87,7 @@ def register_routers() -> None:
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)
     api.add_router("/api", messaging_router)
+    api.add_router("/api", operations_router)
 
 
 register_routers()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from agentcom_site.core import transport
+from agentcom_site.operations import alerts, backup
 from agents import connections, presence, processes
 from messaging.retention import enforce_retention
 from tasks import scheduler
@@ -75,6 +76,13 @@ def _sweep() -> None:
     close_old_connections()
     sweep_once()
     enforce_retention()
+    # After the sweep's own fixes, so an alert sees the state they left. Claimed: in
+    # scaled mode one worker evaluates per interval, however many sweep.
+    try:
+        alerts.evaluate()
+    except Exception:
+        log.exception("alert evaluation failed; trying again next sweep")
+    backup.start_scheduled()
 
 
 async def sweep_loop(stopping: asyncio.Event | None = None) -> None:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "ninja",  # its templates and static files: the API docs load nothing from a CDN
     "agentcom_site",
     "agentcom_site.dashboard",
+    "agentcom_site.operations",
     "agents",
     "tasks",
     "messaging",
@@ -252,6 +253,31 @@ AGENTCOM_RATE_WEIGHTS = {
 AGENTCOM_RATE_OPERATOR_FACTOR = envfloat("AGENTCOM_RATE_OPERATOR_FACTOR", 0)
 AGENTCOM_RATE_WARN_AT = envfloat("AGENTCOM_RATE_WARN_AT", 0.8)  # share spent before a warning
 AGENTCOM_RATE_PREFIX = os.getenv("AGENTCOM_REDIS_PREFIX", "agentcom") + ":rate"
+
+# --- Alerts, webhooks, backups (docs/OPERATIONS.md) ------------------------------------------
+# Alert thresholds: the defaults; an operator changes them at run time (admin or
+# PUT /api/alerts/settings), and a value stored there wins over these.
+AGENTCOM_ALERT_AGENT_OFFLINE_S = envfloat("AGENTCOM_ALERT_AGENT_OFFLINE_S", 600)
+AGENTCOM_ALERT_QUEUE_GROWTH = envint("AGENTCOM_ALERT_QUEUE_GROWTH", 100)
+AGENTCOM_ALERT_QUEUE_WINDOW_S = envfloat("AGENTCOM_ALERT_QUEUE_WINDOW_S", 900)
+AGENTCOM_ALERT_FAILURE_RATE = envfloat("AGENTCOM_ALERT_FAILURE_RATE", 0.5)
+AGENTCOM_ALERT_FAILURE_MIN = envint("AGENTCOM_ALERT_FAILURE_MIN", 10)
+AGENTCOM_ALERT_FAILURE_WINDOW_S = envfloat("AGENTCOM_ALERT_FAILURE_WINDOW_S", 900)
+AGENTCOM_ALERT_STUCK_AFTER_S = envfloat("AGENTCOM_ALERT_STUCK_AFTER_S", 240)
+AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S = envfloat("AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S", 3600)
+AGENTCOM_ALERT_COOLDOWN_S = envfloat("AGENTCOM_ALERT_COOLDOWN_S", 900)
+# Webhook delivery: attempts per alert event, the first retry's wait (doubling), the
+# timeout of one POST, and POSTs in flight at once per process.
+AGENTCOM_WEBHOOK_MAX_ATTEMPTS = envint("AGENTCOM_WEBHOOK_MAX_ATTEMPTS", 5)
+AGENTCOM_WEBHOOK_BACKOFF_S = envfloat("AGENTCOM_WEBHOOK_BACKOFF_S", 10)
+AGENTCOM_WEBHOOK_TIMEOUT_S = envfloat("AGENTCOM_WEBHOOK_TIMEOUT_S", 5)
+AGENTCOM_WEBHOOK_CONCURRENCY = envint("AGENTCOM_WEBHOOK_CONCURRENCY", 4)
+# Refuse to deliver to loopback, private and link-local addresses (SSRF, docs/OPERATIONS.md).
+AGENTCOM_WEBHOOK_BLOCK_PRIVATE = envbool("AGENTCOM_WEBHOOK_BLOCK_PRIVATE", False)
+# Scheduled SQLite backups by the process that runs the sweep: 0 = off.
+AGENTCOM_BACKUP_EVERY_S = envfloat("AGENTCOM_BACKUP_EVERY_S", 0)
+AGENTCOM_BACKUP_KEEP = envint("AGENTCOM_BACKUP_KEEP", 3)
+AGENTCOM_BACKUP_DIR = Path(os.getenv("AGENTCOM_BACKUP_DIR") or DATA_DIR / "backups").resolve()
 
 # --- Auth, i18n, static -----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agentcom_site.api import api
+from agentcom_site.operations.views import acknowledge_alert
 
 
 def go(url: str) -> RedirectView:
@@ -29,6 +30,7 @@ urlpatterns = [
     path("api/", go("/api/docs")),
     path("api/docs/", go("/api/docs")),
     path("", api.urls),
+    path("dashboard/alerts/<int:alert_id>/ack", acknowledge_alert, name="alert_ack"),
     path("", include("agentcom_site.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

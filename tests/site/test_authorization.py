@@ -84,6 +84,15 @@ ROUTES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/analytics/summary"): (ANY, None),
     ("GET", "/api/analytics/agents"): (ANY, None),
     ("GET", "/api/analytics/agents/{agent_id}/hourly"): (ANY, None),
+    ("GET", "/api/alerts"): (OP, None),
+    ("GET", "/api/alerts/settings"): (OP, None),
+    ("PUT", "/api/alerts/settings"): (OP, {"cooldown_s": 60}),
+    ("GET", "/api/alerts/{alert_id}"): (OP, None),
+    ("POST", "/api/alerts/{alert_id}/ack"): (OP, None),
+    ("GET", "/api/webhooks"): (OP, None),
+    ("POST", "/api/webhooks"): (OP, {"url": "https://hooks.example.com/x"}),
+    ("DELETE", "/api/webhooks/{webhook_id}"): (OP, None),
+    ("GET", "/api/webhooks/deliveries"): (OP, None),
 }
 
 CALLERS = (
@@ -198,6 +207,8 @@ def fill(path: str, caller: str, state: World) -> str:
         .replace("{task_id}", state.task_id)
         .replace("{channel}", "general")
         .replace("{message_id}", state.message_id)
+        .replace("{alert_id}", "1")
+        .replace("{webhook_id}", "1")
     )
 
 

@@ -18,6 +18,7 @@ from ninja import Status
 from ninja.operation import Operation
 
 from agentcom_site.core.clock import now, to_ms
+from agentcom_site.operations import alerts
 from agents.models import AgentToken
 from messaging import routing, topics
 from messaging.models import Message
@@ -39,6 +40,15 @@ OPERATOR_ONLY = {
     ("put", "/api/config/default-repo"),
     ("put", "/api/config/heartbeat-interval"),
     ("put", "/api/config/mailbox-retention"),
+    ("get", "/api/alerts"),
+    ("get", "/api/alerts/settings"),
+    ("put", "/api/alerts/settings"),
+    ("get", "/api/alerts/{alert_id}"),
+    ("post", "/api/alerts/{alert_id}/ack"),
+    ("get", "/api/webhooks"),
+    ("post", "/api/webhooks"),
+    ("delete", "/api/webhooks/{webhook_id}"),
+    ("get", "/api/webhooks/deliveries"),
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
 SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at"]
@@ -461,6 +471,32 @@ def test_analytics_and_dashboard(call):
     assert len(hourly["hourly"]) == 24
     state = call("get", "/api/dashboard/state", 200, caller="operator")
     assert state["recent_completions"][0]["pr_url"] == "https://example.org/pr/1"
+
+
+@answering(
+    "GET /api/alerts, GET /api/alerts/{alert_id}, POST /api/alerts/{alert_id}/ack, "
+    "GET /api/alerts/settings, PUT /api/alerts/settings, GET /api/webhooks, "
+    "POST /api/webhooks, DELETE /api/webhooks/{webhook_id}, GET /api/webhooks/deliveries"
+)
+def test_operations(call, world):
+    hook = call("post", "/api/webhooks", 201, caller="operator", body={"url": "http://h.test/"})
+    assert call("get", "/api/webhooks", 200, caller="operator")["count"] == 1
+    queue.submit_task(description="x", submitted_by="worker", needed_capabilities=["quantum"])
+    alerts.run_round()
+    listed = call("get", "/api/alerts", 200, caller="operator", query="state=open")
+    alert_id = listed["alerts"][0]["id"]
+    assert call("get", "/api/alerts/{alert_id}", 200, caller="operator", alert_id=alert_id)
+    acked = call("post", "/api/alerts/{alert_id}/ack", 200, caller="operator", alert_id=alert_id)
+    assert acked["state"] == "acknowledged"
+    deliveries = call("get", "/api/webhooks/deliveries", 200, caller="operator")["deliveries"]
+    assert deliveries[0]["event"] == "alert.acknowledged"
+    assert call("get", "/api/alerts/settings", 200, caller="operator")["effective"]
+    changed = call("put", "/api/alerts/settings", 200, caller="operator", body={"cooldown_s": 5})
+    assert changed["overrides"]["cooldown_s"] == 5
+    gone = call(
+        "delete", "/api/webhooks/{webhook_id}", 200, caller="operator", webhook_id=hook["id"]
+    )
+    assert gone == {"status": "deleted", "id": hook["id"]}
 
 
 def test_refusals(call, world, settings):
