@@ -49,11 +49,10 @@ def _holder_matches_status() -> Iterator[Problem]:
         "id", "status"
     )[:SHOWN]:
         yield Problem("held_without_holder", task_id, f"{status} but no agent holds it")
-    for task_id, status, agent_id in (
-        Task.objects.exclude(status__in=HELD)
-        .filter(holder__isnull=False)
-        .values_list("id", "status", "holder__agent_id")[:SHOWN]
-    ):
+    # A finished task keeps the agent that finished it; a queued one has none.
+    for task_id, status, agent_id in Task.objects.filter(
+        status=TaskStatus.QUEUED, holder__isnull=False
+    ).values_list("id", "status", "holder__agent_id")[:SHOWN]:
         yield Problem("holder_on_free_task", task_id, f"{status} but still names {agent_id}")
 
 
