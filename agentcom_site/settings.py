@@ -266,6 +266,8 @@ AGENTCOM_ALERT_FAILURE_WINDOW_S = envfloat("AGENTCOM_ALERT_FAILURE_WINDOW_S", 90
 AGENTCOM_ALERT_STUCK_AFTER_S = envfloat("AGENTCOM_ALERT_STUCK_AFTER_S", 240)
 AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S = envfloat("AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S", 3600)
 AGENTCOM_ALERT_COOLDOWN_S = envfloat("AGENTCOM_ALERT_COOLDOWN_S", 900)
+# Resolved alerts (with their history) and finished webhook deliveries are kept this long.
+AGENTCOM_ALERT_KEEP_DAYS = envfloat("AGENTCOM_ALERT_KEEP_DAYS", 30)
 # Webhook delivery: attempts per alert event, the first retry's wait (doubling), the
 # timeout of one POST, and POSTs in flight at once per process.
 AGENTCOM_WEBHOOK_MAX_ATTEMPTS = envint("AGENTCOM_WEBHOOK_MAX_ATTEMPTS", 5)

@@ -34,6 +34,8 @@ from agentcom_site.operations.models import (
     AlertEvent,
     AlertSettings,
     AlertState,
+    DeliveryState,
+    WebhookDelivery,
 )
 
 log = logging.getLogger(__name__)
@@ -320,6 +322,24 @@ def apply(found: list[Condition], t: Thresholds, moment: datetime) -> dict[str, 
 
 # --- one evaluation ----------------------------------------------------------------------
 
+# Rows forgotten per evaluation, so a first run on a large history stays a short step.
+FORGET_MAX = 1000
+
+
+def forget_old(moment: datetime) -> int:
+    """Delete resolved alerts and finished deliveries older than AGENTCOM_ALERT_KEEP_DAYS."""
+    cutoff = moment - timedelta(days=settings.AGENTCOM_ALERT_KEEP_DAYS)
+    gone = 0
+    old_deliveries = WebhookDelivery.objects.filter(
+        finished_at__lt=cutoff, state__in=(DeliveryState.DELIVERED, DeliveryState.FAILED)
+    )
+    pks = list(old_deliveries.values_list("pk", flat=True)[:FORGET_MAX])
+    gone += WebhookDelivery.objects.filter(pk__in=pks).delete()[0]
+    old_alerts = Alert.objects.filter(state=AlertState.RESOLVED, resolved_at__lt=cutoff)
+    pks = list(old_alerts.values_list("pk", flat=True)[:FORGET_MAX])
+    gone += Alert.objects.filter(pk__in=pks).delete()[0]
+    return gone
+
 
 def claim_round(moment: datetime) -> bool:
     """True for the one process that evaluates this interval (a conditional update)."""
@@ -344,6 +364,7 @@ def run_round(moment: datetime | None = None) -> dict[str, int]:
     f = gather(t, moment, samples)
     AlertSettings.objects.filter(pk=1).update(queue_samples=f.queue_samples[-SAMPLES_MAX:])
     counts = apply(conditions(f, t), t, moment)
+    forget_old(moment)
     if counts["fired"] or counts["resolved"]:
         log.info("alerts: %s", counts)
     return counts

@@ -124,3 +124,16 @@ def test_webhooks_are_created_listed_and_deleted(ops):
     )
     status, gone = ops.send("DELETE", f"/api/webhooks/{made['id']}")
     assert (status, gone["error"]) == (404, "webhook_not_found")
+
+
+def test_resolved_alerts_and_finished_deliveries_are_forgotten_after_the_keep(submit, settings):
+    settings.AGENTCOM_ALERT_KEEP_DAYS = 30
+    Webhook.objects.create(url="http://127.0.0.1:9/hook")
+    task = unplaceable(submit)
+    alerts.run_round()
+    queue.cancel_task(task.id, actor="operator:ops", reason="x")
+    alerts.run_round()
+    WebhookDelivery.objects.update(state="delivered", finished_at=now())
+    assert alerts.forget_old(now() + timedelta(days=29)) == 0
+    alerts.forget_old(now() + timedelta(days=31))
+    assert (Alert.objects.count(), WebhookDelivery.objects.count()) == (0, 0)
