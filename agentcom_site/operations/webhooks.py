@@ -74,12 +74,13 @@ def alert_record(alert: Alert) -> dict[str, Any]:
 
 
 def payload(fmt: str, alert: Alert, event: str) -> str:
+    """The body for one webhook: the alert as JSON, or one line of text for Slack."""
     if fmt == WebhookFormat.SLACK:
-        word = event.removeprefix("alert.").upper()
-        by = f" by {alert.acknowledged_by}" if event == "alert.acknowledged" else ""
-        return json.dumps(
-            {"text": f"[{word}{by}] {alert.title}" + (f"\n{alert.detail}" * bool(alert.detail))}
-        )
+        heading = event.removeprefix("alert.").upper()
+        if event == "alert.acknowledged":
+            heading += f" by {alert.acknowledged_by}"
+        lines = [f"[{heading}] {alert.title}", alert.detail]
+        return json.dumps({"text": "\n".join(line for line in lines if line)})
     return json.dumps({"event": event, "sent_by": "agentcom", "alert": alert_record(alert)})
 
 
