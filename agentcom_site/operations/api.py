@@ -1,7 +1,7 @@
 """Operator routes for alerts and webhooks (docs/OPERATIONS.md): thin views over
 `operations.alerts` and the webhook rows. Every route is operator-only."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -30,13 +30,19 @@ from agentcom_site.operations.models import (
 from agentcom_site.operations.webhooks import alert_record
 
 router = Router(tags=["operations"], auth=operator_auth)
+RowId = Annotated[int, Field(ge=1, le=COUNTER_MAX)]
 HISTORY_MAX = 200  # events shown with one alert (the newest)
 WEBHOOKS_MAX = 50  # webhooks an operator may configure
+COUNT_THRESHOLD_MAX = 1_000_000  # fits the integer columns of every database
 
 
 class PageQuery(Schema):
     limit: int = Field(settings.AGENTCOM_LIST_MAX, ge=1, le=settings.AGENTCOM_LIST_MAX)
     offset: int = Field(0, ge=0, le=COUNTER_MAX)
+
+
+class DeliveryQuery(PageQuery):
+    webhook_id: RowId | None = None
 
 
 class AlertQuery(PageQuery):
@@ -104,10 +110,10 @@ class ThresholdsIn(Strict):
     """Thresholds to change; a field set to null returns to the setting's default."""
 
     agent_offline_s: float | None = Field(None, gt=0, le=30 * 86400)
-    queue_growth: int | None = Field(None, ge=1, le=COUNTER_MAX)
+    queue_growth: int | None = Field(None, ge=1, le=COUNT_THRESHOLD_MAX)
     queue_window_s: float | None = Field(None, gt=0, le=7 * 86400)
     failure_rate: float | None = Field(None, gt=0, le=1)
-    failure_min: int | None = Field(None, ge=1, le=COUNTER_MAX)
+    failure_min: int | None = Field(None, ge=1, le=COUNT_THRESHOLD_MAX)
     failure_window_s: float | None = Field(None, gt=0, le=7 * 86400)
     stuck_after_s: float | None = Field(None, gt=0, le=30 * 86400)
     dead_letter_window_s: float | None = Field(None, gt=0, le=30 * 86400)
@@ -145,8 +151,10 @@ def put_thresholds(request: HttpRequest, body: ThresholdsIn):
     return _thresholds(alerts.update_thresholds(changes, actor=principal.actor))
 
 
-@router.get("/alerts/{int:alert_id}", response={200: AlertDetailOut, **refusals(401, 403, 404)})
-def get_alert(request: HttpRequest, alert_id: int):
+@router.get(
+    "/alerts/{int:alert_id}", response={200: AlertDetailOut, **refusals(401, 403, 404, 422)}
+)
+def get_alert(request: HttpRequest, alert_id: RowId):
     alert = Alert.objects.filter(pk=alert_id).first()
     if alert is None:
         raise not_found("alert_not_found", f"no alert {alert_id}", alert_id=alert_id)
@@ -155,9 +163,9 @@ def get_alert(request: HttpRequest, alert_id: int):
 
 @router.post(
     "/alerts/{int:alert_id}/ack",
-    response={200: AlertDetailOut, **refusals(*BODY_GUARD, 401, 403, 404, 409)},
+    response={200: AlertDetailOut, **refusals(*BODY_GUARD, 401, 403, 404, 409, 422)},
 )
-def ack_alert(request: HttpRequest, alert_id: int):
+def ack_alert(request: HttpRequest, alert_id: RowId):
     """Acknowledge: recorded with who did it; a resolved alert answers 409."""
     principal: Principal = request.auth
     return _detail(alerts.acknowledge(alert_id, actor=principal.actor))
@@ -288,9 +296,9 @@ class WebhookDeletedOut(Out):
 
 @router.delete(
     "/webhooks/{int:webhook_id}",
-    response={200: WebhookDeletedOut, **refusals(*BODY_GUARD, 401, 403, 404)},
+    response={200: WebhookDeletedOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
 )
-def delete_webhook(request: HttpRequest, webhook_id: int):
+def delete_webhook(request: HttpRequest, webhook_id: RowId):
     """The webhook and its delivery records go; nothing more is sent to it."""
     deleted, _ = Webhook.objects.filter(pk=webhook_id).delete()
     if not deleted:
@@ -299,10 +307,10 @@ def delete_webhook(request: HttpRequest, webhook_id: int):
 
 
 @router.get("/webhooks/deliveries", response={200: DeliveryListOut, **refusals(401, 403, 422)})
-def list_deliveries(request: HttpRequest, query: Query[PageQuery], webhook_id: int | None = None):
+def list_deliveries(request: HttpRequest, query: Query[DeliveryQuery]):
     """Every delivery's outcome, newest first."""
     rows = WebhookDelivery.objects.all()
-    if webhook_id is not None:
-        rows = rows.filter(webhook_id=webhook_id)
+    if query.webhook_id is not None:
+        rows = rows.filter(webhook_id=query.webhook_id)
     page = [_delivery(d) for d in rows[query.offset : query.offset + query.limit]]
     return {"deliveries": page, "count": len(page), "total": rows.count()}

@@ -80,7 +80,9 @@ def test_thresholds_change_at_run_time_and_null_restores_the_default(ops, settin
     assert body["overrides"]["failure_rate"] == 0.9
 
 
-@pytest.mark.parametrize("body", [{"failure_rate": 2}, {"queue_growth": 0}, {"cooldown_s": "soon"}])
+@pytest.mark.parametrize(
+    "body", [{"failure_rate": 2}, {"queue_growth": 0}, {"failure_min": 10**12}, {"cooldown_s": "x"}]
+)
 def test_bad_thresholds_are_refused_and_change_nothing(ops, body):
     status, answer = ops.put("/api/alerts/settings", body)
     assert (status, answer["error"]) == (422, "validation_failed")
@@ -137,3 +139,18 @@ def test_resolved_alerts_and_finished_deliveries_are_forgotten_after_the_keep(su
     assert alerts.forget_old(now() + timedelta(days=29)) == 0
     alerts.forget_old(now() + timedelta(days=31))
     assert (Alert.objects.count(), WebhookDelivery.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/alerts/{big}"),
+        ("POST", "/api/alerts/{big}/ack"),
+        ("DELETE", "/api/webhooks/{big}"),
+        ("GET", "/api/webhooks/deliveries?webhook_id={big}"),
+        ("GET", "/api/alerts/0"),
+    ],
+)
+def test_ids_out_of_range_are_refused_not_looked_up(ops, method, path):
+    status, body = ops.send(method, path.format(big="9" * 30))
+    assert (status, body["error"]) == (422, "validation_failed")
