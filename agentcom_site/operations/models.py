@@ -9,6 +9,7 @@ lost when the process stops, then POSTed by `operations.webhooks` outside the sw
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -37,6 +38,12 @@ THRESHOLD_DEFAULTS = {
 }
 
 
+# What the admin form accepts; the API schema (operations/api.py) says the same.
+SECONDS = [MinValueValidator(0), MaxValueValidator(30 * 86400)]
+COUNT = [MinValueValidator(1), MaxValueValidator(1_000_000)]
+SHARE = [MinValueValidator(0), MaxValueValidator(1)]
+
+
 class AlertSettings(models.Model):
     """The one row of run-time thresholds (pk 1). An empty field means "the setting's
     default", so a deploy can still move a default nobody overrode.
@@ -45,15 +52,15 @@ class AlertSettings(models.Model):
     evaluates this round, every other sweep in the same interval skips (scaled mode).
     """
 
-    agent_offline_s = models.FloatField(null=True, blank=True)
-    queue_growth = models.PositiveIntegerField(null=True, blank=True)
-    queue_window_s = models.FloatField(null=True, blank=True)
-    failure_rate = models.FloatField(null=True, blank=True)
-    failure_min = models.PositiveIntegerField(null=True, blank=True)
-    failure_window_s = models.FloatField(null=True, blank=True)
-    stuck_after_s = models.FloatField(null=True, blank=True)
-    dead_letter_window_s = models.FloatField(null=True, blank=True)
-    cooldown_s = models.FloatField(null=True, blank=True)
+    agent_offline_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    queue_growth = models.PositiveIntegerField(null=True, blank=True, validators=COUNT)
+    queue_window_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    failure_rate = models.FloatField(null=True, blank=True, validators=SHARE)
+    failure_min = models.PositiveIntegerField(null=True, blank=True, validators=COUNT)
+    failure_window_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    stuck_after_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    dead_letter_window_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    cooldown_s = models.FloatField(null=True, blank=True, validators=SECONDS)
 
     evaluated_at = models.DateTimeField(null=True, blank=True)
     # [[ms, queued], ...] of recent evaluations, for "queue growing"; bounded in alerts.py.
