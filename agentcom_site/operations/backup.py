@@ -39,17 +39,20 @@ def sqlite_path() -> Path:
     db = settings.DATABASES["default"]
     if not db["ENGINE"].endswith("sqlite3"):
         raise BackupRefused(
-            "this hub runs on Postgres: back it up with pg_dump "
-            '(see docs/OPERATIONS.md "Backups and restore")'
+            "this hub runs on Postgres: back it up with pg_dump and restore it with "
+            'pg_restore (see docs/OPERATIONS.md "Backups and restore")'
         )
     return Path(db["NAME"])
 
 
 def take(destination: Path) -> Path:
-    """Copy the live database to `destination` (written beside it, then renamed into
-    place, so a half-written file never carries the name). Returns the path."""
+    """Copy the live database to `destination`, or into it when it is a directory
+    (written beside it, then renamed into place, so a half-written file never carries
+    the name). Returns the path written."""
     source_path = sqlite_path()
     destination = destination.resolve()
+    if destination.is_dir():
+        destination = destination / f"{SCHEDULED_PREFIX}{now():%Y%m%dT%H%M%SZ}{SCHEDULED_SUFFIX}"
     if destination == source_path.resolve():
         raise BackupRefused("the backup must not overwrite the live database")
     destination.parent.mkdir(parents=True, exist_ok=True)

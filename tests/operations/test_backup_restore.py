@@ -97,8 +97,9 @@ def test_a_backup_taken_mid_run_restores_every_task_and_message(tmp_path, backen
 
 def test_restore_refuses_while_a_hub_holds_the_data_directory(tmp_path, backend, start_hub):
     start_hub()
-    path = tmp_path / "copy.sqlite3"
-    backend.manage("backup", str(path))
+    out = backend.manage("backup", str(tmp_path))  # a directory: a dated file inside it
+    [path] = tmp_path.glob("agentcom-*.sqlite3")
+    assert str(path) in out
     with pytest.raises(RuntimeError, match=r"another hub .* is using the data directory"):
         backend.manage("restore", str(path))
 
