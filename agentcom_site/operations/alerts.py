@@ -300,8 +300,9 @@ def apply(found: list[Condition], t: Thresholds, moment: datetime) -> dict[str, 
     """Move the stored alerts to match `found`; returns counts of what changed."""
     open_alerts = {(a.rule, a.key): a for a in Alert.objects.filter(state__in=OPEN)}
     wanted = {(c.rule, c.key): c for c in found}
-    new = [rk for rk in wanted if rk not in open_alerts]
-    cooling = _cooling(new[: FIRES_MAX * 2], moment - timedelta(seconds=t.cooldown_s))
+    # New problems looked at this round (the rest wait for the next): bounds the query.
+    new = [rk for rk in wanted if rk not in open_alerts][: FIRES_MAX * 2]
+    cooling = _cooling(new, moment - timedelta(seconds=t.cooldown_s))
     counts = {"fired": 0, "resolved": 0, "kept": 0, "cooling": 0}
     for rule_key in new:
         if rule_key in cooling:
