@@ -26,8 +26,7 @@ def test_backup_on_postgres_points_at_pg_dump(tmp_path, backend):
 async def test_two_workers_fire_an_alert_once_and_notify_once(backend, start_hub):
     operator = backend.operator_token()
     hub = start_hub(FAST_SWEEP, no_scheduler=True)
-    start_hub(FAST_SWEEP, worker=True)
-    start_hub(FAST_SWEEP, worker=True)
+    workers = [start_hub(FAST_SWEEP, worker=True), start_hub(FAST_SWEEP, worker=True)]
     with Receiver() as receiver:
         _, hook = await hub.ahttp("POST", "/api/webhooks", {"url": receiver.url}, operator)
         receiver.secret = hook["secret"]
@@ -48,6 +47,8 @@ async def test_two_workers_fire_an_alert_once_and_notify_once(backend, start_hub
     assert [g["body"]["event"] for g in receiver.accepted] == ["alert.fired"]
     _, detail = await hub.ahttp("GET", f"/api/alerts/{page['alerts'][0]['id']}", token=operator)
     assert [e["kind"] for e in detail["history"]] == ["fired"]
+    # SIGTERM: the worker lets its webhook deliveries finish and exits cleanly.
+    assert [worker.stop() for worker in workers] == [0, 0]
 
 
 async def test_flushing_redis_under_a_running_hub_loses_nothing(backend, start_hub):

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from agentcom_site.background import process_loop, sweep_loop
 from agentcom_site.core import transport
+from agentcom_site.operations import webhooks
 from tasks import scheduler
 
 log = logging.getLogger("agentcom.schedule")
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         await worker.stop()  # a pass in flight completes in its thread before this returns
         await sweeper
         await releaser
+        # Deliveries in flight finish, rather than be sent again when their lease runs out.
+        await asyncio.to_thread(webhooks.stop)
         scheduler.uninstall_local_loop()
         transport.detach_outbox()
         log.info("scheduler worker: %d passes, %d assignments", worker.passes, worker.assigned)
