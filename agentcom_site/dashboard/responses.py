@@ -1,6 +1,7 @@
 """The snapshot of `GET /api/dashboard/state` (PROTOCOL.md §4.7), as `state.py` builds it.
 
-The pages read the keys beyond the protocol's (`health.items`, the card extras, `chart`).
+The pages read the keys beyond the protocol's (`health.items`, the card extras, `chart`,
+`series`, `recent_events`).
 """
 
 from typing import Literal
@@ -52,6 +53,7 @@ class ThroughputOut(Out):
     completed_last_hour: int
     avg_completion_ms: int | None
     total_tokens_hour: int
+    failed_last_hour: int
 
 
 class ChartPointOut(Out):
@@ -65,6 +67,28 @@ class ChartOut(Out):
     points: list[ChartPointOut]
 
 
+class SeriesPointOut(Out):
+    t: int
+    completed: int
+    failed: int
+    p50_ms: int | None
+    p95_ms: int | None
+
+
+class SeriesOut(Out):
+    bucket_ms: int
+    points: list[SeriesPointOut]
+
+
+class RecentEventOut(Out):
+    type: Literal["task_event"]
+    task_id: str
+    title: str
+    event: str
+    agent_id: str | None
+    timestamp: int
+
+
 class DashboardStateOut(Out):
     uptime_ms: int
     timestamp: int
@@ -75,3 +99,5 @@ class DashboardStateOut(Out):
     recent_completions: list[CompletionOut]
     throughput: ThroughputOut
     chart: ChartOut
+    series: SeriesOut
+    recent_events: list[RecentEventOut]

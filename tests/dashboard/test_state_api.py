@@ -47,6 +47,7 @@ def test_operator_token_gets_the_snapshot(client, operator_token):
         "completed_last_hour",
         "avg_completion_ms",
         "total_tokens_hour",
+        "failed_last_hour",
     }
     assert isinstance(body["uptime_ms"], int) and isinstance(body["timestamp"], int)
 
