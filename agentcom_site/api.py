@@ -78,12 +78,14 @@ def register_routers() -> None:
     from messaging.api import router as messaging_router
     from tasks.api import admin_router as tasks_admin_router
     from tasks.api import router as tasks_router
+    from tasks.dispatch_api import router as dispatch_router
 
     api.add_router("/health", health_router)
     api.add_router("/api/dashboard", dashboard_router)
     api.add_router("/api/onboard", onboarding_router)
     api.add_router("/api/tasks", tasks_router)
     api.add_router("/api/admin", tasks_admin_router)
+    api.add_router("/api/dispatch", dispatch_router)
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)
     api.add_router("/api", messaging_router)

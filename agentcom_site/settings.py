@@ -187,6 +187,9 @@ AGENTCOM_PROCESS_DEAD_AFTER_S = envfloat("AGENTCOM_PROCESS_DEAD_AFTER_S", 5)
 AGENTCOM_PUBLIC_URL = os.getenv("AGENTCOM_PUBLIC_URL", "").rstrip("/")
 if AGENTCOM_PUBLIC_URL and not AGENTCOM_PUBLIC_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured("AGENTCOM_PUBLIC_URL must start with http:// or https://")
+# WIP caps for keys with no cap of their own (flow control): 0 means unlimited.
+AGENTCOM_WIP_CAP_PER_CAPABILITY = envint("AGENTCOM_WIP_CAP_PER_CAPABILITY", 0)
+AGENTCOM_WIP_CAP_PER_SUBMITTER = envint("AGENTCOM_WIP_CAP_PER_SUBMITTER", 0)
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
 # An agent rejecting the same task again waits this long, doubling, before it is

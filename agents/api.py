@@ -4,7 +4,8 @@ from django.db import connection
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from agentcom_site.core.auth import operator_auth, require_self
+from agentcom_site.core import healthreport
+from agentcom_site.core.auth import Principal, operator_auth, require_self
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.errors import not_found
 from agentcom_site.core.schemas import BODY_GUARD, refusals
@@ -12,6 +13,7 @@ from agentcom_site.core.validation import AgentId, Strict, check_agent_id
 from agents import services, tokens
 from agents.models import Agent, AgentToken
 from agents.responses import (
+    AgentDrainOut,
     AgentsOut,
     AgentStatesOut,
     HealthDownOut,
@@ -34,16 +36,52 @@ def health(request: HttpRequest):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         connected = connected_agents().count()
+        extra = healthreport.sections()
     except Exception:
         return Status(
             503, {"status": "unavailable", "service": "agent_com", "error": "database_down"}
         )
-    return {"status": "ok", "service": "agent_com", "agents_connected": connected}
+    return {"status": "ok", "service": "agent_com", "agents_connected": connected, **extra}
 
 
 @router.get("/agents", response={200: AgentsOut, **refusals(401)}, summary="Connected agents")
 def list_agents(request: HttpRequest):
-    return {"agents": [presence(agent) for agent in connected_agents()]}
+    return {
+        "agents": [{**presence(agent), "draining": agent.draining} for agent in connected_agents()]
+    }
+
+
+def _drained(agent: Agent) -> dict:
+    return {
+        "agent_id": agent.agent_id,
+        "draining": agent.draining,
+        "draining_since": to_ms(agent.draining_since),
+        "fsm_state": agent.state,
+    }
+
+
+@router.post(
+    "/agents/{agent_id}/drain",
+    auth=operator_auth,
+    response={200: AgentDrainOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
+    summary="Drain an agent: it finishes what it holds and is offered nothing new",
+)
+def drain(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
+    principal: Principal = request.auth
+    return _drained(services.set_draining(agent_id, draining=True, actor=principal.actor))
+
+
+@router.post(
+    "/agents/{agent_id}/undrain",
+    auth=operator_auth,
+    response={200: AgentDrainOut, **refusals(*BODY_GUARD, 401, 403, 404, 422)},
+    summary="Lift an agent's drain: it is offered work again",
+)
+def undrain(request: HttpRequest, agent_id: str):
+    check_agent_id(agent_id)
+    principal: Principal = request.auth
+    return _drained(services.set_draining(agent_id, draining=False, actor=principal.actor))
 
 
 @router.get(

@@ -45,6 +45,10 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     unresponsive = models.BooleanField(default=False)
     busy = models.BooleanField(default=False)
     busy_since = models.DateTimeField(null=True, blank=True)
+    # Set by an operator: the agent finishes what it holds and is offered nothing new.
+    # Not volatile like the state: it survives reconnects until an operator lifts it.
+    draining = models.BooleanField(default=False)
+    draining_since = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=now)
 
@@ -78,7 +82,7 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     @property
     def flags(self) -> list[str]:
-        return [flag for flag in ("unresponsive", "busy") if getattr(self, flag)]
+        return [flag for flag in ("unresponsive", "busy", "draining") if getattr(self, flag)]
 
     def _moved(self) -> None:
         self.last_state_change = now()

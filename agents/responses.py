@@ -6,10 +6,18 @@ from agentcom_site.core.schemas import Out
 from agents.wire import AgentStateOut, PresenceOut
 
 
+class DispatchHealthOut(Out):
+    """Whether the scheduler hands out work (flow control, OPERATIONS.md)."""
+
+    paused: bool
+    paused_capabilities: list[str]
+
+
 class HealthOut(Out):
     status: Literal["ok"]
     service: Literal["agent_com"]
     agents_connected: int
+    dispatch: DispatchHealthOut | None = None
 
 
 class HealthDownOut(Out):
@@ -20,8 +28,19 @@ class HealthDownOut(Out):
     error: Literal["database_down"]
 
 
+class ListedAgentOut(PresenceOut):
+    draining: bool
+
+
 class AgentsOut(Out):
-    agents: list[PresenceOut]
+    agents: list[ListedAgentOut]
+
+
+class AgentDrainOut(Out):
+    agent_id: str
+    draining: bool
+    draining_since: int | None
+    fsm_state: str
 
 
 class AgentStatesOut(Out):

@@ -1,4 +1,4 @@
-"""The agent service: creating and registering agents, and operator blocks.
+"""The agent service: creating and registering agents, operator blocks and drains.
 
 Every entry point that creates an agent (the create_agent and onboard_agent commands,
 self-registration, the token API, the demo) comes through here, so an agent id is
@@ -6,16 +6,20 @@ checked in one place. Presence (identify, disconnect, liveness) is agents/presen
 Like the task operations, each runs in one transaction and announces after commit.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from agentcom_site.core.errors import conflict
+from agentcom_site.core.clock import now
+from agentcom_site.core.errors import conflict, not_found
 from agentcom_site.core.events import EventKind, announce
 from agentcom_site.core.validation import check_agent_id
 from agents import holdings
 from agents.models import Agent, AgentState
 from agents.tokens import issue_agent_token
+
+log = logging.getLogger(__name__)
 
 
 def validate_agent_id(agent_id: str) -> None:
@@ -126,5 +130,31 @@ def unblock_agent(agent_pk: int, *, actor: str) -> Agent:
         agent.save()
         announce(EventKind.AGENT_STATE, agent_id=agent.agent_id, fsm_state=agent.state, actor=actor)
         if agent.state == AgentState.IDLE:
+            announce(EventKind.AGENT_IDLE, agent_id=agent.agent_id)
+    return agent
+
+
+def set_draining(agent_id: str, *, draining: bool, actor: str) -> Agent:
+    """Operator: drain an agent (it finishes what it holds and is offered nothing new)
+    or lift the drain. Survives reconnects. Lifting it from an idle agent offers it work
+    at once. Raises 404 `agent_not_found`."""
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(agent_id=agent_id).first()
+        if agent is None:
+            raise not_found("agent_not_found", f"no agent {agent_id}", agent_id=agent_id)
+        if agent.draining == draining:
+            return agent
+        agent.draining = draining
+        agent.draining_since = now() if draining else None
+        agent.save(update_fields=["draining", "draining_since"])
+        log.info("agent %s %s by %s", agent_id, "draining" if draining else "undrained", actor)
+        announce(
+            EventKind.AGENT_STATE,
+            agent_id=agent.agent_id,
+            fsm_state=agent.state,
+            actor=actor,
+            draining=draining,
+        )
+        if not draining and agent.state == AgentState.IDLE and agent.channel_name:
             announce(EventKind.AGENT_IDLE, agent_id=agent.agent_id)
     return agent

@@ -14,12 +14,13 @@ from agentcom_site.core.errors import forbidden, not_found
 from agentcom_site.core.limits import COUNTER_MAX, LIMITS
 from agentcom_site.core.schemas import BODY_GUARD, refusals
 from agentcom_site.core.validation import AgentId
-from tasks import intake, queue
+from tasks import explain, intake, queue
 from tasks.models import Task
 from tasks.responses import (
     BatchSubmittedOut,
     DeadLetterOut,
     TaskCancelledOut,
+    TaskExplainOut,
     TaskListOut,
     TaskPushedOut,
     TaskRequeuedOut,
@@ -58,13 +59,14 @@ def _get_task(task_id: str) -> Task:
     return task
 
 
-def _submitted(task: Task) -> dict[str, Any]:
+def _submitted(task: Task, warnings: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "status": task.status,
         "task_id": task.id,
         "title": task.title,
         "priority": task.priority,
         "created_at": to_ms(task.created_at),
+        "warnings": warnings,
     }
 
 
@@ -77,7 +79,8 @@ def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
     principal.charge(ratelimit.SUBMIT)
     task, created = intake.submit(body, submitted_by=principal.actor)
-    return Status(201 if created else 200, _submitted(task))
+    (warnings,) = intake.warnings([task])
+    return Status(201 if created else 200, _submitted(task, warnings))
 
 
 @router.post(
@@ -90,7 +93,11 @@ def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal.charge(ratelimit.SUBMIT, units=len(body.tasks))
     results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
     created = sum(1 for _, new in results if new)
-    tasks = [{**_submitted(task), "created": new} for task, new in results]
+    warnings = intake.warnings([task for task, _ in results])
+    tasks = [
+        {**_submitted(task, said), "created": new}
+        for (task, new), said in zip(results, warnings, strict=True)
+    ]
     return Status(201 if created else 200, {"tasks": tasks, "created": created})
 
 
@@ -136,6 +143,15 @@ def stats(request: HttpRequest):
 )
 def get_task(request: HttpRequest, task_id: str):
     return task_record(_get_task(task_id))
+
+
+@router.get(
+    "/{task_id}/explain",
+    response={200: TaskExplainOut, **refusals(401, 404)},
+    summary="Why a task is not running (codes and sentences)",
+)
+def explain_task(request: HttpRequest, task_id: str):
+    return explain.explain(_get_task(task_id))
 
 
 @router.post(

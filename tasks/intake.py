@@ -2,6 +2,7 @@
 
 The HTTP routes (one task, a batch) and the dashboard's form all parse with
 `TaskSubmitIn` and come here, so a field means the same wherever a task comes from.
+A submission nobody can take yet is still accepted; `warnings` says so.
 """
 
 from typing import Any
@@ -10,6 +11,7 @@ from agentcom_site.core.clock import from_ms
 from agentcom_site.core.errors import invalid
 from agents.models import Agent
 from tasks import queue
+from tasks.explain import AGENTS_READ
 from tasks.models import Task
 from tasks.schemas import TaskSubmitIn
 
@@ -44,3 +46,26 @@ def submit_batch(bodies: list[TaskSubmitIn], *, submitted_by: str) -> list[tuple
     """Submit all or none; a refusal names the entry (`tasks[3].assign_to`)."""
     submissions = [submission(body, f"tasks[{i}].") for i, body in enumerate(bodies)]
     return queue.submit_tasks(submissions, submitted_by=submitted_by)
+
+
+def warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
+    """For each task, what the submitter should know: `no_agent_with_capabilities`
+    when no registered agent has every capability it needs (it waits until one
+    registers). Agents are read once per request, and only if a task needs anything."""
+    if not any(task.needed_capabilities for task in tasks):
+        return [[] for _ in tasks]
+    offered = {
+        frozenset(capabilities or [])
+        for capabilities in Agent.objects.values_list("capabilities", flat=True)[:AGENTS_READ]
+    }
+    answers = []
+    for task in tasks:
+        needed = frozenset(task.needed_capabilities)
+        if needed and not any(needed <= capabilities for capabilities in offered):
+            have = frozenset().union(*offered)
+            missing = sorted(needed - have) or sorted(needed)
+            message = f"no registered agent has {', '.join(missing)}; the task waits until one does"
+            answers.append([{"code": "no_agent_with_capabilities", "message": message}])
+        else:
+            answers.append([])
+    return answers

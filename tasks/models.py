@@ -324,3 +324,68 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.seq} {self.event}"
+
+
+# --- flow control (DESIGN.md §Scheduling, OPERATIONS.md "Flow control") --------------
+
+
+class FlowScope(models.TextChoices):
+    ALL = "all"
+    CAPABILITY = "capability"
+    SUBMITTER = "submitter"
+
+
+class DispatchPause(models.Model):
+    """Dispatch is paused for everything (`capability` "") or for every task that needs
+    one capability, for as long as the row exists. The scheduler's placement query and
+    the claim read it, so every process sees a pause the moment it commits."""
+
+    capability = models.CharField(max_length=128, unique=True, blank=True)
+    paused_by = models.CharField(max_length=256)
+    reason = models.CharField(max_length=2000, blank=True, default="")
+    paused_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["capability"]
+
+    def __str__(self) -> str:
+        return f"paused: {self.capability or 'everything'}"
+
+
+class WipCap(models.Model):
+    """At most `limit` tasks held (assigned or working) at once: by tasks that need a
+    capability, or by tasks of one submitter. Checked inside the claim (`tasks.flow`)."""
+
+    scope = models.CharField(
+        max_length=16,
+        choices=[(FlowScope.CAPABILITY, "capability"), (FlowScope.SUBMITTER, "submitter")],
+    )
+    key = models.CharField(max_length=256)
+    limit = models.PositiveIntegerField()
+    set_by = models.CharField(max_length=256)
+    set_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["scope", "key"]
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="wipcap_scope_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}: at most {self.limit} held"
+
+
+class FlowChange(models.Model):
+    """Append-only audit of pauses, resumes and cap changes: who, when, why."""
+
+    action = models.CharField(max_length=16)  # paused, resumed, cap_set, cap_removed
+    scope = models.CharField(max_length=16, choices=FlowScope.choices)
+    key = models.CharField(max_length=256, blank=True, default="")
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=256)
+    reason = models.CharField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.scope} {self.key}".rstrip()

@@ -18,7 +18,7 @@ from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
-from tasks import holders
+from tasks import flow, holders
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
@@ -317,9 +317,11 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task:
     """Claim a queued task and an idle, connected agent together, or neither.
 
     Rows already locked by another claimer are skipped (Postgres), so concurrent
-    schedulers never wait on each other and never double-book. Returns the assigned
-    task; raises ClaimLost when either side was no longer available. `task_assign` is
-    pushed to the agent's own socket after commit.
+    schedulers never wait on each other and never double-book. A draining agent is not
+    available. The flow rules are checked last, under their locks (`flow.admit_locked`).
+    Returns the assigned task; raises ClaimLost when either side was no longer
+    available, `flow.Withheld` when dispatch is paused or a WIP cap is reached.
+    `task_assign` is pushed to the agent's own socket after commit.
     """
     with transaction.atomic():
         task = lock_one(
@@ -329,12 +331,14 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task:
             raise ClaimLost(task_id, "task")
         agent = lock_one(
             Agent,
-            '"id" = %s AND "state" = %s AND "busy" = %s AND "channel_name" <> \'\'',
-            [agent_pk, AgentState.IDLE, False],
+            '"id" = %s AND "state" = %s AND "busy" = %s AND "draining" = %s'
+            " AND \"channel_name\" <> ''",
+            [agent_pk, AgentState.IDLE, False, False],
             skip_locked=True,
         )
         if agent is None:
             raise ClaimLost(task_id, "agent")
+        flow.admit_locked(task)
         _assign_locked(task, agent, actor=actor)
     return task
 
@@ -356,7 +360,9 @@ def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
 def push_task(*, agent_id: str, submitted_by: str, **fields: Any) -> Task:
     """Create a task pinned to a connected idle agent and assign it at once (admin push).
 
-    Raises 404 `agent_not_connected` or 409 `agent_busy`; nothing is created then.
+    An operator's explicit act: pauses and WIP caps do not apply, draining does.
+    Raises 404 `agent_not_connected` or 409 `agent_busy` / `agent_draining`; nothing is
+    created then.
     """
     with transaction.atomic():
         agent = Agent.objects.select_for_update().filter(agent_id=agent_id).first()
@@ -364,6 +370,8 @@ def push_task(*, agent_id: str, submitted_by: str, **fields: Any) -> Task:
             raise not_found("agent_not_connected", f"agent {agent_id} is not connected")
         if agent.state != AgentState.IDLE or agent.busy:
             raise conflict("agent_busy", f"agent {agent_id} is {agent.state}", agent_id=agent_id)
+        if agent.draining:
+            raise conflict("agent_draining", f"agent {agent_id} is draining", agent_id=agent_id)
         task = _create_task(
             submitted_by=submitted_by,
             pinned_to=agent,

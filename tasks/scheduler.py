@@ -34,7 +34,7 @@ from agentcom_site.core import transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
 from agents.models import Agent, AgentState
-from tasks import queue
+from tasks import flow, queue
 from tasks.models import CAPABILITY_SEPARATOR
 from tasks.selectors import eligible_queued, queued_capability_keys, queued_pinned_agent_pks
 
@@ -63,9 +63,10 @@ def _needed(key: str) -> frozenset[str]:
 
 
 def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> Iterator[Candidate]:
-    """Idle, reachable, not busy agents (all, or the one named), longest idle first."""
+    """Idle, reachable, not busy, not draining agents (all, or the one named), longest
+    idle first."""
     idle = (
-        Agent.objects.filter(state=AgentState.IDLE, busy=False)
+        Agent.objects.filter(state=AgentState.IDLE, busy=False, draining=False)
         .exclude(channel_name="")
         .order_by("idle_since", "pk")
     )
@@ -79,8 +80,13 @@ def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> 
 
 
 def _others_can_take(needed: frozenset[str], rejecters: set[str]) -> bool:
-    """Is a connected agent that has not rejected the task able to take it (§3.5)?"""
-    connected = Agent.objects.exclude(state=AgentState.OFFLINE).exclude(channel_name="")
+    """Is a connected agent that has not rejected the task able to take it (§3.5)?
+    A draining agent will not, so it does not count."""
+    connected = (
+        Agent.objects.exclude(state=AgentState.OFFLINE)
+        .exclude(channel_name="")
+        .filter(draining=False)
+    )
     return any(
         agent_id not in rejecters and needed <= set(capabilities)
         for agent_id, capabilities in connected.values_list("agent_id", "capabilities")
@@ -151,6 +157,8 @@ def place_task(task_id: str, placement: queue.Placement | None = None) -> bool:
         return False
     try:
         queue.assign_task(task_id, agent.pk)
+    except flow.Withheld:
+        return False  # paused or capped: a resume, or a freed slot, asks for a pass
     except queue.ClaimLost:
         # Another process claimed that agent (or the task) first: a full pass finds
         # the next match instead of leaving the task to the sweep.
@@ -169,9 +177,15 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
     idle = list(_idle_in_order(agent_pk, agent_id))
     if not idle:
         return 0
+    gate = flow.read_gate()
+    if gate.paused_all:
+        return 0
     assigned = 0
     lost_claim = False
-    for candidate in _candidates(idle):
+    for candidate in _candidates(idle, gate):
+        needed = _needed(candidate.capability_key)
+        if not gate.admits(needed, candidate.submitted_by):
+            continue
         agent = _pick(
             _needed(candidate.capability_key),
             candidate.rejected_by,
@@ -181,13 +195,17 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
         )
         if agent is None:
             continue
-        idle.remove(agent)  # claimed now, or taken by another process meanwhile
         try:
             queue.assign_task(candidate.id, agent.pk)
+        except flow.Withheld as refusal:
+            gate.learn(refusal)  # the rules changed since the pass read them
+            continue
         except queue.ClaimLost:
             lost_claim = True
         else:
             assigned += 1
+            gate.took(needed, candidate.submitted_by)
+        idle.remove(agent)  # claimed now, or taken by another process meanwhile
         if not idle:
             break
     if lost_claim:
@@ -207,49 +225,61 @@ class TaskCandidate(NamedTuple):
     rejected_by: list[str]
     pinned_to_id: int | None
     held_off: dict[str, list[int]]
+    submitted_by: str
 
 
-def _candidates(idle: list[Candidate]) -> Iterator[TaskCandidate]:
+def _candidates(idle: list[Candidate], gate: flow.Gate) -> Iterator[TaskCandidate]:
     """Eligible tasks that some agent in `idle` may take, in queue order.
 
     One stream per queued capability key, and one per idle agent with pinned tasks.
     Each is read a page at a time along an index and the streams are merged here, so
-    no query reads more of the queue than the pass goes through.
+    no query reads more of the queue than the pass goes through. A key that is paused
+    or at its cap has no stream (or its stream stops once the cap fills), and each page
+    leaves out the submitters at their cap, so withheld work is not walked.
     """
     queued = eligible_queued().values_list(*TaskCandidate._fields)
     unpinned = queued.filter(pinned_to__isnull=True)
     # No stream can hand out more tasks than there are idle agents.
     first = min(len(idle), CHUNK)
     streams = [
-        _pages(unpinned.filter(capability_key=key), first, _fits_one(key, idle))
+        _pages(
+            _admitted(unpinned.filter(capability_key=key), gate), first, _wanted(key, idle, gate)
+        )
         for key in queued_capability_keys()
     ]
     # Pinned agents are asked apart from their tasks: with an ORDER BY and an IN list
     # together, SQLite would walk the whole queue in order instead of the pinned index.
     pinned = queued_pinned_agent_pks([agent.pk for agent in idle])
     streams += [
-        _pages(queued.filter(pinned_to=agent.pk), first, _still_idle(agent, idle))
+        _pages(_admitted(queued.filter(pinned_to=agent.pk), gate), first, _still_idle(agent, idle))
         for agent in idle
         if agent.pk in pinned
     ]
     return heapq.merge(*streams)
 
 
-def _fits_one(key: str, idle: list[Candidate]) -> Callable[[], bool]:
+def _wanted(key: str, idle: list[Candidate], gate: flow.Gate) -> Callable[[], bool]:
     needed = _needed(key)
-    return lambda: any(_fits(needed, agent) for agent in idle)
+    return lambda: gate.admits_key(needed) and any(_fits(needed, agent) for agent in idle)
+
+
+def _admitted(rows: QuerySet, gate: flow.Gate) -> Callable[[], QuerySet]:
+    """`rows` without the tasks of submitters at their cap, as the gate knows it now."""
+    return lambda: rows.exclude(submitted_by__in=gate.full_submitters())
 
 
 def _still_idle(agent: Candidate, idle: list[Candidate]) -> Callable[[], bool]:
     return lambda: agent in idle
 
 
-def _pages(rows: QuerySet, size: int, wanted: Callable[[], bool]) -> Iterator[TaskCandidate]:
-    """`rows` (TaskCandidate's fields in queue order) a page at a time, for as long as
+def _pages(
+    rows: Callable[[], QuerySet], size: int, wanted: Callable[[], bool]
+) -> Iterator[TaskCandidate]:
+    """`rows()` (TaskCandidate's fields in queue order) a page at a time, for as long as
     `wanted()` says an idle agent may still take one; pages double up to CHUNK."""
     last = None
     while wanted():
-        window = rows if last is None else rows.filter(_after(*last))
+        window = rows() if last is None else rows().filter(_after(*last))
         page = [TaskCandidate._make(row) for row in window[:size]]
         yield from page
         if len(page) < size:
@@ -381,15 +411,28 @@ def request_pass() -> None:
 
 
 PLACE_ON = {"task_submitted", "task_requeued", "task_retried", "task_reclaimed", "task_rejected"}
+# A held task let go: under a WIP cap, a task waiting on that cap may go to any idle agent.
+FREES_SLOT = {
+    "task_completed",
+    "task_cancelled",
+    "task_dead_letter",
+    "task_retried",
+    "task_reclaimed",
+    "task_rejected",
+}
 
 
 def on_event(event: Event) -> None:
     """Schedule right where the change committed, for just what changed.
 
     A new or requeued task looks for an agent; a newly idle agent looks for a task.
-    Anything broader (dependencies released, a failed attempt here) asks for a full
-    pass, which the scheduler loop coalesces.
+    Anything broader (dependencies released, a resume or a cap change, a slot freed
+    under a WIP cap, a failed attempt here) asks for a full pass, which the scheduler
+    loop coalesces.
     """
+    if event.kind == EventKind.DISPATCH_CHANGED:
+        request_pass()
+        return
     if not transport.delivers_from_here():
         # A command on the in-memory layer could assign but never tell the agent;
         # leave it to the hub (its next sweep runs a pass).
@@ -400,7 +443,8 @@ def on_event(event: Event) -> None:
             place_task(event.task_id, event.data.get("placement"))
         elif event.kind == EventKind.AGENT_IDLE and event.agent_id:
             feed_agent(event.agent_id)
-        elif event.kind == EventKind.TASK_COMPLETED and event.data.get("released"):
+        released = event.kind == EventKind.TASK_COMPLETED and event.data.get("released")
+        if released or (event.kind in FREES_SLOT and flow.caps_in_force()):
             request_pass()
     except Exception:
         log.exception("inline scheduling after %s failed; asking for a full pass", event.kind)

@@ -43,6 +43,7 @@ INT_MAX = 2**63 - 1
 TOKENS_USED_MAX = 10**15
 GENERATION_MAX = 2**31 - 1
 MAX_RETRIES_MAX = 100
+WIP_CAP_MAX = 100_000  # tasks held at once under one cap
 COUNTER_MAX = 2**53 - 1  # seq, cursor, since, offset: exact in every JSON client
 WAKE_ATTEMPT_MAX = 1_000
 # Timestamps (complete_by, time filters) may lie at most this far from now.

@@ -72,6 +72,17 @@ def stuck_tasks(task_ids: list[str]) -> Condition | None:
     return Condition(WARNING, f"Stuck tasks: {shown}{more}")
 
 
+def dispatch_paused(dispatch: dict[str, Any]) -> Condition | None:
+    """An operator paused dispatch (flow control): queued work waits until a resume."""
+    if dispatch["paused"]:
+        return Condition(WARNING, "Dispatch paused")
+    if dispatch["paused_capabilities"]:
+        return Condition(
+            WARNING, "Dispatch paused for: " + ", ".join(dispatch["paused_capabilities"][:10])
+        )
+    return None
+
+
 def summary(conditions: list[Condition | None]) -> dict[str, Any]:
     """`health{status, conditions}`; `items` adds each condition's level for the pages."""
     found = [c for c in conditions if c is not None]

@@ -16,6 +16,7 @@ from agentcom_site.core.clock import now, to_ms
 from agentcom_site.dashboard import figures, health
 from agents.models import Agent, AgentState
 from agents.wire import state_view
+from tasks import flow
 from tasks.models import HELD, Task, TaskEvent, TaskStatus
 from tasks.selectors import queue_order, task_stats
 
@@ -54,6 +55,7 @@ def dashboard_state() -> dict[str, Any]:
         or health.queue_growing_steadily([p["queued"] for p in chart["points"]]),
         health.stuck_tasks(health.stuck_task_ids(moment)),
         health.high_failure_rate(failed, finished),
+        health.dispatch_paused(flow.health_section()),
     ]
     return {
         "uptime_ms": uptime_ms(),

@@ -49,9 +49,15 @@ OPERATOR_ONLY = {
     ("post", "/api/webhooks"),
     ("delete", "/api/webhooks/{webhook_id}"),
     ("get", "/api/webhooks/deliveries"),
+    ("get", "/api/dispatch"),
+    ("post", "/api/dispatch/pause"),
+    ("post", "/api/dispatch/resume"),
+    ("put", "/api/dispatch/caps"),
+    ("post", "/api/agents/{agent_id}/drain"),
+    ("post", "/api/agents/{agent_id}/undrain"),
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
-SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at"]
+SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at", "warnings"]
 
 
 # --- reading the document ---------------------------------------------------------------------
@@ -292,7 +298,8 @@ def test_every_operation_has_its_success_answer_checked(openapi):
 @answering("GET /health")
 def test_health(call, monkeypatch):
     up = call("get", "/health", 200)
-    same(up, {"status": "ok", "service": "agent_com", "agents_connected": 2})
+    dispatch = {"paused": False, "paused_capabilities": []}
+    same(up, {"status": "ok", "service": "agent_com", "agents_connected": 2, "dispatch": dispatch})
 
     def fail():
         raise RuntimeError("the database is down")
@@ -355,7 +362,7 @@ def test_tasks(call, world):
     def submitted(task_id: str, **created: bool) -> dict[str, Any]:
         task = Task.objects.get(pk=task_id)
         at = to_ms(task.created_at)
-        fields = (task.status, task.id, task.title, task.priority, at)
+        fields = (task.status, task.id, task.title, task.priority, at, [])
         return {**dict(zip(SUBMITTED_KEYS, fields, strict=True)), **created}
 
     new = call("post", "/api/tasks", 201, body={"description": "say hello", "priority": "HIGH"})
@@ -376,6 +383,35 @@ def test_tasks(call, world):
     push = {"agent_id": "idle-one", "description": "fix it now", "priority": "urgent"}
     pushed = call("post", "/api/admin/push-task", 200, caller="operator", body=push)
     same(pushed, {"status": "pushed", "task_id": pushed["task_id"], "agent_id": "idle-one"})
+
+
+@answering(
+    "GET /api/tasks/{task_id}/explain, GET /api/dispatch, POST /api/dispatch/pause,"
+    "POST /api/dispatch/resume, PUT /api/dispatch/caps, POST /api/agents/{agent_id}/drain,"
+    "POST /api/agents/{agent_id}/undrain"
+)
+def test_flow_control(call, world):
+    explained = call("get", "/api/tasks/{task_id}/explain", 200, task_id=world.done.id)
+    assert [r["code"] for r in explained["reasons"]] == ["completed"]
+    assert call("get", "/api/dispatch", 200, caller="operator")["paused"] is False
+    body = {"capability": "gpu", "reason": "maintenance"}
+    paused = call("post", "/api/dispatch/pause", 200, caller="operator", body=body)
+    assert (paused["paused_capabilities"], paused["changed"]) == (["gpu"], True)
+    assert paused["pauses"][0]["paused_by"] == "operator:ops"
+    cap = {"scope": "submitter", "key": "worker", "limit": 2}
+    capped = call("put", "/api/dispatch/caps", 200, caller="operator", body=cap)
+    assert capped["caps"][0]["limit"] == 2 and capped["caps"][0]["held"] == 0
+    resumed = call("post", "/api/dispatch/resume", 200, caller="operator", body=body)
+    assert resumed["paused_capabilities"] == []
+    assert [c["action"] for c in resumed["changes"]] == ["resumed", "cap_set", "paused"]
+    drained = call(
+        "post", "/api/agents/{agent_id}/drain", 200, caller="operator", agent_id="worker"
+    )
+    assert drained["draining"] is True and drained["draining_since"] is not None
+    lifted = call(
+        "post", "/api/agents/{agent_id}/undrain", 200, caller="operator", agent_id="worker"
+    )
+    same(lifted, {**drained, "draining": False, "draining_since": None})
 
 
 @answering(

@@ -30,7 +30,12 @@ def post(client: Client, path: str, body) -> tuple[int, dict]:
 def test_health_is_public():
     response = Client().get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "service": "agent_com", "agents_connected": 0}
+    assert response.json() == {
+        "status": "ok",
+        "service": "agent_com",
+        "agents_connected": 0,
+        "dispatch": {"paused": False, "paused_capabilities": []},
+    }
 
 
 def test_submit_returns_201_with_the_protocol_shape(agent_client):
@@ -38,7 +43,8 @@ def test_submit_returns_201_with_the_protocol_shape(agent_client):
         agent_client, "/api/tasks", {"description": "say hello", "priority": "HIGH"}
     )
     assert status == 201
-    assert set(body) == {"status", "task_id", "title", "priority", "created_at"}
+    assert set(body) == {"status", "task_id", "title", "priority", "created_at", "warnings"}
+    assert body["warnings"] == []
     assert body["status"] == "queued" and body["priority"] == 1 and body["title"] == "say hello"
     assert body["task_id"].startswith("task-") and isinstance(body["created_at"], int)
     task = Task.objects.get(pk=body["task_id"])
