@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from agentcom_site.core.admin import ServiceTransitionsMixin
+from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agents import services, tokens
 from agents.models import Agent, AgentToken, OperatorToken
 
@@ -35,7 +35,7 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         "connected_at",
         "last_seen",
     )
-    list_filter = ("state", "unresponsive", "busy")
+    list_filter = ("state", "unresponsive", "busy", "draining")
     search_fields = ("agent_id", "name")
     # What the hub knows of the agent, in words; process bookkeeping (its socket's
     # channel name, the hub process holding it) is left out.
@@ -87,7 +87,19 @@ class AgentAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         return f"“{agent.status_text}”"
 
     inlines = [AgentTokenInline]
-    actions = ["issue_token", "revoke_tokens"]
+    actions = ["issue_token", "revoke_tokens", "drain", "undrain"]
+
+    @admin.action(description="Drain (finish the current task, take no new one)")
+    def drain(self, request: HttpRequest, queryset) -> None:
+        for agent in queryset:
+            services.set_draining(agent.agent_id, draining=True, actor=request_actor(request))
+        self.message_user(request, f"Draining {queryset.count()} agent(s).")
+
+    @admin.action(description="Lift the drain")
+    def undrain(self, request: HttpRequest, queryset) -> None:
+        for agent in queryset:
+            services.set_draining(agent.agent_id, draining=False, actor=request_actor(request))
+        self.message_user(request, f"Lifted the drain of {queryset.count()} agent(s).")
 
     @admin.action(description="Issue a new token (shown once)")
     def issue_token(self, request: HttpRequest, queryset) -> None:

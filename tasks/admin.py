@@ -12,8 +12,8 @@ from django.utils.html import format_html
 from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agentcom_site.core.errors import HubError
 from agentcom_site.core.links import web_link
-from tasks import queue
-from tasks.models import Task, TaskEvent
+from tasks import flow, queue
+from tasks.models import DispatchPause, FlowChange, Task, TaskEvent, WipCap
 
 # The task page shows this many of the latest events; the rest are a link away, in the
 # paginated event list (one task once carried 6 000 events: an 11 MiB page).
@@ -257,4 +257,71 @@ class TaskEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- flow control: every change goes through tasks.flow (audited, wakes the scheduler) ---
+
+
+@admin.register(DispatchPause)
+class DispatchPauseAdmin(admin.ModelAdmin):
+    """Adding a row pauses (a blank capability pauses everything); deleting resumes."""
+
+    list_display = ("__str__", "paused_by", "paused_at", "reason")
+    fields = ("capability", "reason")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return ("capability", "reason") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: DispatchPause, form, change: bool) -> None:
+        if change:
+            return
+        flow.pause(actor=request_actor(request), capability=obj.capability, reason=obj.reason)
+        obj.pk = DispatchPause.objects.get(capability=obj.capability).pk
+
+    def delete_model(self, request: HttpRequest, obj: DispatchPause) -> None:
+        flow.resume(actor=request_actor(request), capability=obj.capability, reason="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for pause in queryset:
+            self.delete_model(request, pause)
+
+
+@admin.register(WipCap)
+class WipCapAdmin(admin.ModelAdmin):
+    """At most `limit` held tasks per capability or submitter; deleting lifts the cap."""
+
+    list_display = ("scope", "key", "limit", "set_by", "set_at")
+    list_filter = ("scope",)
+    fields = ("scope", "key", "limit")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return ("scope", "key") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: WipCap, form, change: bool) -> None:
+        flow.set_cap(actor=request_actor(request), scope=obj.scope, key=obj.key, limit=obj.limit)
+        obj.pk = WipCap.objects.get(scope=obj.scope, key=obj.key).pk
+
+    def delete_model(self, request: HttpRequest, obj: WipCap) -> None:
+        flow.set_cap(actor=request_actor(request), scope=obj.scope, key=obj.key, limit=None)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for cap in queryset:
+            self.delete_model(request, cap)
+
+
+@admin.register(FlowChange)
+class FlowChangeAdmin(admin.ModelAdmin):
+    """The audit of pauses, resumes and caps: read only."""
+
+    list_display = ("created_at", "action", "scope", "key", "limit", "actor", "reason")
+    list_filter = ("action", "scope")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

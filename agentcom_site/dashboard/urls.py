@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agentcom_site.dashboard import views
+from agentcom_site.dashboard import flow_views, views
 
 app_name = "dashboard"
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("dashboard/tasks/<str:task_id>/cancel", views.task_cancel, name="task_cancel"),
     path("dashboard/tasks/<str:task_id>/retry", views.task_retry, name="task_retry"),
     path("dashboard/agents", views.agent_list, name="agents"),
+    path("dashboard/dispatch/pause", flow_views.dispatch_pause, name="dispatch_pause"),
+    path("dashboard/dispatch/resume", flow_views.dispatch_resume, name="dispatch_resume"),
+    path("dashboard/drain/<path:agent_id>", flow_views.agent_drain, name="agent_drain"),
     path("dashboard/agents/<path:agent_id>", views.agent_detail, name="agent"),
     path("static/<path:path>", views.static_file, name="static"),
 ]
