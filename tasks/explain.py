@@ -112,7 +112,7 @@ def _not_queued(s: Snapshot) -> Reason:
     if s.status in HELD:
         return Reason(
             s.status,
-            f"it is {s.status} to {s.holder} (generation {s.generation})",
+            f"it is held by {s.holder} ({s.status}, generation {s.generation})",
             {"agent_id": s.holder, "generation": s.generation},
         )
     return Reason(s.status, f"it is {s.status.replace('_', ' ')}; nothing will dispatch it")
