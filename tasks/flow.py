@@ -258,7 +258,9 @@ def read_gate() -> Gate:
 # --- operator services -----------------------------------------------------------------
 
 
-def _audit(action: str, scope: str, key: str, actor: str, reason: str, limit=None) -> None:
+def _audit(
+    action: str, scope: str, key: str, actor: str, reason: str, limit: int | None = None
+) -> None:
     FlowChange.objects.create(
         action=action, scope=scope, key=key, limit=limit, actor=actor, reason=reason
     )
