@@ -211,3 +211,34 @@ def test_concurrent_claims_never_exceed_a_cap(make_agent, submit):
         thread.join()
     assert sorted(outcomes).count("assigned") == 2
     assert Task.objects.filter(status="assigned").count() == 2
+
+
+def test_a_pass_does_not_try_to_claim_withheld_work(make_agent, submit, monkeypatch):
+    """Paused keys have no stream, a full cap stops its stream and full submitters are left
+    out of the pages: the pass claims only what it may, however much is withheld before it."""
+    from tasks import scheduler
+
+    make_agent("idle-box", capabilities=["gpu", "go", "py"], online=True)
+    busy = make_agent("busy-box", capabilities=["gpu", "go", "py"], online=True)
+    running = submit("running", needed_capabilities=["gpu"], submitted_by="flood")
+    queue.assign_task(running.id, busy.pk)
+    flow.set_cap(actor=OPS, scope="capability", key="gpu", limit=1)  # full: running
+    flow.set_cap(actor=OPS, scope="submitter", key="flood", limit=1)  # full: running
+    flow.pause(actor=OPS, capability="go")
+    for i in range(30):
+        submit(f"gpu {i}", needed_capabilities=["gpu"])
+        submit(f"go {i}", needed_capabilities=["go"])
+        submit(f"flood {i}", submitted_by="flood", needed_capabilities=["py"])
+    submit("fresh", submitted_by="alice", needed_capabilities=["py"])
+    claims = []
+    claim = scheduler.queue.assign_task
+
+    def counted(task_id: str, agent_pk: int):
+        claims.append(task_id)
+        return claim(task_id, agent_pk)
+
+    monkeypatch.setattr(scheduler.queue, "assign_task", counted)
+
+    assert schedule_pass() == 1
+    assert held() == {"running": "busy-box", "fresh": "idle-box"}
+    assert len(claims) == 1
