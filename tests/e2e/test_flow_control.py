@@ -48,7 +48,8 @@ async def status_of(hub, token, task_id: str) -> str:
 
 
 async def test_pause_resume_and_drain_with_a_sidecar(backend, start_hub, tmp_path):
-    hub = hub_with_scheduler(start_hub)
+    # No sweep within the test: a resume or an undrain is acted on by its event alone.
+    hub = hub_with_scheduler(start_hub, AGENTCOM_SWEEP_INTERVAL_S="3600")
     ops = backend.operator_token()
     token = backend.create_agent("worker", ["code"])
     config = fast_config(hub.ws_url, agent_id="worker", token=token, capabilities=["code"])
