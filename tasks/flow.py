@@ -115,16 +115,19 @@ def held_count(scope: str, key: str) -> int:
     return sum(1 for k in held.values_list("capability_key", flat=True) if key in needed_of(k))
 
 
+# The advisory lock namespace of WIP caps. Two caps whose names hash alike share a lock:
+# their claims then wait for each other, which costs time, never correctness.
+LOCK_SPACE = 0x41C0
+
+
 def _lock_cap(limit: Limit) -> None:
+    """Serialise the claims under one cap until their transactions end (Postgres)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)",
                 [LOCK_SPACE, _signed32(zlib.crc32(f"{limit.scope}:{limit.key}".encode()))],
             )
-
-
-LOCK_SPACE = 0x41C0  # the advisory lock namespace of WIP caps
 
 
 def _signed32(value: int) -> int:
