@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
+from agentcom_site.core import metrics
 from agentcom_site.core.auth import any_auth
 from agentcom_site.core.errors import HubError, ValidationFailed, unauthorized
 from agentcom_site.core.ratelimit import RateLimited
@@ -42,6 +43,7 @@ api = NinjaAPI(
 
 @api.exception_handler(HubError)
 def _hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
+    metrics.refused("http", exc.code)
     response = api.create_response(request, exc.as_dict(), status=exc.http_status)
     if isinstance(exc, RateLimited):
         response["Retry-After"] = str(-(-exc.retry_after_ms // 1000))  # whole seconds, up
@@ -72,6 +74,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def register_routers() -> None:
     from agentcom_site.dashboard.api import router as dashboard_router
     from agentcom_site.operations.api import router as operations_router
+    from agentcom_site.operations.loglevel import router as log_level_router
     from agentcom_site.registration import router as onboarding_router
     from agents.api import health_router, tokens_router
     from agents.api import router as agents_router
@@ -86,6 +89,7 @@ def register_routers() -> None:
     api.add_router("/api/tasks", tasks_router)
     api.add_router("/api/admin", tasks_admin_router)
     api.add_router("/api/dispatch", dispatch_router)
+    api.add_router("/api/admin", log_level_router)
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)
     api.add_router("/api", messaging_router)

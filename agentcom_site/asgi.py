@@ -20,6 +20,7 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
+from agentcom_site.core import metrics  # noqa: E402
 from agentcom_site.core.errors import HubError, payload_too_large  # noqa: E402
 
 log = logging.getLogger("agentcom.http")
@@ -40,6 +41,7 @@ def declared_length(scope) -> int | None:
 
 
 async def send_refusal(send, error: HubError) -> None:
+    metrics.refused("http", error.code)
     body = json.dumps(error.as_dict()).encode()
     headers = [
         (b"content-type", b"application/json"),

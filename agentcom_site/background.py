@@ -14,8 +14,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from agentcom_site.core import transport
+from agentcom_site.core import metrics, transport
 from agentcom_site.operations import alerts, backup
+from agentcom_site.operations.loglevel import apply_stored_level
 from agents import connections, presence, processes
 from messaging.retention import enforce_retention
 from tasks import scheduler
@@ -102,6 +103,27 @@ async def sweep_loop(stopping: asyncio.Event | None = None) -> None:
             pass
 
 
+def _apply_log_level() -> None:
+    close_old_connections()
+    apply_stored_level()
+
+
+async def log_level_loop(stopping: asyncio.Event | None = None) -> None:
+    """Pick up the log level an operator set through another process."""
+    while stopping is None or not stopping.is_set():
+        try:
+            await database_sync_to_async(_apply_log_level)()
+        except Exception:
+            log.exception("could not read the stored log level")
+        try:
+            if stopping is None:
+                await asyncio.sleep(settings.AGENTCOM_LOG_LEVEL_CHECK_S)
+            else:
+                await asyncio.wait_for(stopping.wait(), settings.AGENTCOM_LOG_LEVEL_CHECK_S)
+        except TimeoutError:
+            pass
+
+
 def raise_open_files_limit() -> int:
     """Every socket is a descriptor: take the hard limit, not the (often 1024) soft one.
     Returns the limit in force; the unidentified-socket cap is derived from it."""
@@ -122,6 +144,8 @@ def prepare(*, fresh_start: bool) -> None:
     `fresh_start` (embedded mode) marks every agent offline: no socket survives a
     restart, and the first sweep then starts the reconnect grace of their tasks.
     """
+    metrics.prepare_process()
+    apply_stored_level()
     if fresh_start:
         reset = presence.reset_all_offline()
         if reset:
@@ -136,6 +160,7 @@ def release_this_process() -> list[str]:
     """A clean stop: this process's agents go offline and its heartbeat row goes."""
     gone = presence.release_process(processes.PROCESS_ID)
     processes.forget()
+    metrics.forget_process()
     return gone
 
 
@@ -145,6 +170,7 @@ def start(*, scheduler_enabled: bool) -> None:
     transport.attach_outbox()
     _tasks.append(loop.create_task(liveness_loop()))
     _tasks.append(loop.create_task(process_loop(hosting=True)))
+    _tasks.append(loop.create_task(log_level_loop()))
     if scheduler_enabled:
         scheduler.install_local_loop()
         _tasks.append(loop.create_task(sweep_loop()))

@@ -1,10 +1,14 @@
 """Edge checks for the JSON API that apply before any view runs (PROTOCOL.md §4.1)."""
 
+import re
+import secrets
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
+from agentcom_site.core import logs, metrics
 from agentcom_site.core.errors import HubError, invalid, payload_too_large
 from agentcom_site.core.validation import BAD_TEXT, loads
 
@@ -14,7 +18,42 @@ JSON_LIKE = ("application/json", "text/plain", "application/x-www-form-urlencode
 
 
 def error_response(error: HubError) -> JsonResponse:
+    metrics.refused("http", error.code)
     return JsonResponse(error.as_dict(), status=error.http_status)
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+UNMATCHED = "unmatched"
+
+
+def route_of(request: HttpRequest) -> str:
+    """The URL pattern that serves the request (`api/tasks/<task_id>`), never the raw
+    path: one label per route however many ids are asked for."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return UNMATCHED
+    return "/" + match.route if match.route else UNMATCHED
+
+
+class RequestObservingMiddleware:
+    """Outermost: gives each request an id for its log lines (the client's
+    `X-Request-ID` when it is short and plain, else a new one, echoed in the response),
+    and counts it by route pattern, method and status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        offered = request.headers.get("X-Request-ID", "")
+        request_id = offered if REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        with logs.bound(request_id=request_id, task_id=None, agent_id=None):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        metrics.http_request(route_of(request), request.method or "", response.status_code)
+        return response
 
 
 def is_api_path(path: str) -> bool:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "agentcom_site.middleware.RequestObservingMiddleware",
     "agentcom_site.middleware.ApiBodyGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -299,15 +300,45 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 
+# --- Logs (OPERATIONS.md "Logs") ------------------------------------------------------
+# One JSON object per line (or a readable line on a terminal: "auto"), secrets masked.
+AGENTCOM_LOG_LEVEL = os.getenv("AGENTCOM_LOG_LEVEL", "INFO").upper()
+AGENTCOM_LOG_FORMAT = os.getenv("AGENTCOM_LOG_FORMAT", "auto")  # auto, json, console
+if AGENTCOM_LOG_FORMAT not in ("auto", "json", "console"):
+    raise ImproperlyConfigured("AGENTCOM_LOG_FORMAT must be auto, json or console")
+# How often each process picks up a level an operator set at run time.
+AGENTCOM_LOG_LEVEL_CHECK_S = envfloat("AGENTCOM_LOG_LEVEL_CHECK_S", 5)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.getenv("AGENTCOM_LOG_LEVEL", "INFO")},
+    "formatters": {
+        "hub": {"()": "agentcom_site.core.logs.hub_formatter", "style": AGENTCOM_LOG_FORMAT}
+    },
+    "filters": {
+        "context": {"()": "agentcom_site.core.logs.ContextFilter"},
+        "redact": {"()": "agentcom_site.core.logs.RedactionFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "hub",
+            "filters": ["context", "redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": AGENTCOM_LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Metrics (OPERATIONS.md "Metrics") ----------------------------------------------------
+# Who may read /metrics besides operators: a scrape token (Bearer) and/or client
+# addresses or networks (comma-separated, e.g. "127.0.0.1,10.0.0.0/8"). Both empty:
+# operators only. The multiprocess directory is prometheus-client's own variable,
+# PROMETHEUS_MULTIPROC_DIR (read before anything imports the library).
+AGENTCOM_METRICS_TOKEN = os.getenv("AGENTCOM_METRICS_TOKEN", "")
+AGENTCOM_METRICS_ALLOW = envlist("AGENTCOM_METRICS_ALLOW", [])
+# Queue-age series per capability key: the oldest keys only, so labels stay bounded.
+AGENTCOM_METRICS_MAX_KEYS = envint("AGENTCOM_METRICS_MAX_KEYS", 50)

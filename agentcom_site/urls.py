@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agentcom_site.api import api
+from agentcom_site.operations.metrics import metrics_view
 from agentcom_site.operations.views import acknowledge_alert
 
 
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/docs/", go("/api/docs")),
     path("", api.urls),
     path("dashboard/alerts/<int:alert_id>/ack", acknowledge_alert, name="alert_ack"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("agentcom_site.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

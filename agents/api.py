@@ -11,7 +11,8 @@ from agentcom_site.core.errors import not_found
 from agentcom_site.core.schemas import BODY_GUARD, refusals
 from agentcom_site.core.validation import AgentId, Strict, check_agent_id
 from agents import services, tokens
-from agents.models import Agent, AgentToken
+from agents.models import Agent, AgentToken, ResourceReport
+from agents.resources import AgentDetailOut, report_view
 from agents.responses import (
     AgentDrainOut,
     AgentsOut,
@@ -23,7 +24,7 @@ from agents.responses import (
     TokensRevokedOut,
 )
 from agents.selectors import agents_with_work, connected_agents, current_task_ids
-from agents.wire import AgentStateOut, presence, state_view
+from agents.wire import presence, state_view
 
 router = Router(tags=["agents"])
 tokens_router = Router(tags=["tokens"])
@@ -95,15 +96,19 @@ def agent_states(request: HttpRequest):
 
 @router.get(
     "/agents/{agent_id}/state",
-    response={200: AgentStateOut, **refusals(401, 404, 422)},
-    summary="One agent's lifecycle state",
+    response={200: AgentDetailOut, **refusals(401, 404, 422)},
+    summary="One agent's lifecycle state and its machine's latest resource report",
 )
 def agent_state(request: HttpRequest, agent_id: str):
     check_agent_id(agent_id)
     agent = Agent.objects.filter(agent_id=agent_id).first()
     if agent is None:
         raise not_found("agent_not_found", f"no agent {agent_id}", agent_id=agent_id)
-    return state_view(agent, current_task_ids([agent.pk]).get(agent.pk))
+    report = ResourceReport.objects.filter(agent=agent).first()
+    return {
+        **state_view(agent, current_task_ids([agent.pk]).get(agent.pk)),
+        "resources": report_view(report),
+    }
 
 
 class TokenCreateIn(Strict):

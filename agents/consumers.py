@@ -10,6 +10,7 @@ ends, its agent goes offline (`disconnect`).
 
 import json
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -18,6 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from agentcom_site.core import logs, metrics
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.errors import HubError, internal_error
 from agentcom_site.core.frames import frame_handlers, run_disconnect_hooks
@@ -47,6 +49,9 @@ class AgentConsumer(HubConsumer):
         self.closing = False
         self.replaced = False
         self.hears_presence = False
+        # Every log line of this socket's task names it (core/logs.py).
+        self.socket_id = secrets.token_hex(4)
+        logs.bind(socket_id=self.socket_id, agent_id=None)
         client = self.scope.get("client") or ("unknown", 0)
         refusal = connections.admit(self, client[0])
         if refusal is not None:
@@ -81,6 +86,7 @@ class AgentConsumer(HubConsumer):
         """Refuse the upgrade with the error's HTTP status and JSON body (the ASGI
         WebSocket denial response; runhub's daphne and uvicorn both speak it)."""
         self.closing = True
+        metrics.refused("ws", error.code)
         body = json.dumps(error.as_dict()).encode()
         headers = [(b"content-type", b"application/json")]
         await self.base_send(
@@ -109,7 +115,9 @@ class AgentConsumer(HubConsumer):
                 return
             frame = parse_frame(text_data, bytes_data)
             kind = frame["type"]
-            await self._dispatch(frame)
+            task_id = frame.get("task_id")
+            with logs.bound(task_id=task_id if isinstance(task_id, str) else None):
+                await self._dispatch(frame)
         except HubError as error:
             await self.send_error(error)
         except Exception:
@@ -117,6 +125,12 @@ class AgentConsumer(HubConsumer):
             # it may hold a token.
             log.exception("the handler of a %.64r frame failed", kind)
             await self.send_error(internal_error())
+        finally:
+            metrics.frame_in(kind, self._known(kind))
+
+    @staticmethod
+    def _known(kind: object) -> bool:
+        return kind in ("ping", "identify") or (isinstance(kind, str) and kind in frame_handlers())
 
     @staticmethod
     def _too_large(text_data: str | None, bytes_data: bytes | None) -> bool:
@@ -136,6 +150,7 @@ class AgentConsumer(HubConsumer):
             await handlers["identify"](self, frame)
             if self.agent is not None:
                 connections.identified(self)
+                logs.bind(agent_id=self.agent.agent_id)
             return
         if self.agent is None:
             raise HubError("not_identified", "send identify first")
@@ -153,12 +168,14 @@ class AgentConsumer(HubConsumer):
             return
         try:
             await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+            metrics.frame_out(frame.get("type"))
         except OSError:
             # The client is already gone (uvicorn raises here); the disconnect that
             # follows must still run, so do not let the push kill the consumer.
             self.closing = True
 
     async def send_error(self, error: HubError) -> None:
+        metrics.refused("ws", error.code)
         await self.send_frame({"type": "error", **error.as_dict()})
         if error.code in STRIKE_CODES:
             await self._strike()

@@ -256,3 +256,26 @@ class HubProcess(models.Model):
 
     def __str__(self) -> str:
         return self.process_id
+
+
+class ResourceReport(models.Model):
+    """The latest `resource_report` of an agent's machine (PROTOCOL.md §2.3), one row per
+    agent, replaced by each report. Kept apart from `Agent`: presence saves the whole
+    agent row, and a report must not be overwritten by a stale copy of it."""
+
+    agent = models.OneToOneField(
+        Agent, primary_key=True, on_delete=models.CASCADE, related_name="resource_report"
+    )
+    cpu_percent = models.FloatField(null=True, blank=True)
+    ram_used_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    ram_total_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    vram_used_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    vram_total_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    load_1m = models.FloatField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    # The sidecar said it is about to restart (`agent_restarting`); the next report clears it.
+    restarting_at = models.DateTimeField(null=True, blank=True)
+    restart_reason = models.CharField(max_length=2000, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"resources of {self.agent_id}"

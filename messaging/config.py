@@ -19,11 +19,15 @@ from messaging.models import ConfigValue
 HEARTBEAT_INTERVAL_MS = "heartbeat_interval_ms"
 MAILBOX_TTL_MS = "mailbox_ttl_ms"
 DEFAULT_REPO = "default_repo"
+# The log level an operator set at run time (None: AGENTCOM_LOG_LEVEL); every process
+# applies it (agentcom_site/operations/loglevel.py).
+LOG_LEVEL = "log_level"
 
 DEFAULTS: dict[str, Any] = {
     HEARTBEAT_INTERVAL_MS: 900_000,
     MAILBOX_TTL_MS: 7 * 24 * 3600 * 1000,
     DEFAULT_REPO: None,
+    LOG_LEVEL: None,
 }
 
 CHANNEL_HISTORY_KEEP = 200  # messages kept per channel (PROTOCOL.md §4.3)

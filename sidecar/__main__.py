@@ -3,7 +3,8 @@
 Run it from the AgentCom checkout, or with ``PYTHONPATH`` set to it, with a Python that
 has ``sidecar/requirements.txt`` installed (``.venv/bin/python`` after ``dev.py``).
 
-* ``run`` (the default): the relay, until SIGTERM/SIGINT.
+* ``run`` (the default): the relay, until SIGTERM/SIGINT; SIGHUP restarts it, after
+  telling the hub (``agent_restarting``).
 * ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``, or
   ``<task_id>.progress`` with ``--progress VALUE``).
 * ``started``: write ``<task_id>.started``.
@@ -113,9 +114,13 @@ def _run(options: argparse.Namespace) -> int:
     # Until the event loop installs its own handlers there is nothing to save: just exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: sys.exit(0))
-    from sidecar.service import run
+    from sidecar.service import RESTART_EXIT, run
 
-    return run(load_config(options.config))
+    status = run(load_config(options.config))
+    if status == RESTART_EXIT:
+        # The same command line again, in this process (same pid for a supervisor).
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    return status
 
 
 def _report(options: argparse.Namespace, *, started_only: bool) -> int:

@@ -64,6 +64,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "git_timeout_ms": 180_000,
         "results_poll_ms": 150,
         "result_stable_ms": 500,
+        # resource_report (PROTOCOL.md §2.3): first this long after connecting, then every.
+        "resource_report_delay_ms": 5_000,
+        "resource_report_interval_ms": 30_000,
     }
 )
 
@@ -114,6 +117,8 @@ class SidecarConfig:
     git_timeout_ms: int
     results_poll_ms: int
     result_stable_ms: int
+    resource_report_delay_ms: int
+    resource_report_interval_ms: int
 
     @property
     def sidecar_dir(self) -> Path:
@@ -203,6 +208,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         git_timeout_ms=_ms(raw, "git_timeout_ms", zero_means_default=True),
         results_poll_ms=_ms(raw, "results_poll_ms", zero_means_default=True),
         result_stable_ms=_ms(raw, "result_stable_ms"),
+        resource_report_delay_ms=_ms(raw, "resource_report_delay_ms"),
+        resource_report_interval_ms=_ms(
+            raw, "resource_report_interval_ms", zero_means_default=True
+        ),
     )
     _check_wake(config)
     _check_paths(config)

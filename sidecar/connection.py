@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sidecar.config import SidecarConfig
 from sidecar.logs import EventLog
+from sidecar.resources import ResourceProbe
 
 PROTOCOL_VERSION = 1
 AUTH_ERRORS = frozenset({"invalid_token", "token_agent_mismatch"})
@@ -109,15 +110,17 @@ class HubConnection:
             self._log.info("ws_open", hub_url=self._config.hub_url)
             await self._send_on(ws, self._identify_frame())
             heartbeat = asyncio.create_task(self._heartbeat(ws))
+            reports = asyncio.create_task(self._report_resources(ws))
             try:
                 async for message in ws:
                     await self._dispatch(ws, message)
             except ConnectionClosed:
                 pass
             finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+                for duty in (heartbeat, reports):
+                    duty.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await duty
             code, reason = ws.close_code, ws.close_reason
         level = "info" if self._stop.is_set() else "warning"
         self._log.write(level, "ws_close", code=code, reason=reason or "")
@@ -182,6 +185,21 @@ class HubConnection:
                 self._log.warning("heartbeat_timeout", timeout_ms=self._config.pong_timeout_ms)
                 ws.transport.abort()
                 return
+
+    async def _report_resources(self, ws: ClientConnection) -> None:
+        """`resource_report` a few seconds after connecting, then at every interval.
+        The machine is read in a worker thread (nvidia-smi may take a while)."""
+        probe = await asyncio.to_thread(ResourceProbe)
+        await asyncio.sleep(self._config.resource_report_delay_ms / 1000)
+        while True:
+            try:
+                frame = await asyncio.to_thread(probe.report)
+            except Exception as exc:  # a machine we cannot read must not drop the link
+                self._log.warning("resource_report_failed", error=f"{type(exc).__name__}: {exc}")
+                frame = None
+            if frame is not None and self._identified:
+                await self._send_on(ws, frame)
+            await asyncio.sleep(self._config.resource_report_interval_ms / 1000)
 
     async def _send_on(self, ws: ClientConnection, frame: dict[str, Any]) -> bool:
         payload = {**frame, "protocol_version": PROTOCOL_VERSION}

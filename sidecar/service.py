@@ -13,6 +13,9 @@ from sidecar.logs import EventLog
 from sidecar.relay import Relay
 
 SHUTDOWN_GRACE_S = 5
+# SIGHUP: stop cleanly, telling the hub first (`agent_restarting`), and start again
+# (sidecar/__main__.py runs itself anew on this status).
+RESTART_EXIT = 75
 
 
 def run(config: SidecarConfig) -> int:
@@ -24,7 +27,7 @@ async def _serve(config: SidecarConfig) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[str] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
 
         def on_signal(name: str = signum.name) -> None:
             received.append(name)
@@ -43,11 +46,14 @@ async def _serve(config: SidecarConfig) -> int:
     connecting = asyncio.create_task(connection.run())
 
     await stop.wait()
-    log.info("shutdown", signal=received[0] if received else None)
+    restarting = bool(received) and received[0] == signal.SIGHUP.name
+    log.info("shutdown", signal=received[0] if received else None, restarting=restarting)
+    if restarting:
+        await connection.send({"type": "agent_restarting", "reason": "restart requested"})
     await relay.stop()
     await connection.close()
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(connecting, SHUTDOWN_GRACE_S)
     log.info("stopped")
     log.close()
-    return 0
+    return RESTART_EXIT if restarting else 0

@@ -5,13 +5,15 @@ checks the fence, applies the model transition, writes its TaskEvent and queues 
 after-commit announcement. A refusal raises `TaskRefused` and changes nothing.
 """
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from agentcom_site.core import metrics
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.core.events import Event, EventKind, announce
@@ -21,6 +23,8 @@ from agents.models import Agent, AgentState
 from tasks import flow, holders
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
+
+log = logging.getLogger(__name__)
 
 SCHEDULER = "scheduler"
 # Reclaims that mean the holder sat on its task: it is passed over next time (Task.reclaim).
@@ -73,6 +77,7 @@ def record(
     agent_id: str = "",
     details: dict[str, Any] | None = None,
     created: bool = False,
+    accepted_at: datetime | None = None,
 ) -> TaskEvent:
     """Save the task's transition and append its audit row (call inside its transaction).
 
@@ -82,7 +87,10 @@ def record(
     event, statuses, actor, agent and reason) adds to that row, and one that completes a
     second round of the last pair (rows X Y X, then Y) adds to X and Y and drops the
     trailing X. Either way the rows in `seq` order still tell what happened in order.
+    After commit the transition is counted and logged (`_observed`); `accepted_at` is
+    when the attempt a failure ends began working (the failure has already cleared it).
     """
+    transaction.on_commit(_observed(task, event, agent_id, accepted_at))
     if event in LOOPING_EVENTS and task.event_count >= 3 and not details:
         folded = _fold_repeat(task, event, from_status, actor, agent_id, reason)
         if folded is not None:
@@ -105,6 +113,37 @@ def record(
         generation=task.generation,
         details=details or {},
     )
+
+
+def _observed(
+    task: Task, event: str, agent_id: str, accepted_at: datetime | None
+) -> Callable[[], None]:
+    """What `record` counts and logs once the transition is committed."""
+    moment = now()
+    dispatch_s = accept_s = work_s = None
+    if event == "assigned" and task.generation == 1:
+        dispatch_s = (moment - task.created_at).total_seconds()
+    elif event == "accepted" and task.assigned_at is not None:
+        accept_s = (moment - task.assigned_at).total_seconds()
+    elif event == "completed" and task.accepted_at is not None:
+        work_s = (moment - task.accepted_at).total_seconds()
+    elif accepted_at is not None:
+        work_s = (moment - accepted_at).total_seconds()
+    status = task.status
+    task_id = task.id
+
+    def observe() -> None:
+        metrics.task_transition(
+            event, status, dispatch_s=dispatch_s, accept_s=accept_s, work_s=work_s
+        )
+        log.info(
+            "task %s %s",
+            task_id,
+            event,
+            extra={"task_id": task_id, "agent_id": agent_id or None, "task_event": event},
+        )
+
+    return observe
 
 
 # Events a loop can repeat without end. A normal lifecycle records `assigned` as its
@@ -503,6 +542,7 @@ def fail_past_deadline(task_id: str) -> Task:
 def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = False) -> Task:
     holder = _locked_agent(task.holder_id)
     previous = task.status
+    accepted_at = task.accepted_at
     outcome = task.fail(error=error)
     event = "retry" if outcome == TaskStatus.QUEUED else "dead_letter"
     record(
@@ -512,6 +552,7 @@ def _count_failure(task: Task, *, error: str, actor: str, tell_holder: bool = Fa
         actor=actor,
         agent_id=holder.agent_id if holder else "",
         reason=error,
+        accepted_at=accepted_at,
     )
     if tell_holder:
         _tell_holder_it_is_gone(task, holder, error)

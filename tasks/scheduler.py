@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import Q, QuerySet
 
-from agentcom_site.core import transport
+from agentcom_site.core import metrics, transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
 from agents.models import Agent, AgentState
@@ -174,6 +175,13 @@ def feed_agent(agent_id: str) -> bool:
 
 def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -> int:
     """Match queued tasks to idle agents (all, or one); returns how many were assigned."""
+    started = time.perf_counter()
+    assigned = _match(agent_pk, agent_id)
+    metrics.scheduler_pass(time.perf_counter() - started)
+    return assigned
+
+
+def _match(agent_pk: int | None, agent_id: str | None) -> int:
     idle = list(_idle_in_order(agent_pk, agent_id))
     if not idle:
         return 0

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 
+from agentcom_site.core import metrics
 from agentcom_site.core.clock import now
 from agents import presence
 from tasks import holders, queue
@@ -30,6 +31,19 @@ class SweepReport:
     grace_started: int = 0
     silent_agents: list[str] = field(default_factory=list)
     busy_cleared: int = 0
+
+    def action_counts(self) -> dict[str, int]:
+        """How many of each thing this sweep did (the `action` of sweep metrics)."""
+        return {
+            "acceptance_timeout": len(self.acceptance_timeouts),
+            "stuck": len(self.stuck),
+            "deadline": len(self.deadlines),
+            "expired_queued": len(self.expired_queued),
+            "grace_expired": len(self.grace_expired),
+            "grace_started": self.grace_started,
+            "silent_agent": len(self.silent_agents),
+            "busy_cleared": self.busy_cleared,
+        }
 
     @property
     def changed(self) -> bool:
@@ -116,6 +130,7 @@ def sweep_once() -> SweepReport:
     report.busy_cleared = holders.clear_stale_busy(
         moment - timedelta(seconds=settings.AGENTCOM_STUCK_AFTER_S)
     )
+    metrics.sweep_actions(report.action_counts())
     if report.changed:
         log.info("sweep: %s", report)
     return report

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
+from agentcom_site.core import metrics
 from agentcom_site.core.errors import HubError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class RateLimited(HubError):
     """Refused for the rate: nothing changed; retry after `retry_after_ms`."""
 
     def __init__(self, decision: Decision) -> None:
+        metrics.rate_limited(decision.budget)
         super().__init__(
             "rate_limited",
             f"too many requests: the {decision.budget} rate budget is spent; "

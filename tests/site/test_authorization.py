@@ -60,6 +60,8 @@ ROUTES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("PUT", "/api/dispatch/caps"): (OP, {"scope": "capability", "key": "gpu", "limit": 2}),
     ("POST", "/api/agents/{agent_id}/drain"): (OP, None),
     ("POST", "/api/agents/{agent_id}/undrain"): (OP, None),
+    ("GET", "/api/admin/log-level"): (OP, None),
+    ("PUT", "/api/admin/log-level"): (OP, {"level": "INFO"}),
     ("GET", "/api/agents"): (ANY, None),
     ("GET", "/api/agents/states"): (ANY, None),
     ("GET", "/api/agents/{agent_id}/state"): (ANY, None),
@@ -135,6 +137,8 @@ FRAMES_SEEN_AS_ANY_AGENT = {
     "channel_history",
     "list_channels",
     "task_recovering",
+    "resource_report",
+    "agent_restarting",
 }
 
 
@@ -271,6 +275,8 @@ FRAME_BODIES = {
     "task_rejected": {"generation": 1},
     "state_report": {"generation": 1, "status": "working"},
     "wake_result": {"status": "success"},
+    "resource_report": {"cpu_percent": 5, "ram_used_bytes": 1, "ram_total_bytes": 2},
+    "agent_restarting": {"reason": "upgrade"},
 }
 
 

@@ -7,6 +7,7 @@ the route tests spell out must come back equal, keys in the same order.
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,7 @@ OPERATOR_ONLY = {
     ("put", "/api/config/default-repo"),
     ("put", "/api/config/heartbeat-interval"),
     ("put", "/api/config/mailbox-retention"),
+<<<<<<< HEAD
     ("get", "/api/alerts"),
     ("get", "/api/alerts/settings"),
     ("put", "/api/alerts/settings"),
@@ -55,6 +57,10 @@ OPERATOR_ONLY = {
     ("put", "/api/dispatch/caps"),
     ("post", "/api/agents/{agent_id}/drain"),
     ("post", "/api/agents/{agent_id}/undrain"),
+=======
+    ("get", "/api/admin/log-level"),
+    ("put", "/api/admin/log-level"),
+>>>>>>> 2ff7542 (operations: /metrics counts the work where it happens and reads states from the database; JSON logs with context, redaction and a run-time level; agents and the sidecar report their machine's resources and restarts)
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
 SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at", "warnings"]
@@ -341,6 +347,19 @@ def test_registration(call):
     joined = call("post", "/api/onboard/register", 201, caller="nobody", body=body)
     urls = {"hub_ws_url": "ws://testserver/ws", "hub_api_url": "http://testserver"}
     same(joined, {"agent_id": "newcomer", "token": joined["token"], **urls, "default_repo": None})
+
+
+@answering("GET /api/admin/log-level, PUT /api/admin/log-level")
+def test_log_level(call, settings):
+    level = logging.getLevelName(logging.getLogger().level)
+    fixed = {"default": settings.AGENTCOM_LOG_LEVEL, "check_interval_s": 5.0}
+    got = call("get", "/api/admin/log-level", 200, caller="operator")
+    same(got, {"level": level, "stored": None, **fixed})
+    put = call("put", "/api/admin/log-level", 200, caller="operator", body={"level": level})
+    same(put, {"level": level, "stored": level, **fixed})
+    back = call("put", "/api/admin/log-level", 200, caller="operator", body={"level": None})
+    same(back, {"level": settings.AGENTCOM_LOG_LEVEL, "stored": None, **fixed})
+    logging.getLogger().setLevel(level)
 
 
 @answering(

@@ -11,9 +11,10 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from agentcom_site.background import process_loop, sweep_loop
-from agentcom_site.core import transport
+from agentcom_site.background import log_level_loop, process_loop, sweep_loop
+from agentcom_site.core import metrics, transport
 from agentcom_site.operations import webhooks
+from agentcom_site.operations.loglevel import apply_stored_level
 from tasks import scheduler
 
 log = logging.getLogger("agentcom.schedule")
@@ -23,7 +24,10 @@ class Command(BaseCommand):
     help = "Run scheduling passes on every trigger and the periodic sweep until SIGTERM."
 
     def handle(self, *args, **options) -> None:
+        metrics.prepare_process()
+        apply_stored_level()
         asyncio.run(self._run())
+        metrics.forget_process()
         self.stdout.write("scheduler worker stopped")
 
     async def _run(self) -> None:
@@ -36,12 +40,14 @@ class Command(BaseCommand):
         sweeper = asyncio.create_task(sweep_loop(stopping))
         # Hosts no socket, but releases the agents of hub processes that died.
         releaser = asyncio.create_task(process_loop(hosting=False, stopping=stopping))
+        levels = asyncio.create_task(log_level_loop(stopping))
         self.stdout.write("scheduler worker running")
         self.stdout.flush()
         await stopping.wait()
         await worker.stop()  # a pass in flight completes in its thread before this returns
         await sweeper
         await releaser
+        await levels
         # Deliveries in flight finish, rather than be sent again when their lease runs out.
         await asyncio.to_thread(webhooks.stop)
         scheduler.uninstall_local_loop()
