@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.agents import wait_until
-from tests.e2e.harness import ROOT
+from tests.e2e.agents import InstantAgent, wait_until
+from tests.e2e.harness import ROOT, SCALED, AgentClient
 from tests.e2e.test_sidecar_runs import Fleet, submit_all, wait_all_completed
 
 pytestmark = pytest.mark.e2e
@@ -153,8 +153,6 @@ async def test_metrics_count_the_work_and_no_log_holds_a_secret(
 
 
 async def _agent_socket(hub, agent_id: str, token: str):
-    from tests.e2e.harness import AgentClient
-
     return await AgentClient(hub, agent_id, token).connect()
 
 
@@ -181,3 +179,38 @@ async def test_counters_of_every_process_on_the_machine_are_summed(backend, star
     _count_elsewhere({**hub.env, **env}, times=4)
     assert value(scrape(hub), "agentcom_http_requests_total", **post_tasks) == 7
     assert any(Path(shared).glob("counter_*.db"))
+
+
+@pytest.mark.skipif(not SCALED, reason="needs Postgres + Redis (the scaled test run)")
+async def test_two_hubs_and_a_worker_report_one_sum(backend, start_hub, tmp_path):
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {"AGENTCOM_METRICS_TOKEN": SCRAPE_TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    hubs = [start_hub(env, no_scheduler=True), start_hub(env, no_scheduler=True)]
+    start_hub(env, worker=True)
+    tokens = backend.create_agents(["sum-a", "sum-b"])
+    ops = backend.operator_token()
+    agents = [
+        InstantAgent(await AgentClient(hubs[i], name, tokens[name]).connect()).start()
+        for i, name in enumerate(tokens)
+    ]
+    for i in range(8):
+        status, _ = await hubs[i % 2].ahttp("POST", "/api/tasks", {"description": "x"}, ops)
+        assert status == 201
+
+    async def all_completed():
+        stats = (await hubs[0].ahttp("GET", "/api/tasks/stats", token=ops))[1]
+        return stats["by_status"]["completed"] == 8
+
+    await wait_until(all_completed, timeout=30, interval=0.2)
+    for agent in agents:
+        await agent.stop()
+
+    for hub in hubs:  # either process answers with every process's counts
+        found = scrape(hub)
+        post_tasks = {"route": "/api/tasks", "method": "POST", "status": "201"}
+        assert value(found, "agentcom_http_requests_total", **post_tasks) == 8
+        completed = {"event": "completed", "to_status": "completed"}
+        assert value(found, "agentcom_task_transitions_total", **completed) == 8
+        assert value(found, "agentcom_ws_frames_total", direction="in", type="task_complete") == 8
+        assert value(found, "agentcom_tasks", status="completed", priority="normal") == 8
