@@ -211,3 +211,17 @@ def test_task_list_sort_is_bounded_to_known_orders(staff_client, submit):
     assert oldest.index(first.id) < oldest.index(second.id)
     odd = staff_client.get("/dashboard/tasks?sort=id;drop").content.decode()
     assert odd.index(second.id) < odd.index(first.id)  # unknown: the default order
+
+
+def test_agent_page_shows_the_machines_latest_report(staff_client, make_agent):
+    from agents.resources import keep_report, note_restarting
+
+    agent = make_agent("boxed", online=True)
+    page = staff_client.get("/dashboard/agents/boxed").content.decode()
+    assert "no report" in page
+    figures = {"cpu_percent": 42.4, "ram_used_bytes": 3 * 2**30, "ram_total_bytes": 16 * 2**30}
+    keep_report(agent.pk, {**figures, "vram_used_bytes": 2**30, "vram_total_bytes": 8 * 2**30})
+    note_restarting(agent.pk, "upgrade")
+    page = staff_client.get("/dashboard/agents/boxed").content.decode()
+    assert "CPU 42 %" in page and "RAM 3.0\xa0GB of 16.0\xa0GB" in page
+    assert "GPU memory 1.0\xa0GB of 8.0\xa0GB" in page and "restarting" in page
