@@ -4,6 +4,7 @@ Embedded (default): SQLite in AGENTCOM_DATA_DIR and the in-memory channel layer.
 Scaled: DATABASE_URL (Postgres) and REDIS_URL (channels-redis).
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -303,6 +304,8 @@ STATIC_ROOT = DATA_DIR / "static"
 # --- Logs (OPERATIONS.md "Logs") ------------------------------------------------------
 # One JSON object per line (or a readable line on a terminal: "auto"), secrets masked.
 AGENTCOM_LOG_LEVEL = os.getenv("AGENTCOM_LOG_LEVEL", "INFO").upper()
+if AGENTCOM_LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured("AGENTCOM_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
 AGENTCOM_LOG_FORMAT = os.getenv("AGENTCOM_LOG_FORMAT", "auto")  # auto, json, console
 if AGENTCOM_LOG_FORMAT not in ("auto", "json", "console"):
     raise ImproperlyConfigured("AGENTCOM_LOG_FORMAT must be auto, json or console")
@@ -340,5 +343,12 @@ LOGGING = {
 # PROMETHEUS_MULTIPROC_DIR (read before anything imports the library).
 AGENTCOM_METRICS_TOKEN = os.getenv("AGENTCOM_METRICS_TOKEN", "")
 AGENTCOM_METRICS_ALLOW = envlist("AGENTCOM_METRICS_ALLOW", [])
+for _network in AGENTCOM_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"AGENTCOM_METRICS_ALLOW: {_network!r} is not an address or a network"
+        ) from None
 # Queue-age series per capability key: the oldest keys only, so labels stay bounded.
 AGENTCOM_METRICS_MAX_KEYS = envint("AGENTCOM_METRICS_MAX_KEYS", 50)
