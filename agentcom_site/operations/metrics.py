@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from agentcom_site.core import metrics as counted
 from agentcom_site.core.auth import authenticate, session_principal
-from agentcom_site.core.clock import now
+from agentcom_site.core.clock import now, to_ms
 from agentcom_site.core.errors import HubError, forbidden, unauthorized
 from agents.models import Agent, AgentState, ResourceReport
 from tasks.models import CAPABILITY_SEPARATOR, Priority, Task, TaskEvent, TaskStatus
@@ -61,7 +61,7 @@ def dashboard_figures(moment: datetime | None = None) -> dict[str, Any]:
     """The last hour, from the task audit trail (every process computes the same):
     completions and failures in all and per minute, and dispatch latency (submitted to
     first assigned) p50/p95 in seconds. `per_minute` has 60 entries, oldest first:
-    `{"t": minute start, "completed", "failed"}`."""
+    `{"t": minute start (ms since epoch), "completed", "failed"}`."""
     moment = moment or now()
     since = moment - timedelta(hours=1)
     events = TaskEvent.objects.filter(created_at__gte=since)
@@ -90,6 +90,8 @@ def dashboard_figures(moment: datetime | None = None) -> dict[str, Any]:
         .order_by("-created_at")
         .values_list("created_at", "task__created_at")[:LATENCY_SAMPLE_MAX]
     ]
+    for slot in per_minute:
+        slot["t"] = to_ms(slot["t"])
     return {
         "completed_last_hour": completed,
         "failed_last_hour": failed,
