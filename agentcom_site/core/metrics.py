@@ -31,6 +31,9 @@ from prometheus_client import Counter, Histogram, disable_created_metrics
 disable_created_metrics()
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    # The first metric below opens its file there: the directory must exist by then.
+    Path(MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 OTHER = "other"
 UNKNOWN = "unknown"
 _LABEL_TEXT = re.compile(r"[A-Za-z0-9_.:/<>\- ]{1,80}")
@@ -204,7 +207,6 @@ def prepare_process() -> None:
         return
     from prometheus_client import multiprocess
 
-    Path(MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
     multiprocess.mark_process_dead(os.getpid(), MULTIPROC_DIR)
     for path in Path(MULTIPROC_DIR).glob("*.db"):
         pid = _pid_of(path)
