@@ -79,20 +79,31 @@ _PATTERNS = (
 )
 
 
+_secrets_of: tuple[object, list[str]] | None = None
+
+
 def secrets_to_mask() -> list[str]:
-    """The configured secrets, masked wherever they appear (at least 8 characters)."""
+    """The configured secrets, masked wherever they appear (at least 8 characters).
+    Read again only when the settings object changes (tests override it)."""
+    global _secrets_of
     from django.conf import settings
 
+    holder = settings._wrapped
+    if _secrets_of is not None and _secrets_of[0] is holder:
+        return _secrets_of[1]
     values = [
         getattr(settings, name, "")
         for name in ("AGENTCOM_JOIN_KEY", "AGENTCOM_METRICS_TOKEN", "SECRET_KEY")
     ]
-    return [v for v in values if isinstance(v, str) and len(v) >= 8]
+    found = [v for v in values if isinstance(v, str) and len(v) >= 8]
+    _secrets_of = (holder, found)
+    return found
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
     for secret in secrets if secrets is not None else _safe_secrets():
-        text = text.replace(secret, REDACTED)
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
