@@ -39,7 +39,7 @@ def test_a_scheduling_pass_is_timed(submit, make_agent):
     make_agent("idle-one", online=True)
     submit()
     before = sample("agentcom_scheduler_pass_seconds_count")
-    assert schedule_pass() == 1
+    schedule_pass()  # whether it assigns or the submission's own placement came first
     assert sample("agentcom_scheduler_pass_seconds_count") == before + 1
 
 
@@ -63,8 +63,10 @@ def test_failures_count_retries_dead_letters_and_work_time(assigned):
     assert sample("agentcom_task_retries_total") == retries + 1
     assert sample("agentcom_task_work_seconds_count", outcome="failed") == failed + 1
     task.refresh_from_db()
-    queue.assign_task(task.id, agent.pk)
-    queue.fail_task(task.id, agent, task.generation + 1, error="boom again")
+    if task.status == "queued":  # not yet placed again by the scheduler's listener
+        queue.assign_task(task.id, agent.pk)
+        task.refresh_from_db()
+    queue.fail_task(task.id, agent, task.generation, error="boom again")
     assert sample("agentcom_task_dead_letters_total") == dead + 1
 
 
