@@ -185,7 +185,11 @@ async def test_counters_of_every_process_on_the_machine_are_summed(backend, star
 async def test_two_hubs_and_a_worker_report_one_sum(backend, start_hub, tmp_path):
     shared = tmp_path / "prometheus"
     shared.mkdir()
-    env = {"AGENTCOM_METRICS_TOKEN": SCRAPE_TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    env = {
+        "AGENTCOM_METRICS_TOKEN": SCRAPE_TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(shared),
+        "AGENTCOM_LOG_LEVEL_CHECK_S": "0.2",
+    }
     hubs = [start_hub(env, no_scheduler=True), start_hub(env, no_scheduler=True)]
     start_hub(env, worker=True)
     tokens = backend.create_agents(["sum-a", "sum-b"])
@@ -214,3 +218,14 @@ async def test_two_hubs_and_a_worker_report_one_sum(backend, start_hub, tmp_path
         assert value(found, "agentcom_task_transitions_total", **completed) == 8
         assert value(found, "agentcom_ws_frames_total", direction="in", type="task_complete") == 8
         assert value(found, "agentcom_tasks", status="completed", priority="normal") == 8
+
+    # A level set through one process reaches the other.
+    status, _ = await hubs[0].ahttp("PUT", "/api/admin/log-level", {"level": "WARNING"}, ops)
+    assert status == 200
+
+    async def other_took_it() -> bool:
+        return (await hubs[1].ahttp("GET", "/api/admin/log-level", token=ops))[1]["level"] == (
+            "WARNING"
+        )
+
+    await wait_until(other_took_it, timeout=10, interval=0.1)
