@@ -63,7 +63,9 @@ def current() -> dict[str, str]:
 
 
 def _clip(value: Any) -> str | None:
-    return None if value is None else str(value)[:MAX_CONTEXT_CHARS]
+    """A context value as logged: short, and masked (a frame's `task_id` is the client's
+    text, and may hold anything)."""
+    return None if value is None else redact(str(value)[:MAX_CONTEXT_CHARS])
 
 
 # --- redaction ------------------------------------------------------------------------

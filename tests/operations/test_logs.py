@@ -52,6 +52,12 @@ def test_secrets_are_masked(message):
     assert logs.REDACTED in line
 
 
+def test_a_context_value_from_the_client_is_masked_too():
+    with logs.bound(task_id=f"task-{TOKEN}"):
+        line = emit(logs.JsonFormatter(), "progress")
+    assert TOKEN not in line and json.loads(line)["task_id"] == f"task-{logs.REDACTED}"
+
+
 def test_the_configured_join_key_is_masked_wherever_it_appears(settings):
     settings.AGENTCOM_JOIN_KEY = "plain words key"
     assert "plain words key" not in emit(logs.JsonFormatter(), "got plain words key here")
