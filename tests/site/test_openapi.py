@@ -41,7 +41,6 @@ OPERATOR_ONLY = {
     ("put", "/api/config/default-repo"),
     ("put", "/api/config/heartbeat-interval"),
     ("put", "/api/config/mailbox-retention"),
-<<<<<<< HEAD
     ("get", "/api/alerts"),
     ("get", "/api/alerts/settings"),
     ("put", "/api/alerts/settings"),
@@ -57,10 +56,8 @@ OPERATOR_ONLY = {
     ("put", "/api/dispatch/caps"),
     ("post", "/api/agents/{agent_id}/drain"),
     ("post", "/api/agents/{agent_id}/undrain"),
-=======
     ("get", "/api/admin/log-level"),
     ("put", "/api/admin/log-level"),
->>>>>>> 2ff7542 (operations: /metrics counts the work where it happens and reads states from the database; JSON logs with context, redaction and a run-time level; agents and the sidecar report their machine's resources and restarts)
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
 SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at", "warnings"]

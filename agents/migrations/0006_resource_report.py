@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0004_agent_id_unique_ignoring_case'),
+        ('agents', '0005_agent_draining'),
     ]
 
     operations = [
