@@ -62,7 +62,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "agentcom_site.admin_site.HubAdminConfig",  # django.contrib.admin, with the hub's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

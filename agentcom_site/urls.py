@@ -17,13 +17,6 @@ def go(url: str) -> RedirectView:
     return RedirectView.as_view(url=url, permanent=False)
 
 
-# The admin is the hub's own: its name on every page, and a login that says how to get one.
-admin.site.site_header = "AgentCom"
-admin.site.site_title = "AgentCom"
-admin.site.index_title = "Control room"
-admin.site.site_url = "/dashboard"
-admin.site.login_template = "agentcom/login.html"
-
 urlpatterns = [
     path("", go("/dashboard"), name="home"),
     path("dashboard/", go("/dashboard")),

@@ -69,16 +69,19 @@ class MailboxEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(HourlyTraffic)
 class HourlyTrafficAdmin(ReadOnlyAdmin):
+    internal_table = True
     list_display = ("agent_id", "bucket", "sent", "received")
     search_fields = ("agent_id",)
 
 
 @admin.register(ConnectionSession)
 class ConnectionSessionAdmin(ReadOnlyAdmin):
+    internal_table = True
     list_display = ("agent_id", "started_at", "ended_at")
     search_fields = ("agent_id",)
 
 
 @admin.register(ConfigValue)
 class ConfigValueAdmin(ReadOnlyAdmin):
+    internal_table = True
     list_display = ("key", "value", "updated_by", "updated_at")

@@ -246,6 +246,7 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
 
 @admin.register(TaskEvent)
 class TaskEventAdmin(admin.ModelAdmin):
+    internal_table = True
     list_display = ("task", "seq", *EVENT_COLUMNS, "created_at")
     list_filter = ("event", "to_status")
     search_fields = ("task__id", "actor", "agent_id", "reason")

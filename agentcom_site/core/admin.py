@@ -80,3 +80,35 @@ class ServiceTransitionsMixin(FSMAdminMixin):
             return False
         self.message_user(request, f"{transition_name} done.", messages.SUCCESS)
         return True
+
+
+# --- the admin index: internal records apart ---------------------------------------------
+
+INTERNAL_SECTION = "Internal records (read-only)"
+
+
+def group_internal_tables(app_list: list[dict], registry: dict) -> list[dict]:
+    """Move the models whose admin says `internal_table = True` (bookkeeping an operator
+    reads, never edits: hourly traffic, connection sessions, config values, the audit
+    trail) out of their app into one section at the end of the index."""
+
+    def internal(entry: dict) -> bool:
+        return bool(getattr(registry.get(entry.get("model")), "internal_table", False))
+
+    grouped, apart = [], []
+    for app in app_list:
+        apart += [m for m in app["models"] if internal(m)]
+        kept = [m for m in app["models"] if not internal(m)]
+        if kept:
+            grouped.append({**app, "models": kept})
+    if apart:
+        grouped.append(
+            {
+                "name": INTERNAL_SECTION,
+                "app_label": "internal",
+                "app_url": "",
+                "has_module_perms": True,
+                "models": sorted(apart, key=lambda m: m["name"]),
+            }
+        )
+    return grouped

@@ -179,3 +179,18 @@ def test_a_task_page_offers_no_save_and_no_delete(admin_client, assigned):
     assert 'name="_save"' not in page and "deletelink" not in page
     assert page.index('id="lifecycle-actions"') < page.index("<fieldset")
     assert admin_client.post(f"{TASKS}{task.pk}/delete/").status_code == 403
+
+
+def test_the_index_keeps_internal_records_in_a_section_of_their_own(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+
+    def section(label: str) -> str:
+        return page.split(f'class="app-{label} module', 1)[1].split("</table>", 1)[0]
+
+    internal, messaging, tasks = section("internal"), section("messaging"), section("tasks")
+    assert "Internal records (read-only)" in internal
+    for name in ("hourlytraffic", "connectionsession", "configvalue"):
+        table = f"messaging/{name}"
+        assert f"/admin/{table}/" in internal and f"/admin/{table}/" not in messaging
+    assert "/admin/tasks/taskevent/" in internal and "/admin/tasks/taskevent/" not in tasks
+    assert "/admin/messaging/message/" in messaging and "/admin/tasks/task/" in tasks
