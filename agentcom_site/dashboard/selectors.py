@@ -2,8 +2,8 @@
 
 from django.db.models import Count, Q, QuerySet
 
-from agentcom_site.dashboard.figures import FAILURE_EVENTS
 from agents.models import Agent
+from tasks.figures import FAILURE_EVENTS
 from tasks.models import HELD, Task, TaskEvent
 from tasks.selectors import queue_order
 

@@ -13,10 +13,10 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.db.models.functions import TruncMinute
 
 from agentcom_site.core.clock import now, to_ms
-from agentcom_site.dashboard import figures, health
+from agentcom_site.dashboard import health
 from agents.models import Agent, AgentState
 from agents.wire import state_view
-from tasks import flow
+from tasks import figures, flow
 from tasks.models import HELD, Task, TaskEvent, TaskStatus
 from tasks.selectors import queue_order, task_stats
 

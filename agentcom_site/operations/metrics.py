@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
@@ -29,15 +29,12 @@ from prometheus_client.registry import Collector
 
 from agentcom_site.core import metrics as counted
 from agentcom_site.core.auth import authenticate, session_principal
-from agentcom_site.core.clock import now, to_ms
+from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, forbidden, unauthorized
 from agents.models import Agent, AgentState, ResourceReport
-from tasks.models import CAPABILITY_SEPARATOR, Priority, Task, TaskEvent, TaskStatus
+from tasks import figures
+from tasks.models import CAPABILITY_SEPARATOR, Priority, Task, TaskStatus
 
-FAILURE_EVENTS = ("retry", "dead_letter")
-# Rows read for the last hour's latency percentiles: enough for any real fleet's hour,
-# and a bound on what one scrape or dashboard refresh costs.
-LATENCY_SAMPLE_MAX = 20_000
 KEY_LABEL_CHARS = 200
 FLEET_BYTES = (
     ("ram_used", "RAM in use"),
@@ -50,58 +47,31 @@ FLEET_BYTES = (
 # --- the figures the dashboard charts ---------------------------------------------------
 
 
-def _percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def dashboard_figures(moment: datetime | None = None) -> dict[str, Any]:
-    """The last hour, from the task audit trail (every process computes the same):
-    completions and failures in all and per minute, and dispatch latency (submitted to
-    first assigned) p50/p95 in seconds. `per_minute` has 60 entries, oldest first:
+    """The last hour, from the task audit trail through `tasks.figures` (the overview's
+    charts read the same module, so there is one way of counting): completions and
+    failed attempts in all and per minute, and dispatch latency (entering `queued` to
+    `assigned`) p50/p95 in seconds. `per_minute` has 60 entries, oldest first:
     `{"t": minute start (ms since epoch), "completed", "failed"}`."""
     moment = moment or now()
-    since = moment - timedelta(hours=1)
-    events = TaskEvent.objects.filter(created_at__gte=since)
-    minute_rows = events.filter(Q(event="completed") | Q(event__in=FAILURE_EVENTS)).values_list(
-        "event", "created_at"
-    )
-    first = moment.replace(second=0, microsecond=0) - timedelta(minutes=59)
-    per_minute = [
-        {"t": first + timedelta(minutes=i), "completed": 0, "failed": 0} for i in range(60)
-    ]
-    completed = failed = 0
-    for event, at in minute_rows.iterator():
-        index = int((at - first).total_seconds() // 60)
-        slot = per_minute[index] if 0 <= index < 60 else None
-        if event == "completed":
-            completed += 1
-            if slot:
-                slot["completed"] += 1
-        else:
-            failed += 1
-            if slot:
-                slot["failed"] += 1
-    latencies = [
-        (assigned_at - created_at).total_seconds()
-        for assigned_at, created_at in events.filter(event="assigned", generation=1)
-        .order_by("-created_at")
-        .values_list("created_at", "task__created_at")[:LATENCY_SAMPLE_MAX]
-    ]
-    for slot in per_minute:
-        slot["t"] = to_ms(slot["t"])
+    hour = figures.window_figures(moment, timedelta(hours=1))
+    minutes = figures.task_series(moment, timedelta(minutes=1), 60)
     return {
-        "completed_last_hour": completed,
-        "failed_last_hour": failed,
-        "throughput_per_minute": completed / 60,
-        "failures_per_minute": failed / 60,
-        "dispatch_latency_p50_s": _percentile(latencies, 0.50),
-        "dispatch_latency_p95_s": _percentile(latencies, 0.95),
-        "dispatched_last_hour": len(latencies),
-        "per_minute": per_minute,
+        "completed_last_hour": hour.completed,
+        "failed_last_hour": hour.failed,
+        "throughput_per_minute": hour.completed / 60,
+        "failures_per_minute": hour.failed / 60,
+        "dispatch_latency_p50_s": _seconds(hour.latency_p50_ms),
+        "dispatch_latency_p95_s": _seconds(hour.latency_p95_ms),
+        "dispatched_last_hour": hour.dispatched,
+        "per_minute": [
+            {"t": m.start_ms, "completed": m.completed, "failed": m.failed} for m in minutes
+        ],
     }
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
 
 
 # --- gauges read from the database ----------------------------------------------------------

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agentcom_site.core.clock import now
-from agentcom_site.dashboard import figures, health
+from agentcom_site.dashboard import health
 from agentcom_site.dashboard.state import dashboard_state
-from tasks import queue
+from tasks import figures, queue
 from tasks.models import TaskEvent
 
 pytestmark = pytest.mark.django_db

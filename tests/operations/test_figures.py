@@ -24,6 +24,8 @@ def test_completions_failures_and_dispatch_latency_of_the_last_hour(submit, make
     for _ in range(3):
         task = submit()
         Task.objects.filter(pk=task.pk).update(created_at=task.created_at - timedelta(seconds=4))
+        queued = TaskEvent.objects.filter(task=task, event="queued")
+        queued.update(created_at=task.created_at - timedelta(seconds=4))
         assign(task.id, agent)
         queue.accept_task(task.id, agent, 1)
         queue.complete_task(task.id, agent, 1, result={})

@@ -1,7 +1,7 @@
 """Task figures over time: throughput, failures and dispatch latency, per bucket.
 
-One home for these numbers, read from the `TaskEvent` trail, so the overview's chart and
-any other reader (a metrics endpoint) report the same figures. One query per call,
+One home for these numbers, read from the `TaskEvent` trail, so the overview's chart,
+its last-hour figures and `/metrics` report the same figures. One query per call,
 bounded by the window and by `EVENTS_READ`, whatever the number of tasks.
 
 Dispatch latency is the time from the moment a task (re)entered `queued` to its
@@ -57,9 +57,8 @@ def bucket_starts(moment: datetime, width: timedelta, count: int) -> list[dateti
     return [last - width * i for i in range(count - 1, -1, -1)]
 
 
-def task_series(moment: datetime, width: timedelta, count: int) -> list[Bucket]:
-    """Per bucket, oldest first: completions, failed attempts, dispatch latency p50/p95."""
-    starts = bucket_starts(moment, width, count)
+def _events_since(since: datetime) -> list[tuple[str, datetime, datetime | None]]:
+    """(event, when, when its task last entered `queued` before it), newest first."""
     entered_queue = (
         TaskEvent.objects.filter(
             task=OuterRef("task"), seq__lt=OuterRef("seq"), to_status=TaskStatus.QUEUED
@@ -67,25 +66,34 @@ def task_series(moment: datetime, width: timedelta, count: int) -> list[Bucket]:
         .order_by("-seq")
         .values("created_at")[:1]
     )
-    rows = (
-        TaskEvent.objects.filter(created_at__gte=starts[0], event__in=SERIES_EVENTS)
+    return list(
+        TaskEvent.objects.filter(created_at__gte=since, event__in=SERIES_EVENTS)
         .annotate(queued_at=Subquery(entered_queue))
         .order_by("-created_at")
         .values_list("event", "created_at", "queued_at")[:EVENTS_READ]
     )
+
+
+def _wait_ms(created_at: datetime, queued_at: datetime) -> int:
+    return max(0, to_ms(created_at) - to_ms(queued_at))
+
+
+def task_series(moment: datetime, width: timedelta, count: int) -> list[Bucket]:
+    """Per bucket, oldest first: completions, failed attempts, dispatch latency p50/p95."""
+    starts = bucket_starts(moment, width, count)
     width_ms = int(width.total_seconds() * 1000)
     first_ms = to_ms(starts[0])
     completed = [0] * count
     failed = [0] * count
     waits: list[list[float]] = [[] for _ in range(count)]
-    for event, created_at, queued_at in rows:
+    for event, created_at, queued_at in _events_since(starts[0]):
         index = min(count - 1, (to_ms(created_at) - first_ms) // width_ms)
         if event == "completed":
             completed[index] += 1
         elif event in FAILURE_EVENTS:
             failed[index] += 1
         elif queued_at is not None:
-            waits[index].append(max(0, to_ms(created_at) - to_ms(queued_at)))
+            waits[index].append(_wait_ms(created_at, queued_at))
     return [
         Bucket(
             start_ms=to_ms(start),
@@ -96,6 +104,35 @@ def task_series(moment: datetime, width: timedelta, count: int) -> list[Bucket]:
         )
         for i, start in enumerate(starts)
     ]
+
+
+@dataclass(frozen=True)
+class Window:
+    completed: int
+    failed: int
+    dispatched: int
+    latency_p50_ms: int | None
+    latency_p95_ms: int | None
+
+
+def window_figures(moment: datetime, window: timedelta) -> Window:
+    """The same figures over the whole window ending at `moment` (one query)."""
+    completed = failed = 0
+    waits: list[float] = []
+    for event, created_at, queued_at in _events_since(moment - window):
+        if event == "completed":
+            completed += 1
+        elif event in FAILURE_EVENTS:
+            failed += 1
+        elif queued_at is not None:
+            waits.append(_wait_ms(created_at, queued_at))
+    return Window(
+        completed=completed,
+        failed=failed,
+        dispatched=len(waits),
+        latency_p50_ms=_whole(percentile(waits, 0.5)),
+        latency_p95_ms=_whole(percentile(waits, 0.95)),
+    )
 
 
 def _whole(value: float | None) -> int | None:
