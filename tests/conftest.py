@@ -20,6 +20,7 @@ from tasks.models import Task
 from tests.e2e.harness import Backend, HubProcess
 
 SCALED = os.getenv("AGENTCOM_TEST_SCALED") == "1"
+pytest_plugins = ["tests.browsers"]
 
 
 # --- the test database ----------------------------------------------------------------------

@@ -3,7 +3,7 @@ waits on its page, resume, and watch it complete live. A real hub, a real sideca
 
 import pytest
 
-from tests.dashboard.test_browser import browser, hub, sidecars  # noqa: F401 (fixtures)
+from tests.dashboard.test_browser import hub, sidecars  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 

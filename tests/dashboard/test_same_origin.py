@@ -12,18 +12,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def browser(chromium):
-    from playwright.async_api import async_playwright
-
-    from tests.dashboard.browser import CHROMIUM_ARGS
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
 def hub(backend, start_hub):
     from tests.dashboard.browser import create_staff
 

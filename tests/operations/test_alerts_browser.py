@@ -2,22 +2,9 @@
 
 import pytest
 
-from tests.dashboard.conftest import chromium  # noqa: F401  (the browser binary fixture)
 from tests.e2e.agents import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def browser(chromium):  # noqa: F811
-    from playwright.async_api import async_playwright
-
-    from tests.dashboard.browser import CHROMIUM_ARGS
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def test_an_operator_acknowledges_an_alert_from_the_overview(backend, start_hub, browser):

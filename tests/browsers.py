@@ -1,4 +1,5 @@
-"""Fixtures for the operator surfaces: a browser."""
+"""Browser fixtures for the page tests (dashboard, admin, operations): Debian's Chromium,
+installed on first use where allowed, and a headless browser on it per test."""
 
 import os
 import shutil
@@ -37,3 +38,15 @@ def chromium() -> str:
             pytest.fail(f"{CHROMIUM} is missing and `apt-get install chromium` did not provide it")
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium):
+    from playwright.async_api import async_playwright
+
+    from tests.dashboard.browser import CHROMIUM_ARGS
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
