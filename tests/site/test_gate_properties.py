@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from agentcom_site.core.frames import frame_handlers
 from agents import services, tokens
-from agents.models import Agent, AgentToken
+from agents.models import Agent, AgentToken, ResourceReport
 from messaging import topics
 from messaging.models import Channel, ConfigValue, MailboxEntry, Message
 from tasks import queue
@@ -96,6 +96,7 @@ ROUTES: dict[str, tuple[str, str, st.SearchStrategy]] = {
 }
 
 TASK_FRAME = dict(task_id=texts, generation=counters)
+measures = counters | st.floats(allow_nan=True, allow_infinity=True)
 FRAMES: dict[str, st.SearchStrategy] = {
     "ping": body(),
     "identify": body(
@@ -126,6 +127,15 @@ FRAMES: dict[str, st.SearchStrategy] = {
     "wake_result": body(
         task_id=texts, status=st.sampled_from(["success", "failed", "x"]), attempt=counters
     ),
+    "resource_report": body(
+        cpu_percent=measures,
+        ram_used_bytes=counters,
+        ram_total_bytes=counters,
+        vram_used_bytes=counters,
+        vram_total_bytes=counters,
+        load_1m=measures,
+    ),
+    "agent_restarting": body(reason=texts),
 }
 
 
@@ -145,6 +155,7 @@ def state() -> tuple:
         Agent.objects.count(),
         AgentToken.objects.count(),
         list(ConfigValue.objects.order_by("key").values_list("key", "value")),
+        list(ResourceReport.objects.values_list("agent_id", "cpu_percent", "restarting_at")),
     )
 
 
@@ -158,6 +169,7 @@ def strict_json(content: bytes) -> Any:
 def reads_render(operator: Client) -> None:
     """The reads an operator relies on still answer after an accepted write."""
     paths = ["/api/tasks", "/api/messages", "/api/dashboard/state", "/api/channels"]
+    paths += ["/api/agents/alpha/state"]
     paths += [f"/api/tasks/{pk}" for pk in Task.objects.values_list("pk", flat=True)[:3]]
     for path in paths:
         response = operator.get(path)
