@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 DEFAULT_CONFIG_NAME = "config.json"
+# What a mistyped shell-executor placeholder looks like: "{task_flie}".
+UNKNOWN_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 QUEUE_FILE_NAME = "queue.json"
 
 
@@ -51,6 +54,12 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         # the default is the hub's default stuck window (AGENTCOM_STUCK_AFTER_S).
         "alive_window_ms": 300_000,
         "cancel_command": None,
+        # An executor runs the agent instead of a wake_command (sidecar/executors).
+        "executor": None,
+        "executor_path": "",  # the executor's program; default its name, looked up on PATH
+        "executor_args": (),  # extra arguments for the claude/codex CLI (model, permissions)
+        "executor_command": (),  # the shell executor's argv, with placeholders
+        "executor_progress_ms": 2_000,  # at most one task_progress per this from a stream
         # Timers the protocol fixes; adjustable so tests and unusual deployments can
         # shorten them. The defaults are the protocol's values.
         "ping_interval_ms": 30_000,
@@ -98,6 +107,11 @@ class SidecarConfig:
     wake_command: str | None
     self_wake: bool
     cancel_command: str | None
+    executor: str | None
+    executor_path: str
+    executor_args: tuple[str, ...]
+    executor_command: tuple[str, ...]
+    executor_progress_ms: int
     confirmation_timeout_ms: int
     progress_interval_ms: int
     alive_window_ms: int
@@ -188,6 +202,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         wake_command=_optional_str(raw, "wake_command") or DEFAULTS["wake_command"],
         self_wake=_bool(raw, "self_wake"),
         cancel_command=_optional_str(raw, "cancel_command") or DEFAULTS["cancel_command"],
+        executor=_optional_str(raw, "executor") or DEFAULTS["executor"],
+        executor_path=_program(base, _optional_str(raw, "executor_path")),
+        executor_args=_str_list(raw, "executor_args"),
+        executor_command=_str_list(raw, "executor_command"),
+        executor_progress_ms=_ms(raw, "executor_progress_ms"),
         # Node treats 0 as "unset" here; keep the same meaning for a shared file.
         confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
         progress_interval_ms=_ms(raw, "progress_interval_ms"),
@@ -219,14 +238,41 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
 
 
 def _check_wake(config: SidecarConfig) -> None:
+    """Exactly one way of reaching the agent: wake_command, executor or self_wake."""
+    if config.executor is not None:
+        _check_executor(config)
+        return
     if config.wake_command is None and not config.self_wake:
         raise ConfigError(
             "wake_command",
-            "required: without it no agent is ever woken for a task "
+            "required: without it (or an executor) no agent is ever woken for a task "
             '(set "self_wake": true if the agent picks up its task by itself)',
         )
     if config.wake_command is not None and config.self_wake:
         raise ConfigError("self_wake", "cannot be combined with wake_command")
+
+
+def _check_executor(config: SidecarConfig) -> None:
+    from sidecar.executors import executor_names
+    from sidecar.executors.shell import PLACEHOLDER
+
+    names = executor_names()
+    if config.executor not in names:
+        raise ConfigError("executor", f"must be one of {', '.join(names)}")
+    if config.wake_command is not None:
+        raise ConfigError("executor", "cannot be combined with wake_command: name one of them")
+    if config.self_wake:
+        raise ConfigError("self_wake", "cannot be combined with executor")
+    if config.executor == "shell":
+        if not config.executor_command or not config.executor_command[0]:
+            raise ConfigError("executor_command", 'required with "executor": "shell"')
+        for argument in config.executor_command:
+            if UNKNOWN_PLACEHOLDER.search(PLACEHOLDER.sub("", argument)):
+                raise ConfigError(
+                    "executor_command",
+                    f"{argument!r} names an unknown placeholder; known: "
+                    "{task_file}, {task_id}, {results_dir}, {sidecar_config}, {generation}",
+                )
 
 
 def _check_paths(config: SidecarConfig) -> None:
@@ -241,6 +287,13 @@ def _check_paths(config: SidecarConfig) -> None:
         raise ConfigError("log_file", f"{config.log_file} is a directory")
     if not config.log_file.parent.is_dir():
         raise ConfigError("log_file", f"its directory {_not_a_directory(config.log_file.parent)}")
+
+
+def _program(base: Path, value: str) -> str:
+    """A program name stays a name (looked up on PATH); a relative path is the config's."""
+    if not value or "/" not in value:
+        return value or DEFAULTS["executor_path"]
+    return str(resolve_path(base, value))
 
 
 def _not_a_directory(path: Path) -> str:
@@ -299,6 +352,17 @@ def _ms(raw: dict[str, Any], key: str, *, zero_means_default: bool = False) -> i
     if value == 0 and zero_means_default:
         return default
     return int(value)
+
+
+def _str_list(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key)
+    if value is None:
+        return tuple(DEFAULTS[key])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(key, "must be a list of strings")
+    if len(value) > 100 or any(len(item) > 4096 or "\x00" in item for item in value):
+        raise ConfigError(key, "at most 100 strings of at most 4096 characters, no NUL")
+    return tuple(value)
 
 
 def _ms_list(raw: dict[str, Any], key: str) -> tuple[int, ...]:

@@ -27,6 +27,16 @@ WAKING_CONFIRMATION = "waking_confirmation"
 WORKING = "working"
 FAILED = "failed"
 
+# What a task says "done" means (PROTOCOL.md §3.2), kept for the executors' prompt.
+TASK_DEFINITION_FIELDS = (
+    "repo",
+    "file_hints",
+    "success_criteria",
+    "verification_steps",
+    "max_verification_retries",
+    "complexity",
+)
+
 _MOVES: dict[str, frozenset[str]] = {
     ACCEPTED: frozenset({WAKING, WORKING, FAILED}),
     WAKING: frozenset({WAKING_CONFIRMATION, FAILED}),
@@ -50,7 +60,7 @@ class IllegalMove(Exception):
 class LocalTask:
     """A task as stored locally: task_id, description, metadata, status, assigned_at,
     generation, wake_attempts, and optionally title, priority, complete_by, branch,
-    git_warning."""
+    git_warning, the task definition fields, base_branch and executor_session."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
@@ -68,9 +78,11 @@ class LocalTask:
             "generation": assign.get("generation") or 0,
             "wake_attempts": 0,
         }
-        for optional in ("title", "priority", "complete_by"):
+        for optional in ("title", "priority", "complete_by", *TASK_DEFINITION_FIELDS):
             if assign.get(optional) is not None:
                 fields[optional] = assign[optional]
+        if assign.get("branch") is not None:  # "branch" here is the branch start-task made
+            fields["base_branch"] = assign["branch"]
         return cls(fields)
 
     @classmethod
@@ -134,3 +146,7 @@ class LocalTask:
 
     def note_git_warning(self, warning: str) -> None:
         self._fields["git_warning"] = warning
+
+    def note_executor_session(self, session: str) -> None:
+        """The executor's session for this task; the next run of it continues there."""
+        self._fields["executor_session"] = session

@@ -114,7 +114,7 @@ class ShellProcess:
 
     def _outcome(self, exit_code: int, *, timed_out: bool) -> ShellOutcome:
         return ShellOutcome(
-            exit_code=exit_code, timed_out=timed_out, output_tail=_tail(self._output_file)
+            exit_code=exit_code, timed_out=timed_out, output_tail=output_tail(self._output_file)
         )
 
 
@@ -169,7 +169,8 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _tail(path: Path) -> str:
+def output_tail(path: Path) -> str:
+    """The last OUTPUT_TAIL_CHARS of a command's output file, stripped ("" if unreadable)."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)

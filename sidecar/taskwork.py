@@ -24,7 +24,7 @@ from sidecar.results import ResultWatcher, no_progress, parse_result, remove_res
 from sidecar.shell import ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
-from sidecar.wake import plan_command, remove_task_files
+from sidecar.wake import plan_command, remove_task_files, streams_results
 from sidecar.waking import NotWoken, Waker, Woken
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
@@ -91,7 +91,13 @@ class TaskWork:
         """
         self._reset()
         self._forget_wake_process()
-        confirmed = task.status == WORKING or self._watcher.started(task.task_id)
+        if streams_results(self._config):
+            # The sidecar ran the agent itself, and that run ended with the old process:
+            # only a result it wrote counts; otherwise the task runs again (its session
+            # continued), the attempts counting on.
+            confirmed = (self._config.results_dir / f"{task.task_id}.json").exists()
+        else:
+            confirmed = task.status == WORKING or self._watcher.started(task.task_id)
         task.recover(confirmed=confirmed)
         self._slot.save()
         if confirmed:

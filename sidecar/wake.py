@@ -11,10 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.config import SidecarConfig
+from sidecar.executors import get_executor
+from sidecar.executors.base import RunRequest
+from sidecar.executors.process import ExecPlan
 from sidecar.localtask import LocalTask
 from sidecar.queuefile import write_atomic
 from sidecar.shell import CannotStart, ShellOutcome, ShellProcess, run_shell, start_shell
@@ -63,6 +68,57 @@ def plan_command(config: SidecarConfig, template: str, task: LocalTask, purpose:
         env=task_environment(config, task, task_file, template),
         output_file=config.tasks_dir / f"{task.task_id}.{purpose}.log",
     )
+
+
+def plan_wake(
+    config: SidecarConfig,
+    task: LocalTask,
+    on_session: Callable[[str], None] | None = None,
+) -> ShellPlan | ExecPlan:
+    """The wake_command's plan, or the configured executor's for task.
+
+    A task that already has an executor session (``executor_session``, noted by an
+    earlier run) continues it. on_session hears of a run's session id as soon as it is
+    known. Raises TooLargeForEnvironment as plan_command does.
+    """
+    if config.executor is None:
+        return plan_command(config, config.wake_command or "", task, "wake")
+    executor = get_executor(config.executor)
+    task_file = task_file_path(config, task.task_id)
+    write_atomic(task_file, json.dumps(task.to_json(), indent=2, ensure_ascii=False))
+    session = task.get("executor_session")
+    launch = executor.launch(
+        RunRequest(
+            config=config,
+            task=task.to_json(),
+            task_file=task_file,
+            resume_session=session if isinstance(session, str) and session else None,
+        )
+    )
+    output_file = config.tasks_dir / f"{task.task_id}.wake.log"
+    env = task_environment(config, task, task_file, launch.shell_template or "")
+    if config.executor_path:
+        env["AGENTCOM_EXECUTOR_PATH"] = config.executor_path
+    if launch.shell_template is not None:
+        return ShellPlan(launch.shell_template, launch.cwd, env, output_file)
+    return ExecPlan(
+        command=shlex.join(launch.argv),
+        argv=launch.argv,
+        cwd=launch.cwd,
+        env=env,
+        stdin_text=launch.stdin_text,
+        output_file=output_file,
+        results_dir=config.results_dir,
+        task_id=task.task_id,
+        parser=executor.parser if executor.parser() is not None else None,
+        progress_interval_s=config.executor_progress_ms / 1000,
+        on_session=on_session,
+    )
+
+
+def streams_results(config: SidecarConfig) -> bool:
+    """Whether the sidecar itself writes the task's result files (a streaming executor)."""
+    return config.executor is not None and get_executor(config.executor).parser() is not None
 
 
 def task_environment(

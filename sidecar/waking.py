@@ -1,7 +1,8 @@
 """Preparing the active task and waking its agent (PROTOCOL.md §6.3 steps 4-5, §6.4).
 
 Preparation is git start-task (when ``repo_dir`` is set), the task file and the wake
-command's environment; waking is the wake command, retried after each failure. A wake
+command's environment; waking is the wake command (or the configured executor,
+sidecar.executors), retried after each failure. A wake
 succeeds when the command exits 0, or when the agent confirms (``.started``) while the
 command still runs: the agent then runs in the command's foreground, and the command
 is left running, no longer bound by ``wake_timeout_ms``.
@@ -27,7 +28,7 @@ from sidecar.repo import NOT_STARTED, run_git_wrapper
 from sidecar.shell import CannotStart, ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
-from sidecar.wake import plan_command
+from sidecar.wake import plan_wake
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
 
@@ -126,7 +127,9 @@ class Waker:
         try:
             task.move(WAKING)
             self._slot.save()
-            plan = plan_command(self._config, self._config.wake_command or "", task, "wake")
+            plan = plan_wake(
+                self._config, task, lambda session: self._note_session(task, epoch, session)
+            )
             while True:
                 attempt = task.count_wake_attempt()
                 self._slot.save()
@@ -170,6 +173,13 @@ class Waker:
             return await self._not_woken(task, epoch, attempt, f"sidecar_error: {exc}")
         except Exception as exc:  # whatever it is, the task must not wait for a wake forever
             return await self._crashed(task, epoch, attempt, exc)
+
+    def _note_session(self, task: LocalTask, epoch: int, session: str) -> None:
+        """Keep the executor's session with the task, so a later run continues it."""
+        if self._slot.current(epoch) and task.get("executor_session") != session:
+            task.note_executor_session(session)
+            self._slot.save()
+            self._log.info("executor_session", task_id=task.task_id, session_id=session)
 
     async def _crashed(
         self, task: LocalTask, epoch: int, attempt: int, exc: Exception

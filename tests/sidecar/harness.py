@@ -106,6 +106,20 @@ class FakeHub:
             if frame.get("type") == frame_type:
                 return frame
 
+    async def expect_any(
+        self, frame_types: set[str], timeout: float = FRAME_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """The next frame whose type is one of frame_types; others before it are skipped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                frame = await asyncio.wait_for(self.frames.get(), max(remaining, 0))
+            except TimeoutError:
+                raise AssertionError(f"none of {sorted(frame_types)} within {timeout} s") from None
+            if frame.get("type") in frame_types:
+                return frame
+
     async def drop(self, code: int = 1001, reason: str = "going away") -> None:
         """Close the current connection from the hub side."""
         assert self.ws is not None
