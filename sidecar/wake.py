@@ -110,7 +110,7 @@ def plan_wake(
         output_file=output_file,
         results_dir=config.results_dir,
         task_id=task.task_id,
-        parser=executor.parser if executor.parser() is not None else None,
+        parser=(lambda: executor.parser(config)) if executor.streams else None,
         progress_interval_s=config.executor_progress_ms / 1000,
         on_session=on_session,
     )
@@ -118,7 +118,7 @@ def plan_wake(
 
 def streams_results(config: SidecarConfig) -> bool:
     """Whether the sidecar itself writes the task's result files (a streaming executor)."""
-    return config.executor is not None and get_executor(config.executor).parser() is not None
+    return config.executor is not None and get_executor(config.executor).streams
 
 
 def task_environment(

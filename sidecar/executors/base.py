@@ -4,7 +4,7 @@ An executor says how the agent is run for a task: an argv list (never a shell li
 holding task text) or, for the OpenClaw wake, the shell template as today, the prompt
 on stdin, and, for an executor whose CLI writes JSON lines on stdout, a parser for
 them. Executors whose agent reports through result files (``shell``, ``openclaw``)
-have no parser; the sidecar then waits for ``<task_id>.json`` as for a wake_command.
+do not stream; the sidecar then waits for ``<task_id>.json`` as for a wake_command.
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ def clip(value: Any, limit: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split()) if limit <= SNIPPET_MAX_CHARS else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def model_in_args(args: tuple[str, ...]) -> str | None:
+    """The model named by ``--model X``, ``--model=X`` or ``-m X`` in args, if any."""
+    for index, argument in enumerate(args):
+        if argument.startswith("--model="):
+            return clip(argument.split("=", 1)[1], NAME_MAX_CHARS)
+        if argument in ("--model", "-m") and index + 1 < len(args):
+            return clip(args[index + 1], NAME_MAX_CHARS)
+    return None
 
 
 def count(value: Any) -> int | None:
@@ -148,14 +158,16 @@ class Executor(ABC):
     name: str = ""
     # The default program, looked up on PATH unless executor_path names another.
     program: str | None = None
+    # True: the sidecar reads the run's JSON lines (parser); False: result files.
+    streams: bool = False
 
     @abstractmethod
     def launch(self, request: RunRequest) -> Launch:
         """The command for request; task text only ever in stdin_text or the task file."""
 
-    def parser(self) -> StreamParser | None:
-        """A parser for the run's stdout, or None when the agent writes result files."""
-        return None
+    def parser(self, config: SidecarConfig) -> StreamParser:
+        """A parser for one run's stdout (only called when streams is True)."""
+        raise NotImplementedError(f"the {self.name} executor reports through result files")
 
     def program_path(self, config: SidecarConfig) -> str:
         return config.executor_path or self.program or self.name

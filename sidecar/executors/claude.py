@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sidecar.config import SidecarConfig
 from sidecar.executors.base import (
     NAME_MAX_CHARS,
     OUTPUT_MAX_CHARS,
@@ -115,6 +116,7 @@ def _input_tokens(usage: dict[str, Any]) -> int:
 class Claude(Executor):
     name = "claude"
     program = "claude"
+    streams = True
 
     def launch(self, request: RunRequest) -> Launch:
         argv = [self.program_path(request.config), *HEADLESS_ARGS]
@@ -123,8 +125,8 @@ class Claude(Executor):
             argv += ["--resume", request.resume_session]
         return Launch(cwd=request.workdir, argv=tuple(argv), stdin_text=build_prompt(request.task))
 
-    def parser(self) -> StreamParser:
-        return ClaudeStream()
+    def parser(self, config: SidecarConfig) -> StreamParser:
+        return ClaudeStream()  # its init event names the model
 
 
 EXECUTOR = Claude()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sidecar.config import SidecarConfig
 from sidecar.executors.base import (
     NAME_MAX_CHARS,
     OUTPUT_MAX_CHARS,
@@ -25,6 +26,7 @@ from sidecar.executors.base import (
     StreamParser,
     clip,
     count,
+    model_in_args,
 )
 from sidecar.executors.prompt import build_prompt
 
@@ -101,6 +103,7 @@ class CodexStream(StreamParser):
 class Codex(Executor):
     name = "codex"
     program = "codex"
+    streams = True
 
     def launch(self, request: RunRequest) -> Launch:
         argv = [self.program_path(request.config), "exec", "--json"]
@@ -110,8 +113,11 @@ class Codex(Executor):
         argv.append("-")  # the prompt comes from stdin
         return Launch(cwd=request.workdir, argv=tuple(argv), stdin_text=build_prompt(request.task))
 
-    def parser(self) -> StreamParser:
-        return CodexStream()
+    def parser(self, config: SidecarConfig) -> StreamParser:
+        stream = CodexStream()
+        # Its events do not name the model; the one asked for on its command line is it.
+        stream.figures.model = model_in_args(config.executor_args)
+        return stream
 
 
 EXECUTOR = Codex()

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sidecar.harness import PYTHON, REPO_ROOT, fast_config, sidecar_env, task_assign
+from tests.sidecar.harness import (
+    PYTHON,
+    REPO_ROOT,
+    fast_config,
+    pid_alive,
+    sidecar_env,
+    task_assign,
+)
 
 TASK = "task-00000000000000a1"
 FAKES = Path(__file__).parent / "fakes"
@@ -218,11 +225,33 @@ async def test_a_run_cut_by_a_restart_resumes_its_session(hub, make_sidecar, fak
     assert complete["result"]["status"] == "success"
 
 
+async def test_a_cancelled_run_is_killed_and_leaves_no_result(
+    hub, make_sidecar, fake_cli, tmp_path
+):
+    env = stream_env(tmp_path, "claude_crash.jsonl", FAKE_HANG_S="60")
+    sidecar = make_sidecar(executor_config(hub, fake_cli), **env).start()
+    await hub.expect("identify")
+    await hub.send(task_assign())
+    await sidecar.wait_for_status("working")
+    [run] = runs(tmp_path)
+
+    await hub.send({"type": "task_cancelled", "task_id": TASK, "reason": "operator"})
+    await sidecar.wait_for(lambda: not pid_alive(run["pid"]), "the CLI killed")
+    # A later task's whole run shows the event loop went well past the killed run's end.
+    other = "task-00000000000000b2"
+    await hub.send(task_assign(task_id=other, generation=2))
+    await hub.expect("task_accepted")
+
+    assert not (sidecar.results_dir / f"{TASK}.json").exists()
+    assert hub.count("task_complete") == hub.count("task_failed") == 0
+
+
 async def test_a_codex_run_completes_with_its_last_message_and_usage(
     hub, make_sidecar, fake_cli, tmp_path
 ):
     env = stream_env(tmp_path, "codex_run.jsonl", FAKE_LINE_DELAY_S="0.05")
-    make_sidecar(executor_config(hub, fake_cli, "codex"), **env).start()
+    config = executor_config(hub, fake_cli, "codex", executor_args=["-m", "gpt-5-codex"])
+    make_sidecar(config, **env).start()
     await hub.expect("identify")
     await hub.send(task_assign(description=HOSTILE))
 
@@ -233,9 +262,11 @@ async def test_a_codex_run_completes_with_its_last_message_and_usage(
     assert result["output"] == "Changed the greeting to hello; `pytest -q` passes."
     assert (result["tokens_in"], result["tokens_out"]) == (24763, 122)
     assert result["session_id"] == "0199a213-81c0-7800-8aa1-bbab2a035a53"
+    assert result["model"] == "gpt-5-codex"  # from its command line: the stream has none
     assert isinstance(result["execution_ms"], int) and "cost_usd" not in result
     [run] = runs(tmp_path)
-    assert run["argv"] == ["exec", "--json", "-"] and HOSTILE in run["stdin"]
+    assert run["argv"] == ["exec", "--json", "-m", "gpt-5-codex", "-"]
+    assert HOSTILE in run["stdin"]
 
 
 async def test_a_failed_codex_turn_fails_the_task(hub, make_sidecar, fake_cli, tmp_path):

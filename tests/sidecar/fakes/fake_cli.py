@@ -5,7 +5,7 @@ FAKE_STREAM (the .jsonl file to replay, line by line, as written), FAKE_LINE_DEL
 FAKE_REPEAT (assistant/user lines repeated this often: a long run), FAKE_HANG_S (silence
 after the stream), FAKE_HUGE_LINE (bytes of one over-long line written after the
 first line), FAKE_STDERR, FAKE_EXIT, FAKE_RECORD (a directory: each run appends its
-argv, stdin and cwd to runs.jsonl there).
+argv, stdin, cwd and pid to runs.jsonl there).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def main() -> int:
     prompt = sys.stdin.read()
     record = env.get("FAKE_RECORD")
     if record:
-        entry = {"argv": sys.argv[1:], "stdin": prompt, "cwd": os.getcwd()}
+        entry = {"argv": sys.argv[1:], "stdin": prompt, "cwd": os.getcwd(), "pid": os.getpid()}
         with Path(record, "runs.jsonl").open("a", encoding="utf-8") as runs:
             runs.write(json.dumps(entry) + "\n")
     delay = float(env.get("FAKE_LINE_DELAY_S", "0"))
