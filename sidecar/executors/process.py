@@ -130,8 +130,7 @@ class ExecutorProcess(ShellProcess):
         outcome = await super().wait(timeout_s, until=begun, poll_s=poll_s)
         if outcome is None:
             return None
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self._reader)
+        await asyncio.shield(self._reader)  # the stream read to its end, the result written
         return None if self._took_task else outcome
 
     def kill(self) -> None:
@@ -151,6 +150,21 @@ class ExecutorProcess(ShellProcess):
             pipe.close()
 
     async def _read(self) -> None:
+        """Read the stream to its end; whatever goes wrong, a started run ends with a result."""
+        try:
+            await self._read_stream()
+        except Exception as exc:  # a bug here must not leave the task with nobody on it
+            if self._abandoned:
+                return
+            self._took_task = True
+            super().kill()  # nobody reads its output any more
+            assert self._parser is not None
+            reason = f"sidecar_error: reading the {self._parser.figures.executor} stream: {exc!r}"
+            self._write(write_started, self._plan.results_dir, self._plan.task_id)
+            result = self._parser.failed(reason)
+            self._write(write_result, self._plan.results_dir, self._plan.task_id, result)
+
+    async def _read_stream(self) -> None:
         stream = self._process.stdout
         assert stream is not None
         buffer = bytearray()

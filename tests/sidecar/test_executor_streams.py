@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,9 @@ from sidecar.executors import executor_names, get_executor
 from sidecar.executors.base import RunRequest
 from sidecar.executors.claude import ClaudeStream
 from sidecar.executors.codex import CodexStream
-from sidecar.executors.process import feed_line
+from sidecar.executors.process import ExecPlan, feed_line
 from sidecar.executors.prompt import build_prompt
-from tests.sidecar.harness import TOKEN
+from tests.sidecar.harness import PYTHON, TOKEN
 
 STREAMS = Path(__file__).parent / "fakes" / "streams"
 
@@ -227,3 +229,32 @@ def test_the_shell_executor_fills_in_paths_and_ids_only(tmp_path, argument, expe
 
     assert launch.argv == ("agent", expected.replace("{dir}", str(tmp_path)))
     assert launch.stdin_text is None
+
+
+async def test_a_failure_while_reading_a_stream_ends_the_run_with_a_failed_result(tmp_path):
+    def broken(session: str) -> None:
+        raise RuntimeError("disk gone")
+
+    env = {**os.environ, "FAKE_STREAM": str(STREAMS / "claude_crash.jsonl"), "FAKE_HANG_S": "30"}
+    plan = ExecPlan(
+        command="fake",
+        argv=(PYTHON, str(STREAMS.parent / "fake_cli.py")),
+        cwd=tmp_path,
+        env=env,
+        stdin_text="the prompt",
+        output_file=tmp_path / "task.wake.log",
+        results_dir=tmp_path / "results",
+        task_id="task-1",
+        parser=ClaudeStream,
+        on_session=broken,
+    )
+    process = await plan.start()
+
+    woken = await process.wait(10)
+    result = json.loads((tmp_path / "results" / "task-1.json").read_text())
+
+    assert woken is None  # the task is the result file's now
+    assert result["status"] == "failed"
+    assert result["reason"] == "sidecar_error: reading the claude stream: RuntimeError('disk gone')"
+    assert (tmp_path / "results" / "task-1.started").exists()
+    await asyncio.wait_for(process._process.wait(), 10)  # killed, not left running for 30 s
