@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sidecar.config import SidecarConfig
 from sidecar.executors import get_executor
-from sidecar.executors.base import RunRequest
+from sidecar.executors.base import RunRequest, session_id
 from sidecar.executors.process import ExecPlan
 from sidecar.localtask import LocalTask
 from sidecar.queuefile import write_atomic
@@ -92,7 +92,7 @@ def plan_wake(
             config=config,
             task=task.to_json(),
             task_file=task_file,
-            resume_session=session if isinstance(session, str) and session else None,
+            resume_session=session_id(session),
         )
     )
     output_file = config.tasks_dir / f"{task.task_id}.wake.log"

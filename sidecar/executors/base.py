@@ -10,6 +10,7 @@ do not stream; the sidecar then waits for ``<task_id>.json`` as for a wake_comma
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,13 @@ OUTPUT_MAX_CHARS = 32_000
 SNIPPET_MAX_CHARS = 300
 NAME_MAX_CHARS = 120
 REASON_MAX_CHARS = 1_500
+# A session id goes back onto a command line (--resume): it must not read as an option.
+SESSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def session_id(value: Any) -> str | None:
+    """value if it has the shape of a session id, else None."""
+    return value if isinstance(value, str) and SESSION_PATTERN.fullmatch(value) else None
 
 
 def clip(value: Any, limit: int) -> str:

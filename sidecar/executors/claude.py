@@ -25,6 +25,7 @@ from sidecar.executors.base import (
     amount,
     clip,
     count,
+    session_id,
 )
 from sidecar.executors.prompt import build_prompt
 
@@ -40,8 +41,7 @@ class ClaudeStream(StreamParser):
     def feed(self, event: dict[str, Any]) -> None:
         figures = self.figures
         kind = event.get("type")
-        if isinstance(event.get("session_id"), str) and event["session_id"]:
-            figures.session_id = clip(event["session_id"], NAME_MAX_CHARS)
+        figures.session_id = session_id(event.get("session_id")) or figures.session_id
         if kind == "system" and event.get("subtype") == "init":
             if isinstance(event.get("model"), str):
                 figures.model = clip(event["model"], NAME_MAX_CHARS)

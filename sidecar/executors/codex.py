@@ -27,6 +27,7 @@ from sidecar.executors.base import (
     clip,
     count,
     model_in_args,
+    session_id,
 )
 from sidecar.executors.prompt import build_prompt
 
@@ -47,8 +48,8 @@ class CodexStream(StreamParser):
     def feed(self, event: dict[str, Any]) -> None:
         figures = self.figures
         kind = event.get("type")
-        if kind == "thread.started" and isinstance(event.get("thread_id"), str):
-            figures.session_id = clip(event["thread_id"], NAME_MAX_CHARS)
+        if kind == "thread.started":
+            figures.session_id = session_id(event.get("thread_id")) or figures.session_id
             figures.activity = "started"
         elif kind == "turn.started":
             self._turns += 1

@@ -258,3 +258,14 @@ async def test_a_failure_while_reading_a_stream_ends_the_run_with_a_failed_resul
     assert result["reason"] == "sidecar_error: reading the claude stream: RuntimeError('disk gone')"
     assert (tmp_path / "results" / "task-1.started").exists()
     await asyncio.wait_for(process._process.wait(), 10)  # killed, not left running for 30 s
+
+
+@pytest.mark.parametrize("bad", ["--dangerously-skip-permissions", "", "a b", 7, "x" * 200])
+def test_a_session_id_that_could_read_as_an_option_is_ignored(bad):
+    parser = ClaudeStream()
+    feed_line(
+        parser, json.dumps({"type": "system", "subtype": "init", "session_id": "s-1"}).encode()
+    )
+    feed_line(parser, json.dumps({"type": "assistant", "session_id": bad}).encode())
+
+    assert parser.figures.session_id == "s-1"
