@@ -3,7 +3,9 @@
 The template runs as written: the task reaches it only through environment variables
 (sidecar.template explains why), the template's own names TASK_ID, TASK_DESCRIPTION,
 TASK_JSON, TASK_FILE and TASK_GENERATION, each also as AGENTCOM_<name>, plus
-AGENTCOM_RESULTS_DIR, AGENTCOM_SIDECAR_CONFIG and AGENTCOM_AGENT_ID.
+AGENTCOM_RESULTS_DIR, AGENTCOM_SIDECAR_CONFIG and AGENTCOM_AGENT_ID. A configured
+executor (sidecar.executors) gets the same environment and the same task file; its
+argv is run without a shell.
 """
 
 from __future__ import annotations
