@@ -217,8 +217,10 @@ async def test_a_run_cut_by_a_restart_resumes_its_session(hub, make_sidecar, fak
     sidecar.start()
     await hub.expect("task_recovering")
     await hub.send({"type": "task_continue", "task_id": TASK, "generation": 1})
+    woken = await hub.expect("wake_result")
     complete = await hub.expect("task_complete")
 
+    assert woken["attempt"] == 2  # the run again counts as a wake attempt
     first, second = runs(tmp_path)
     assert "--resume" not in first["argv"]
     assert second["argv"][-2:] == ["--resume", session]
