@@ -6,13 +6,17 @@ database plus a Redis key prefix in the scaled run); `HubProcess` runs `manage.p
 """
 
 import asyncio
+import atexit
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +37,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SQLITE_FILE = "agentcom.sqlite3"  # settings.DATABASES' name inside the data directory
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+_templates: dict[str, str] = {}
+
+
+def migrated_template() -> str:
+    """A database migrated once per test session, copied for every backend: a migrate
+    run per test costs seconds (a process start and every migration); a copy, milliseconds.
+    Returns a Postgres database name (scaled run) or a SQLite file path."""
+    if "template" in _templates:
+        return _templates["template"]
+    scratch = Path(tempfile.mkdtemp(prefix="agentcom-template-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    env = {"AGENTCOM_DATA_DIR": str(scratch)}
+    if SCALED:
+        name = f"agentcom_e2e_template_{os.getpid()}"
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(f'CREATE DATABASE "{name}"')
+        atexit.register(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        _migrate({**env, "DATABASE_URL": f"{base}/{name}", "REDIS_URL": os.environ["REDIS_URL"]})
+        _templates["template"] = name
+    else:
+        _migrate({**env, "DATABASE_URL": "", "REDIS_URL": ""})
+        _templates["template"] = str(scratch / SQLITE_FILE)
+    return _templates["template"]
+
+
 class Backend:
     """Where one test's hub processes keep their state."""
 
@@ -42,21 +94,23 @@ class Backend:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.env: dict[str, str] = {"AGENTCOM_DATA_DIR": str(self.data_dir)}
         self.database: str | None = None
+        template = migrated_template()
         if SCALED:
             self.database = f"agentcom_e2e_{secrets.token_hex(4)}"
             base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-            self._admin(f'CREATE DATABASE "{self.database}"')
+            self._admin(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
             self.env["DATABASE_URL"] = f"{base}/{self.database}"
             self.env["REDIS_URL"] = os.environ["REDIS_URL"]
             self.env["AGENTCOM_REDIS_PREFIX"] = f"agentcom-test-{secrets.token_hex(4)}"
-        self.manage("migrate", "-v0")
+        else:
+            with (
+                sqlite3.connect(template) as source,
+                sqlite3.connect(self.data_dir / SQLITE_FILE) as copy,
+            ):
+                source.backup(copy)
 
     def _admin(self, sql: str) -> None:
-        import psycopg
-
-        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(sql)
+        _admin(sql)
 
     def drop(self) -> None:
         if self.database:
