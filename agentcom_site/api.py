@@ -81,6 +81,7 @@ def register_routers() -> None:
     from messaging.api import router as messaging_router
     from tasks.api import admin_router as tasks_admin_router
     from tasks.api import router as tasks_router
+    from tasks.costs_api import router as costs_router
     from tasks.dispatch_api import router as dispatch_router
 
     api.add_router("/health", health_router)
@@ -89,6 +90,7 @@ def register_routers() -> None:
     api.add_router("/api/tasks", tasks_router)
     api.add_router("/api/admin", tasks_admin_router)
     api.add_router("/api/dispatch", dispatch_router)
+    api.add_router("/api/costs", costs_router)
     api.add_router("/api/admin", log_level_router)
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)

@@ -5,6 +5,7 @@ Scaled: DATABASE_URL (Postgres) and REDIS_URL (channels-redis).
 """
 
 import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
@@ -352,3 +353,35 @@ for _network in AGENTCOM_METRICS_ALLOW:
         ) from None
 # Queue-age series per capability key: the oldest keys only, so labels stay bounded.
 AGENTCOM_METRICS_MAX_KEYS = envint("AGENTCOM_METRICS_MAX_KEYS", 50)
+
+
+# --- Costs (PROTOCOL.md §3.2, §4.5 "Costs") ------------------------------------------------
+def _prices(raw: str) -> dict[str, dict[str, float]]:
+    """AGENTCOM_PRICES: JSON {model: {"in_per_mtok": dollars, "out_per_mtok": dollars}},
+    what a million input and output tokens cost. Checked here, so a typo stops the start."""
+    try:
+        table = json.loads(raw or "{}")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"AGENTCOM_PRICES is not JSON: {exc}") from None
+    if not isinstance(table, dict) or len(table) > 1000:
+        raise ImproperlyConfigured("AGENTCOM_PRICES must be a JSON object of at most 1000 models")
+    prices = {}
+    for model, price in table.items():
+        if not (isinstance(model, str) and 0 < len(model) <= 128 and isinstance(price, dict)):
+            raise ImproperlyConfigured(f"AGENTCOM_PRICES: {model!r} needs a price object")
+        if set(price) != {"in_per_mtok", "out_per_mtok"}:
+            raise ImproperlyConfigured(
+                f"AGENTCOM_PRICES[{model!r}] must have exactly in_per_mtok and out_per_mtok"
+            )
+        for key, value in price.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ImproperlyConfigured(f"AGENTCOM_PRICES[{model!r}].{key} must be a number")
+            if not 0 <= value <= 10_000:
+                raise ImproperlyConfigured(f"AGENTCOM_PRICES[{model!r}].{key} must be 0-10000")
+        prices[model] = {key: float(value) for key, value in price.items()}
+    return prices
+
+
+AGENTCOM_PRICES = _prices(os.getenv("AGENTCOM_PRICES", ""))
+# The longest range GET /api/costs sums over, in days.
+AGENTCOM_COSTS_MAX_DAYS = envint("AGENTCOM_COSTS_MAX_DAYS", 90)

@@ -77,6 +77,7 @@ def _submitted(task: Task, warnings: list[dict[str, str]]) -> dict[str, Any]:
 )
 def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
+    intake.check_submitter_may([body], is_operator=principal.is_operator)
     principal.charge(ratelimit.SUBMIT)
     task, created = intake.submit(body, submitted_by=principal.actor)
     (warnings,) = intake.warnings([task])
@@ -90,6 +91,7 @@ def submit(request: HttpRequest, body: TaskSubmitIn):
 )
 def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal: Principal = request.auth
+    intake.check_submitter_may(body.tasks, is_operator=principal.is_operator, batch=True)
     principal.charge(ratelimit.SUBMIT, units=len(body.tasks))
     results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
     created = sum(1 for _, new in results if new)

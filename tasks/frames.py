@@ -13,6 +13,7 @@ from pydantic import Field
 from agentcom_site.core.limits import GENERATION_MAX, TOKENS_USED_MAX, WAKE_ATTEMPT_MAX
 from agentcom_site.core.validation import LIMITS, Strict, stored_json, text, validate
 from tasks import holders, queue
+from tasks.costs import CostIn
 from tasks.models import HELD, Task
 
 TaskId = text("task_id", min_length=1)
@@ -31,7 +32,9 @@ class ProgressFrame(Strict):
     progress: stored_json("progress", Any) = None  # type: ignore[valid-type]
 
 
-class CompleteFrame(Strict):
+class CompleteFrame(CostIn):
+    """The cost fields (`CostIn`) ride at the top level, beside `tokens_used`."""
+
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
     result: stored_json("result") = Field(default_factory=dict)  # type: ignore[valid-type]
@@ -105,6 +108,7 @@ async def complete(consumer: Any, raw: dict[str, Any]) -> None:
             frame.generation,
             result=frame.result,
             tokens_used=frame.tokens_used,
+            cost=frame,
         ),
     )
     await consumer.send_frame(_ack(frame.task_id, "complete"))

@@ -8,12 +8,59 @@ A submission nobody can take yet is still accepted; `warnings` says so.
 from typing import Any
 
 from agentcom_site.core.clock import from_ms
-from agentcom_site.core.errors import invalid
+from agentcom_site.core.errors import forbidden, invalid
 from agents.models import Agent
-from tasks import queue
+from tasks import complexity, queue
 from tasks.explain import AGENTS_READ
 from tasks.models import Task
-from tasks.schemas import TaskSubmitIn
+from tasks.schemas import COMMAND_STEPS, DefinitionOfDone, TaskSubmitIn
+
+COMMAND_STEPS_FORBIDDEN = "command_steps_forbidden"
+
+
+def check_submitter_may(
+    bodies: list[TaskSubmitIn], *, is_operator: bool, batch: bool = False
+) -> None:
+    """Steps that run a command run with the agent machine's rights: only an operator
+    may set them. An agent's submission carrying one is refused whole (403
+    `command_steps_forbidden`), before anything is stored."""
+    if is_operator:
+        return
+    for index, body in enumerate(bodies):
+        if body.runs_commands():
+            where = f"tasks[{index}]." if batch else ""
+            raise forbidden(
+                f"{where}verification_steps: only an operator may set "
+                f"{' or '.join(COMMAND_STEPS)} steps; they run commands on the agent's machine",
+                code=COMMAND_STEPS_FORBIDDEN,
+            )
+
+
+def definition(body: DefinitionOfDone, description: str) -> dict[str, Any]:
+    """The definition-of-done columns for body; the complexity estimated when not given."""
+    if body.complexity is not None:
+        level, reason, estimated = body.complexity, "given by the submitter", False
+    else:
+        level, reason = complexity.estimate(
+            description,
+            body.success_criteria or "",
+            len(body.file_hints),
+            len(body.verification_steps),
+        )
+        estimated = True
+    return {
+        "repo": body.repo or "",
+        "branch": body.branch or "",
+        "file_hints": list(body.file_hints),
+        "success_criteria": body.success_criteria or "",
+        "verification_steps": [
+            step.model_dump(exclude_none=True) for step in body.verification_steps
+        ],
+        "max_verification_retries": body.max_verification_retries,
+        "complexity": level,
+        "complexity_reason": reason,
+        "complexity_estimated": estimated,
+    }
 
 
 def submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
@@ -34,6 +81,7 @@ def submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
         "idempotency_key": body.idempotency_key,
         "depends_on": body.depends_on,
         "pinned_to": pinned,
+        "definition": definition(body, body.description),
     }
 
 

@@ -54,6 +54,18 @@ def default_title(description: str) -> str:
     return ""
 
 
+COST_FIELDS = (
+    "tokens_in",
+    "tokens_out",
+    "model",
+    "cost_usd",
+    "cost_computed",
+    "execution_ms",
+    "iterations",
+    "session_id",
+)
+
+
 class Task(ConcurrentTransitionMixin, models.Model):
     id = models.CharField(primary_key=True, max_length=21, default=new_task_id, editable=False)
     title = models.CharField(max_length=200, blank=True)
@@ -85,8 +97,29 @@ class Task(ConcurrentTransitionMixin, models.Model):
     held_off = models.JSONField(default=dict, blank=True)
     complete_by = models.DateTimeField(null=True, blank=True)
 
+    # What "done" means (PROTOCOL.md §4.5): checked by the input gate, handed to the
+    # holder in task_assign; the sidecar runs the verification steps.
+    repo = models.CharField(max_length=2000, blank=True, default="")
+    branch = models.CharField(max_length=200, blank=True, default="")
+    file_hints = models.JSONField(default=list, blank=True)
+    success_criteria = models.TextField(blank=True, default="")
+    verification_steps = models.JSONField(default=list, blank=True)
+    max_verification_retries = models.PositiveSmallIntegerField(default=2)
+    complexity = models.CharField(max_length=16, default="standard")
+    complexity_reason = models.CharField(max_length=500, blank=True, default="")
+    complexity_estimated = models.BooleanField(default=False)
+
     result = StoredJSONField(null=True, blank=True)
     tokens_used = models.PositiveBigIntegerField(null=True, blank=True)
+    # What the result cost (PROTOCOL.md §3.2), in columns so sums stay one query.
+    tokens_in = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_out = models.PositiveBigIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=128, blank=True, default="")
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
+    cost_computed = models.BooleanField(default=False)  # from AGENTCOM_PRICES, not the agent
+    execution_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    iterations = models.PositiveBigIntegerField(null=True, blank=True)
+    session_id = models.CharField(max_length=256, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     progress = StoredJSONField(null=True, blank=True)
 
@@ -129,6 +162,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["status", "holder"], name="task_status_holder"),
             models.Index(fields=["submitted_by", "created_at"], name="task_submitter"),
+            # Cost sums over a range of days (tasks.costs).
+            models.Index(fields=["completed_at"], name="task_completed_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -154,6 +189,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         "held_off",
         "result",
         "tokens_used",
+        *COST_FIELDS,
         "last_error",
         "progress",
         "updated_at",
@@ -217,9 +253,11 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.holder_lost_at = None
 
     @transition(field=status, source=HELD, target=TaskStatus.COMPLETED, custom={"admin": False})
-    def complete(self, *, result: dict, tokens_used: int | None) -> None:
+    def complete(self, *, result: dict, tokens_used: int | None, cost: dict | None = None) -> None:
         self.result = result
         self.tokens_used = tokens_used
+        for field, value in (cost or {}).items():
+            setattr(self, field, value)
         self.completed_at = now()
         self.holder_lost_at = None
 

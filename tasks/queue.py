@@ -21,6 +21,7 @@ from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks import flow, holders
+from tasks.costs import CostIn, cost_columns
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
@@ -265,8 +266,11 @@ def submit_task(
     idempotency_key: str | None = None,
     depends_on: list[str] | None = None,
     pinned_to: Agent | None = None,
+    definition: dict[str, Any] | None = None,
 ) -> tuple[Task, bool]:
     """Queue a new task; returns (task, created).
+
+    `definition` holds the checked definition-of-done columns (`tasks.intake.definition`).
 
     A repeated `idempotency_key` from the same submitter returns the existing task with
     created=False and changes nothing. Unknown `depends_on` ids raise ValidationFailed.
@@ -292,6 +296,7 @@ def submit_task(
                 idempotency_key=idempotency_key,
                 depends_on=depends_on or [],
                 pinned_to=pinned_to,
+                **(definition or {}),
             )
     except IntegrityError:
         # A concurrent submit with the same key won the race: answer with its task.
@@ -500,8 +505,10 @@ def complete_task(
     *,
     result: dict[str, Any],
     tokens_used: int | None = None,
+    cost: CostIn | None = None,
 ) -> Task:
-    """`task_complete`: assigned|working → completed, once. Unblocks dependents."""
+    """`task_complete`: assigned|working → completed, once. Unblocks dependents.
+    The cost fields come from `cost` (the frame), else from the result (`tasks.costs`)."""
     fallback = result.get("tokens_used")
     if tokens_used is None and isinstance(fallback, int) and not isinstance(fallback, bool):
         # v1.0 sidecars report it inside the result; out of range there is just not counted
@@ -510,7 +517,7 @@ def complete_task(
         task = _fenced("complete", task_id, agent, generation)
         holder = _locked_agent(agent.pk)
         previous = task.status
-        task.complete(result=result, tokens_used=tokens_used)
+        task.complete(result=result, tokens_used=tokens_used, cost=cost_columns(cost, result))
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )

@@ -17,6 +17,60 @@ HISTORY_LIMIT = 50
 SUMMARY_OMITS = ("metadata", "result", "progress")
 
 
+def definition_fields(task: Task) -> dict[str, Any]:
+    """What "done" means, as task_assign and the task record carry it (PROTOCOL.md §3.2):
+    additive fields an older sidecar ignores."""
+    return {
+        "repo": task.repo or None,
+        "branch": task.branch or None,
+        "file_hints": task.file_hints,
+        "success_criteria": task.success_criteria or None,
+        "verification_steps": task.verification_steps,
+        "max_verification_retries": task.max_verification_retries,
+        "complexity": task.complexity,
+        "complexity_reason": task.complexity_reason,
+        "complexity_estimated": task.complexity_estimated,
+    }
+
+
+def cost_fields(task: Task) -> dict[str, Any]:
+    """What the result cost; `cost_usd` as a number (it is stored as a decimal)."""
+    return {
+        "tokens_in": task.tokens_in,
+        "tokens_out": task.tokens_out,
+        "model": task.model or None,
+        "cost_usd": float(task.cost_usd) if task.cost_usd is not None else None,
+        "cost_computed": task.cost_computed,
+        "execution_ms": task.execution_ms,
+        "iterations": task.iterations,
+        "session_id": task.session_id or None,
+    }
+
+
+class DefinitionOut(Out):
+    repo: str | None
+    branch: str | None
+    file_hints: list[str]
+    success_criteria: str | None
+    # Each step as submitted: `type` and its own fields (PROTOCOL.md §4.5).
+    verification_steps: list[dict[str, Any]]
+    max_verification_retries: int
+    complexity: str
+    complexity_reason: str
+    complexity_estimated: bool
+
+
+class CostOut(Out):
+    tokens_in: int | None
+    tokens_out: int | None
+    model: str | None
+    cost_usd: float | None
+    cost_computed: bool
+    execution_ms: int | None
+    iterations: int | None
+    session_id: str | None
+
+
 def history_entry(event: TaskEvent) -> dict[str, Any]:
     return {
         "event": event.event,
@@ -59,9 +113,8 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
     return record
 
 
-class TaskRecordOut(Out):
-    """A task's record (`task_record`) without its history. `metadata`, `progress` and
-    `result` are whatever the submitter and the agent sent."""
+class TaskCoreOut(Out):
+    """A task's own fields, in the order `_record` writes them."""
 
     id: str
     task_id: str
@@ -92,6 +145,12 @@ class TaskRecordOut(Out):
     completed_at: int | None
 
 
+class TaskRecordOut(CostOut, DefinitionOut, TaskCoreOut):
+    """A task's record (`task_record`) without its history. `metadata`, `progress` and
+    `result` are whatever the submitter and the agent sent; the definition of done and
+    the cost fields follow the rest (pydantic takes the bases' fields from the last)."""
+
+
 class TaskDetailOut(TaskRecordOut):
     """One task: the record plus its last 50 history entries, newest first."""
 
@@ -110,6 +169,7 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "priority": task.priority,
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
+        **definition_fields(task),
     }
 
 
@@ -169,6 +229,8 @@ def _record(
             "created_at": to_ms(task.created_at),
             "updated_at": to_ms(task.updated_at),
             "completed_at": to_ms(task.completed_at),
+            **definition_fields(task),
+            **cost_fields(task),
         }
     )
     if description_truncated is not None:

@@ -22,6 +22,15 @@ LIMITS = {
     "message_type": 64,
     "task_id": 128,
     "url": 2_000,
+    # What a task says "done" means (PROTOCOL.md §4.5).
+    "repo": 2_000,
+    "branch": 200,
+    "file_hint": 1_024,
+    "success_criteria": 10_000,
+    "command": 2_000,
+    # What a result cost (PROTOCOL.md §3.2).
+    "model": 128,
+    "session_id": 256,
 }
 
 # Stored JSON fields, in bytes of their compact JSON.
@@ -46,6 +55,12 @@ MAX_RETRIES_MAX = 100
 WIP_CAP_MAX = 100_000  # tasks held at once under one cap
 COUNTER_MAX = 2**53 - 1  # seq, cursor, since, offset: exact in every JSON client
 WAKE_ATTEMPT_MAX = 1_000
+FILE_HINTS_MAX = 50  # paths a task may point at
+VERIFICATION_STEPS_MAX = 20
+DIFF_GLOBS_MAX = 50  # globs of one diff_within step
+VERIFICATION_RETRIES_MAX = 10
+STEP_TIMEOUT_S_MAX = 3600  # one verification step, seconds (from 1)
+COST_USD_MAX = 1_000_000  # dollars one result may cost
 # Timestamps (complete_by, time filters) may lie at most this far from now.
 TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 

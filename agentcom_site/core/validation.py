@@ -67,7 +67,9 @@ def text(limit_key: str, *, min_length: int = 0) -> Any:
     return Annotated[str, StringConstraints(max_length=LIMITS[limit_key], min_length=min_length)]
 
 
-_VALIDATOR_LOC_PREFIXES = ("function-", "constrained-", "union[", "tagged-union")
+# A tagged union's branches are tagged `kind:<value>` so their names stay out of paths.
+TAG_PREFIX = "kind:"
+_VALIDATOR_LOC_PREFIXES = ("function-", "constrained-", "union[", "tagged-union", TAG_PREFIX)
 _TYPE_LOC_PARTS = ("str", "int", "dict", "list", "bool", "float", "none")
 
 

@@ -105,3 +105,68 @@ def mutated(draw: st.DrawFn, shape: st.SearchStrategy[dict[str, Any]]) -> str:
         obj[draw(st.sampled_from(sorted(obj)))] = HOLE
     text = json.dumps(obj)
     return text.replace(json.dumps(HOLE), draw(hostile_text), 1)
+
+
+# --- what a task says "done" means, and what a result cost -------------------------------
+
+# Near-misses of every rule beside well-formed values, so the search meets both sides.
+git_texts = texts | st.sampled_from(
+    [
+        "shop",
+        "acme/shop",
+        "https://github.com/acme/shop.git",
+        "git@github.com:acme/shop.git",
+        "ssh://git@host:22/a/b",
+        "ext::sh -c id",
+        "-uhttps://x/y",
+        "file:///etc/passwd",
+        "https://u:p@h/x",
+        "main",
+        "release/2.1",
+        "a..b",
+        "-f",
+        "x.lock",
+        "a b",
+        "x~1",
+        "src/app.py",
+        "../etc/passwd",
+        "/abs",
+        "a/../b",
+        "C:/x",
+        "a\\b",
+        "docs/**",
+        "tab\tin",
+        "line\nbreak",
+    ]
+)
+step_types = st.sampled_from(
+    ["command_succeeds", "tests_pass", "file_exists", "git_clean", "diff_within", "rm_rf", 7, []]
+)
+timeouts = st.integers(min_value=-1, max_value=4000) | st.sampled_from([0, 1, 3600, 3601])
+verification_steps = st.lists(
+    body(
+        command=texts | st.sampled_from(["pytest -q", "make\x1b", "   ", "x" * 2001]),
+        timeout_s=timeouts,
+        path=git_texts,
+        paths=st.lists(git_texts, max_size=3),
+    ).flatmap(lambda b: step_types.map(lambda kind: {"type": kind, **b})),
+    max_size=3,
+)
+definition_fields = dict(
+    repo=git_texts,
+    branch=git_texts,
+    file_hints=st.lists(git_texts, max_size=4),
+    success_criteria=texts,
+    verification_steps=verification_steps,
+    max_verification_retries=st.integers(min_value=-1, max_value=12),
+    complexity=st.sampled_from(["trivial", "standard", "complex", "huge", None, 1]),
+)
+cost_fields = dict(
+    tokens_in=counters,
+    tokens_out=counters,
+    model=texts | st.sampled_from(["claude-sonnet-4", "gpt-5", "bad model", "m" * 129]),
+    cost_usd=st.floats(allow_nan=False, allow_infinity=False) | counters,
+    execution_ms=counters,
+    iterations=counters,
+    session_id=texts | st.sampled_from(["5f0c-11aa", "x" * 257]),
+)

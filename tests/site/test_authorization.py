@@ -55,6 +55,7 @@ ROUTES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/admin/push-task"): (OP, {"agent_id": "owner", "description": "x"}),
     ("GET", "/api/tasks/{task_id}/explain"): (ANY, None),
     ("GET", "/api/dispatch"): (OP, None),
+    ("GET", "/api/costs"): (OP, None),
     ("POST", "/api/dispatch/pause"): (OP, {"capability": "gpu", "reason": "r"}),
     ("POST", "/api/dispatch/resume"): (OP, {"capability": "gpu", "reason": "r"}),
     ("PUT", "/api/dispatch/caps"): (OP, {"scope": "capability", "key": "gpu", "limit": 2}),
@@ -258,6 +259,34 @@ def test_http_route_answers_each_caller_as_documented(method, path, caller, sett
     else:
         assert response.status_code == int(outcome), response.content
         assert response.json()["error"] in ("unauthorized", "forbidden")
+
+
+COMMAND_STEP = {"type": "tests_pass", "command": "make test", "timeout_s": 60}
+WITH_COMMAND_STEP = {
+    "/api/tasks": {"description": "x", "verification_steps": [COMMAND_STEP]},
+    "/api/tasks/batch": {"tasks": [{"description": "x", "verification_steps": [COMMAND_STEP]}]},
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("path", sorted(WITH_COMMAND_STEP))
+def test_only_operators_may_submit_steps_that_run_commands(path, caller):
+    """Verification commands run with the agent machine's rights (PROTOCOL.md §4.5)."""
+    state = world()
+    before = Task.objects.count()
+    response = client_for(caller, state).post(
+        path, json.dumps(WITH_COMMAND_STEP[path]), content_type="application/json"
+    )
+    if caller in OPERATORS:
+        assert response.status_code == 201, response.content
+        assert Task.objects.count() == before + 1
+        return
+    expected_status = 401 if caller in NOBODY else 403
+    assert response.status_code == expected_status, response.content
+    if expected_status == 403:
+        assert response.json()["error"] == "command_steps_forbidden"
+    assert Task.objects.count() == before
 
 
 FRAME_BODIES = {

@@ -27,7 +27,9 @@ from tests.conftest import bring_online
 from tests.site.gate_strategies import (
     body,
     channels,
+    cost_fields,
     counters,
+    definition_fields,
     ids,
     json_objects,
     json_values,
@@ -52,6 +54,7 @@ task_body = body(
     idempotency_key=texts,
     depends_on=st.lists(texts, max_size=2),
     assign_to=ids,
+    **definition_fields,
 ).map(lambda b: {"description": "do it", **b})
 
 ROUTES: dict[str, tuple[str, str, st.SearchStrategy]] = {
@@ -119,7 +122,7 @@ FRAMES: dict[str, st.SearchStrategy] = {
     "list_channels": body(),
     "task_accepted": body(**TASK_FRAME),
     "task_progress": body(**TASK_FRAME, progress=json_values),
-    "task_complete": body(**TASK_FRAME, result=json_objects, tokens_used=counters),
+    "task_complete": body(**TASK_FRAME, result=json_objects, tokens_used=counters, **cost_fields),
     "task_failed": body(**TASK_FRAME, error=texts, reason=texts),
     "task_rejected": body(**TASK_FRAME, reason=texts),
     "task_recovering": body(task_id=texts),

@@ -58,6 +58,7 @@ OPERATOR_ONLY = {
     ("post", "/api/agents/{agent_id}/undrain"),
     ("get", "/api/admin/log-level"),
     ("put", "/api/admin/log-level"),
+    ("get", "/api/costs"),
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
 SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at", "warnings"]
@@ -200,6 +201,7 @@ def world(settings, make_agent, agent_token, operator_token, submit) -> World:
     queue.accept_task(done.id, worker, done.generation)
     queue.record_progress(done.id, worker, done.generation, progress={"pct": 50.0})
     result = {"pr_url": "https://example.org/pr/1", "tokens_used": 1200, "score": 0.75}
+    result |= {"tokens_in": 1000, "tokens_out": 200, "model": "m-1", "cost_usd": 0.25}
     queue.complete_task(done.id, worker, done.generation, result=result)
     dead = submit("doomed", submitted_by="worker", max_retries=0)
     dead = queue.assign_task(dead.id, worker.pk)
@@ -399,6 +401,19 @@ def test_tasks(call, world):
     push = {"agent_id": "idle-one", "description": "fix it now", "priority": "urgent"}
     pushed = call("post", "/api/admin/push-task", 200, caller="operator", body=push)
     same(pushed, {"status": "pushed", "task_id": pushed["task_id"], "agent_id": "idle-one"})
+
+
+@answering("GET /api/costs")
+def test_costs(call, world):
+    by_agent = call("get", "/api/costs", 200, caller="operator", query="by=agent")
+    assert [g["key"] for g in by_agent["groups"]] == ["worker"]
+    figures = {"tasks": 1, "priced": 1, "tokens_in": 1000, "tokens_out": 200, "cost_usd": 0.25}
+    figures |= {"execution_ms": 0, "iterations": 0}
+    same(by_agent["groups"][0], {"key": "worker", **figures})
+    same(by_agent["totals"], figures)
+    too_long = "since=1700000000000&until=1800000000000"
+    call("get", "/api/costs", 422, caller="operator", query=too_long)
+    call("get", "/api/costs", 403)
 
 
 @answering(
