@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agentcom_site.core.errors import HubError
@@ -133,6 +133,33 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             {"fields": ("description", "result_text", "pull_request", "last_error", "progress")},
         ),
         (
+            "What done means",
+            {
+                "description": "Set at submission (API or dashboard form); read only.",
+                "fields": (
+                    ("repo", "branch"),
+                    "file_hints_list",
+                    "success_criteria",
+                    "steps_list",
+                    "max_verification_retries",
+                    ("complexity", "complexity_estimated"),
+                    "complexity_reason",
+                ),
+            },
+        ),
+        (
+            "What it cost",
+            {
+                "description": "From the agent's result; summed at /api/costs.",
+                "fields": (
+                    ("model", "session_id"),
+                    ("tokens_in", "tokens_out"),
+                    ("cost_usd", "cost_computed"),
+                    ("execution_ms", "iterations"),
+                ),
+            },
+        ),
+        (
             "Times (UTC)",
             {
                 "fields": (
@@ -186,7 +213,32 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             "agent",
             "capabilities_needed",
             "result_text",
+            "file_hints_list",
+            "steps_list",
         ]
+
+    @admin.display(description="File hints")
+    def file_hints_list(self, task: Task) -> str:
+        return ", ".join(str(path) for path in task.file_hints or []) or "-"
+
+    @admin.display(description="Verification steps")
+    def steps_list(self, task: Task) -> str:
+        """Each step on a line: its type, then its fields as given (escaped)."""
+        steps = [s for s in task.verification_steps or [] if isinstance(s, dict)]
+        if not steps:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<li><strong>{}</strong> {}</li>",
+            (
+                (
+                    step.get("type", "?"),
+                    " ".join(f"{k}={json.dumps(v)}" for k, v in step.items() if k != "type"),
+                )
+                for step in steps
+            ),
+        )
+        return format_html('<ol class="verification-steps">{}</ol>', rows)
 
     @admin.display(description="Needs")
     def capabilities_needed(self, task: Task) -> str:

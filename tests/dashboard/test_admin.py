@@ -194,3 +194,27 @@ def test_the_index_keeps_internal_records_in_a_section_of_their_own(admin_client
         assert f"/admin/{table}/" in internal and f"/admin/{table}/" not in messaging
     assert "/admin/tasks/taskevent/" in internal and "/admin/tasks/taskevent/" not in tasks
     assert "/admin/messaging/message/" in messaging and "/admin/tasks/task/" in tasks
+
+
+def test_the_task_page_shows_the_definition_and_cost_read_only(admin_client, assigned):
+    definition = {
+        "repo": "acme/shop",
+        "branch": "main",
+        "file_hints": ["src/<a>.py"],
+        "verification_steps": [
+            {"type": "tests_pass", "command": "pytest <x>"},
+            {"type": "git_clean"},
+        ],
+        "complexity": "trivial",
+        "complexity_reason": "given by the submitter",
+    }
+    task, agent = assigned("holder", definition=definition)
+    result = {"tokens_in": 7, "tokens_out": 3, "model": "m-1", "cost_usd": 0.5}
+    queue.complete_task(task.id, agent, task.generation, result=result)
+    page = admin_client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert "What done means" in page and "What it cost" in page
+    assert '<ol class="verification-steps"><li><strong>tests_pass</strong>' in page
+    assert "pytest &lt;x&gt;" in page and "src/&lt;a&gt;.py" in page
+    assert "<x>" not in page
+    assert 'name="repo"' not in page  # read only: shown, never an input
+    assert re.search(r'class="readonly">0\.50*</div>', page)
