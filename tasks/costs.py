@@ -15,7 +15,7 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from pydantic import Field, StringConstraints
 
-from agentcom_site.core.limits import COST_USD_MAX, COUNTER_MAX, LIMITS
+from agentcom_site.core.limits import COST_USD_MAX, COUNTER_MAX, LIMITS, TOKENS_USED_MAX
 from agentcom_site.core.validation import Strict
 from tasks.models import CAPABILITY_SEPARATOR, Task, TaskStatus
 
@@ -90,6 +90,15 @@ def cost_columns(frame: CostIn | None, result: dict[str, Any]) -> dict[str, Any]
         columns["cost_usd"] = priced(columns["model"], columns["tokens_in"], columns["tokens_out"])
         columns["cost_computed"] = columns["cost_usd"] is not None
     return columns
+
+
+def tokens_total(columns: dict[str, Any]) -> int | None:
+    """`tokens_in + tokens_out`, for a result that reports no `tokens_used` of its own
+    (None when it reports neither, or the sum is over TOKENS_USED_MAX)."""
+    if columns["tokens_in"] is None and columns["tokens_out"] is None:
+        return None
+    total = (columns["tokens_in"] or 0) + (columns["tokens_out"] or 0)
+    return total if total <= TOKENS_USED_MAX else None
 
 
 # --- sums ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks import flow, holders
-from tasks.costs import CostIn, cost_columns
+from tasks.costs import CostIn, cost_columns, tokens_total
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
@@ -517,7 +517,10 @@ def complete_task(
         task = _fenced("complete", task_id, agent, generation)
         holder = _locked_agent(agent.pk)
         previous = task.status
-        task.complete(result=result, tokens_used=tokens_used, cost=cost_columns(cost, result))
+        columns = cost_columns(cost, result)
+        if tokens_used is None:
+            tokens_used = tokens_total(columns)
+        task.complete(result=result, tokens_used=tokens_used, cost=columns)
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )

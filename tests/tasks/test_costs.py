@@ -69,7 +69,7 @@ async def test_cost_fields_of_task_complete_are_stored_in_columns(running_schedu
     assert (task.tokens_in, task.tokens_out, task.model) == (1200, 300, "claude-x")
     assert task.cost_usd == Decimal("0.012300") and task.cost_computed is False
     assert (task.execution_ms, task.iterations, task.session_id) == (4500, 2, "5f0c-11aa")
-    assert task.result == result
+    assert task.result == result and task.tokens_used == 1500  # in + out
 
     # Only tokens and a priced model, inside the result: the cost comes from the table.
     await _submit()
@@ -79,7 +79,7 @@ async def test_cost_fields_of_task_complete_are_stored_in_columns(running_schedu
     await _complete(sock, frame, {"result": inside})
     task = await _row(frame["task_id"])
     assert task.cost_usd == Decimal("4.500000") and task.cost_computed is True
-    assert task.iterations is None
+    assert task.iterations is None and task.tokens_used == 1_100_000  # in + out
 
     # A bad top-level figure is refused and changes nothing: the task is still held.
     await _submit()
