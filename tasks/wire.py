@@ -14,18 +14,22 @@ from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
 # What a list leaves out: read one task for these (PROTOCOL.md §4.5).
-SUMMARY_OMITS = ("metadata", "result", "progress")
+# The definition's large fields too: 200 tasks of 20 long steps each would pass the
+# response cap.
+LARGE_DEFINITION_FIELDS = ("file_hints", "success_criteria", "verification_steps")
+SUMMARY_OMITS = ("metadata", "result", "progress", *LARGE_DEFINITION_FIELDS)
 
 
-def definition_fields(task: Task) -> dict[str, Any]:
+def definition_fields(task: Task, *, large: bool = True) -> dict[str, Any]:
     """What "done" means, as task_assign and the task record carry it (PROTOCOL.md §3.2):
-    additive fields an older sidecar ignores."""
+    additive fields an older sidecar ignores. Without `large`, the fields that may be
+    long are null (task summaries; LARGE_DEFINITION_FIELDS are not even read then)."""
     return {
         "repo": task.repo or None,
         "branch": task.branch or None,
-        "file_hints": task.file_hints,
-        "success_criteria": task.success_criteria or None,
-        "verification_steps": task.verification_steps,
+        "file_hints": task.file_hints if large else None,
+        "success_criteria": (task.success_criteria or None) if large else None,
+        "verification_steps": task.verification_steps if large else None,
         "max_verification_retries": task.max_verification_retries,
         "complexity": task.complexity,
         "complexity_reason": task.complexity_reason,
@@ -185,6 +189,7 @@ def task_summary(task: Task) -> dict[str, Any]:
         metadata=None,
         progress=None,
         result=None,
+        large_definition=False,
     )
 
 
@@ -196,6 +201,7 @@ def _record(
     progress: Any,
     result: Any,
     description_truncated: bool | None = None,
+    large_definition: bool = True,
 ) -> dict[str, Any]:
     """The task's fields in the order of PROTOCOL.md §3.1; the large ones as given."""
     record: dict[str, Any] = {
@@ -229,7 +235,7 @@ def _record(
             "created_at": to_ms(task.created_at),
             "updated_at": to_ms(task.updated_at),
             "completed_at": to_ms(task.completed_at),
-            **definition_fields(task),
+            **definition_fields(task, large=large_definition),
             **cost_fields(task),
         }
     )
@@ -240,9 +246,13 @@ def _record(
 
 class TaskSummaryOut(TaskRecordOut):
     """A task in lists (`task_summary`): the description cut to a preview; `metadata`,
-    `progress` and `result` always null (read the one task for them)."""
+    `progress`, `result`, `file_hints`, `success_criteria` and `verification_steps`
+    always null (read the one task for them)."""
 
     metadata: None
     progress: None
     result: None
+    file_hints: None
+    success_criteria: None
+    verification_steps: None
     description_truncated: bool

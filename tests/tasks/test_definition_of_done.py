@@ -211,3 +211,12 @@ async def test_task_assign_carries_the_definition_of_done(running_scheduler):
         assert frame[field] == FULL[field], field
     assert frame["max_verification_retries"] == 3 and frame["complexity"] == "standard"
     await sock.close()
+
+
+def test_lists_leave_the_long_fields_to_the_task_itself(ops_client):
+    """200 summaries of 20 long steps each would pass the response cap: lists omit them."""
+    post(ops_client, "/api/tasks", FULL)
+    (summary,) = ops_client.get("/api/tasks").json()["tasks"]
+    assert summary["repo"] == FULL["repo"] and summary["complexity"] == "standard"
+    for field in ("file_hints", "success_criteria", "verification_steps"):
+        assert summary[field] is None, field
