@@ -67,5 +67,6 @@ def estimate(
         points -= 1
         said.append(f"mentions {', '.join(small[:3])} (-1)")
     level = TRIVIAL if points <= 0 else STANDARD if points <= 3 else COMPLEX
-    because = "; ".join(said) if said else "short text, few hints and steps, no telling words"
-    return level, f"estimated {level} ({points} points): {because}"
+    because = "; ".join(["1 to start", *said]) if said else "1 to start, nothing added"
+    unit = "point" if abs(points) == 1 else "points"
+    return level, f"estimated {level} ({points} {unit}): {because}"
