@@ -200,5 +200,6 @@ def push_task(request: HttpRequest, body: PushTaskIn):
         max_retries=body.max_retries,
         complete_by=None,
         needed_capabilities=[],
+        **intake.definition(body, body.description),
     )
     return {"status": "pushed", "task_id": task.id, "agent_id": body.agent_id}

@@ -156,7 +156,7 @@ class TaskBatchIn(Strict):
     tasks: Annotated[list[TaskSubmitIn], Field(min_length=1, max_length=BATCH_MAX)]
 
 
-class PushTaskIn(Strict):
+class PushTaskIn(DefinitionOfDone):
     agent_id: AgentId
     description: text("description", min_length=1)  # type: ignore[valid-type]
     title: text("title") | None = None  # type: ignore[valid-type]

@@ -71,6 +71,7 @@ ROUTES: dict[str, tuple[str, str, st.SearchStrategy]] = {
             metadata=json_objects,
             priority=priorities,
             max_retries=st.integers(min_value=-1, max_value=200),
+            **definition_fields,
         ),
     ),
     "message": (

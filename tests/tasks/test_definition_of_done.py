@@ -220,3 +220,16 @@ def test_lists_leave_the_long_fields_to_the_task_itself(ops_client):
     assert summary["repo"] == FULL["repo"] and summary["complexity"] == "standard"
     for field in ("file_hints", "success_criteria", "verification_steps"):
         assert summary[field] is None, field
+
+
+def test_push_task_takes_the_definition_too(ops_client, make_agent):
+    make_agent("idle-one", online=True)
+    status, body = post(ops_client, "/api/admin/push-task", {"agent_id": "idle-one", **FULL})
+    assert status == 200
+    task = Task.objects.get(pk=body["task_id"])
+    assert task.verification_steps == FULL["verification_steps"] and task.branch == "release/2.1"
+    assert (task.complexity, task.complexity_estimated) == ("standard", False)
+    status, bad = post(
+        ops_client, "/api/admin/push-task", {"agent_id": "idle-one", **FULL, "branch": "-x"}
+    )
+    assert status == 422 and bad["errors"][0]["field"] == "branch"
