@@ -35,6 +35,7 @@ STRIKE_CODES = ("invalid_json", "unknown_message_type", "validation_failed")
 # Close codes of PROTOCOL.md §2.5. A server may only send 1000 or 3000-4999.
 CLOSE_STRIKES = (4008, "too many validation errors")
 CLOSE_TOO_LARGE = (4009, "frame too large")
+CLOSE_IDENTIFY_FAILED = (4010, "identify failed")
 
 
 class AgentConsumer(HubConsumer):
@@ -147,7 +148,18 @@ class AgentConsumer(HubConsumer):
             return
         handlers = frame_handlers()
         if kind == "identify":
-            await handlers["identify"](self, frame)
+            before = self.agent
+            try:
+                await handlers["identify"](self, frame)
+            except Exception:
+                if self.agent is before:
+                    raise  # nothing was bound: an error frame, and the client may retry
+                # Bound in the database but never told `identified`: a client would wait
+                # on a socket the hub counts as live. Close it; the disconnect takes the
+                # agent offline and the client reconnects.
+                log.exception("identify failed after the agent was bound")
+                await self.close_with(*CLOSE_IDENTIFY_FAILED)
+                return
             if self.agent is not None:
                 connections.identified(self)
                 logs.bind(agent_id=self.agent.agent_id)

@@ -163,6 +163,11 @@ class HubConnection:
             self._log.error("hub_error", error=frame.get("error"), detail=frame.get("detail"))
             self._pause_for_auth = True
             await ws.close(1000, "authentication failed")
+        elif kind == "error" and not self._identified:
+            # Only identify is sent before `identified`: the hub could not bind this socket
+            # (e.g. its channel layer was down). Start over rather than wait on it.
+            self._log.error("hub_error", error=frame.get("error"), detail=frame.get("detail"))
+            await ws.close(1000, "identify failed")
         else:
             await self._call(self._handler.on_frame(frame))
 

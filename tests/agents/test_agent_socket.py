@@ -277,3 +277,26 @@ async def test_frames_do_not_detour_through_the_database_thread(monkeypatch):
         assert (await sock.ask({"type": "ping"}))["type"] == "pong"
     await sock.close()
     assert detours == []
+
+
+async def test_an_identify_that_fails_after_binding_closes_the_socket_and_leaves_no_ghost(
+    monkeypatch, caplog
+):
+    """Seen in a chaos run: Redis went away between binding the agent and answering, so
+    the client waited for `identified` on a socket the hub counted as live, forever."""
+    from agents import frames
+
+    async def broken_hook(consumer):
+        raise ConnectionError("the channel layer is down")
+
+    monkeypatch.setattr(frames, "run_identified_hooks", broken_hook)
+    _, token = await new_agent()
+    sock = await Socket().open()
+    await sock.send({"type": "identify", "agent_id": "gcu", "token": token})
+    closed = await sock.comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4010, "reason": "identify failed"}
+    await sock.close()  # the server's disconnect, as daphne delivers it after a close
+    assert "identify failed after the agent was bound" in caplog.text
+    assert token not in caplog.text
+    agent = await db(Agent.objects.get)(agent_id="gcu")
+    assert agent.state == "offline" and agent.channel_name in ("", None)

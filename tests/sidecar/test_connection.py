@@ -48,6 +48,19 @@ async def test_invalid_token_waits_auth_retry_before_trying_again(hub, make_side
     assert TOKEN not in log
 
 
+async def test_an_error_answering_identify_starts_the_connection_over(hub, make_sidecar):
+    """A hub that could not bind the socket answers identify with an error and nothing
+    else: the sidecar must not wait on that socket for an `identified` never to come."""
+    answers = iter([{"type": "error", "error": "internal_error", "detail": "layer down"}])
+    hub.identify_reply = lambda frame: next(answers, {"type": "identified", "agent_id": "x"})
+    make_sidecar(fast_config(hub.url, reconnect_base_ms=50, ping_interval_ms=60_000)).start()
+    await hub.expect("identify")
+
+    await hub.expect("identify", timeout=5)
+
+    assert len(hub.identify_times) == 2
+
+
 async def test_replaced_connection_waits_auth_retry(hub, make_sidecar):
     make_sidecar(fast_config(hub.url, reconnect_base_ms=50, auth_retry_ms=600)).start()
     await hub.expect("identify")
