@@ -194,7 +194,7 @@ async def test_a_long_run_sends_rate_limited_progress_and_keepalives_while_it_ru
     distinct = [value for i, value in enumerate(progress) if i == 0 or value != progress[i - 1]]
     assert 2 <= len(distinct) <= elapsed / 0.5 + 2  # at most one new value per 500 ms
     assert len(progress) > len(distinct)  # keepalives repeat the last value in between
-    assert distinct[-1]["events"] < 300  # the stream was sampled, not relayed line by line
+    assert len(distinct) < 30  # 300 events were sampled, not relayed line by line
     assert "keepalive_withheld" not in sidecar.log_file.read_text()  # alive while it ran
     assert complete["result"]["cost_usd"] == 14.73
     assert complete["result"]["iterations"] == 400
