@@ -113,9 +113,15 @@ def start_services() -> None:
         )
 
 
+# Two workers, a test file each at a time: much of the suite waits on real processes and
+# sockets, so two files side by side take little more than one. `-n 0` runs in one process.
+WORKERS = ["-n", "2", "--dist", "loadfile"]
+
+
 def run_pytest(extra: list[str], env: dict[str, str], label: str) -> int:
     say(f"test suite on {label}")
-    return subprocess.call([PYTHON, "-m", "pytest", *extra], cwd=ROOT, env=env)
+    workers = [] if any(arg.startswith("-n") for arg in extra) else WORKERS
+    return subprocess.call([PYTHON, "-m", "pytest", *workers, *extra], cwd=ROOT, env=env)
 
 
 def test(extra: list[str]) -> int:
