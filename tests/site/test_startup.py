@@ -60,3 +60,23 @@ async def test_a_hub_whose_port_is_taken_exits_before_touching_the_database(
         return first.http("GET", "/health")[0] == 200
 
     await wait_until(first_still_healthy, timeout=5)
+
+
+def test_a_secret_key_another_process_wrote_meanwhile_is_the_one_used(tmp_path, monkeypatch):
+    """Hubs and workers starting at once on a new data directory: one of them sees no key,
+    another writes it before the first does. The first must use that key, not crash on
+    FileExistsError (a scaled chaos run failed to start that way)."""
+    from pathlib import Path
+
+    from agentcom_site import settings as hub_settings
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(hub_settings, "DATA_DIR", tmp_path)
+    (tmp_path / "secret_key").write_text("written-by-the-other-process")
+    looked = Path.exists
+    monkeypatch.setattr(
+        Path, "exists", lambda path: path.name != "secret_key" and looked(path)
+    )  # the look that came just before the other process wrote it
+
+    assert hub_settings._secret_key() == "written-by-the-other-process"
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no draft left behind
