@@ -3,6 +3,7 @@ a fresh channel layer per test, JSON clients per role, and end-to-end backends."
 
 import copy
 import json
+import logging
 import os
 import secrets
 
@@ -130,6 +131,16 @@ def assigned(make_agent, submit):
         return task, agent
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def root_log_level():
+    """`PUT /api/admin/log-level` sets this process's root level; a test that calls it
+    (or a schema fuzzer) must not silence the logs the tests after it read."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
