@@ -13,11 +13,12 @@ pytestmark = [
     pytest.mark.skipif(not SCALED, reason="needs Postgres + Redis (the scaled test run)"),
 ]
 
-AGENTS = 40
-# Enough for every agent to take work from both hubs many times over (15 each on
-# average), few enough to finish well within half the test's timeout on a loaded machine.
-TASKS = 600
-PER_SUBMITTER = 25
+AGENTS = 30
+# Enough for every agent to take work from both hubs many times over (12 each on
+# average), few enough to finish well within half the test's timeout on a loaded machine
+# (the suite runs two test files at once).
+TASKS = 360
+PER_SUBMITTER = 20
 RELEASES = ("completed", "reclaimed", "rejected", "retry", "dead_letter", "cancelled")
 
 
