@@ -587,7 +587,12 @@ def reject_task(task_id: str, agent: Agent, generation: int | None, *, reason: s
             reason=reason,
         )
         holders.free(holder, busy=reason == "busy")
-        announce(EventKind.TASK_REJECTED, task_id=task.id, agent_id=agent.agent_id)
+        announce(
+            EventKind.TASK_REJECTED,
+            task_id=task.id,
+            agent_id=agent.agent_id,
+            held_off_until_ms=task.held_off[agent.agent_id][1],
+        )
     return task
 
 

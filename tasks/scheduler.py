@@ -42,6 +42,10 @@ from tasks.selectors import eligible_queued, queued_capability_keys, queued_pinn
 log = logging.getLogger(__name__)
 
 SCHEDULE_CHANNEL = "agentcom.schedule"
+# A pass asked for at a backoff's end runs this much after it (clock steps, rounding);
+# no delayed pass is put further off than the longest backoff could need.
+BACKOFF_MARGIN_S = 0.05
+MAX_DELAYED_PASS_S = 3600.0
 CHUNK = 256
 # Placing one task usually takes the first idle agent: with thousands idle, reading
 # (and decoding the capabilities of) 256 rows to use one cost more than the claim.
@@ -324,6 +328,12 @@ class SchedulerLoop:
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.wakeup.set)
 
+    def request_in(self, seconds: float) -> None:
+        """Thread-safe: ask for a pass once `seconds` have passed (a backoff ending)."""
+        if self.loop is not None and not self.loop.is_closed():
+            delay = min(max(seconds, 0.0), MAX_DELAYED_PASS_S)
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self.wakeup.set)
+
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._tasks.append(self.loop.create_task(self._run()))
@@ -380,14 +390,18 @@ class SchedulerLoop:
         layer = get_channel_layer()
         while not self._stopping:
             try:
-                await layer.receive(SCHEDULE_CHANNEL)
+                message = await layer.receive(SCHEDULE_CHANNEL)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduler trigger channel failed")
                 await asyncio.sleep(1)
                 continue
-            self.wakeup.set()
+            delay = message.get("in_s")
+            if isinstance(delay, int | float) and delay > 0:
+                self.request_in(delay)
+            else:
+                self.wakeup.set()
 
 
 def _pass_with_fresh_connection() -> int:
@@ -416,6 +430,16 @@ def request_pass() -> None:
         _local.request()
     if not isinstance(get_channel_layer(), InMemoryChannelLayer):
         transport.to_socket(SCHEDULE_CHANNEL, {"type": "schedule"})
+
+
+def request_pass_at(moment_ms: int) -> None:
+    """Ask for a pass when a task's reject backoff ends: nothing else changes then, so
+    without it the task would wait for the next event or sweep."""
+    seconds = (moment_ms - now_ms()) / 1000 + BACKOFF_MARGIN_S
+    if _local is not None:
+        _local.request_in(seconds)
+    if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+        transport.to_socket(SCHEDULE_CHANNEL, {"type": "schedule", "in_s": seconds})
 
 
 PLACE_ON = {"task_submitted", "task_requeued", "task_retried", "task_reclaimed", "task_rejected"}
@@ -449,6 +473,8 @@ def on_event(event: Event) -> None:
     try:
         if event.kind in PLACE_ON and event.task_id:
             place_task(event.task_id, event.data.get("placement"))
+        if event.kind == EventKind.TASK_REJECTED and event.data.get("held_off_until_ms"):
+            request_pass_at(event.data["held_off_until_ms"])
         elif event.kind == EventKind.AGENT_IDLE and event.agent_id:
             feed_agent(event.agent_id)
         released = event.kind == EventKind.TASK_COMPLETED and event.data.get("released")

@@ -186,3 +186,30 @@ async def test_every_explain_reason_from_a_running_hub(backend, start_hub):
     print("\nexplain answers from a running hub:")
     for answer in SHOW:
         print(json.dumps(answer))
+
+
+async def test_a_rejected_task_is_offered_again_when_its_backoff_ends_not_at_the_sweep(
+    backend, start_hub
+):
+    """Nothing commits when a reject backoff ends; the hub must still offer the task then.
+    The sweep is an hour away and the process heartbeat slow. (Embedded, the watcher of
+    SQLite commits may also wake the scheduler on some unrelated write; the scaled run,
+    where a worker schedules, has no such trigger and failed here before.)"""
+    quiet = {"AGENTCOM_SWEEP_INTERVAL_S": "3600", "AGENTCOM_PROCESS_BEAT_S": "30"}
+    hub = hub_with_scheduler(
+        start_hub, **quiet, AGENTCOM_PROCESS_DEAD_AFTER_S="120", AGENTCOM_REJECT_BACKOFF_S="1"
+    )
+    token = backend.create_agent("picky")
+    agent = await AgentClient(hub, "picky", token).connect()
+    ops = backend.operator_token()
+    task = await submit(hub, ops)
+
+    first = await agent.recv_type("task_assign", timeout=10)
+    await agent.send(
+        {"type": "task_rejected", "task_id": task["task_id"], "generation": first["generation"]}
+    )
+    again = await agent.recv_type("task_assign", timeout=10)
+
+    assert again["task_id"] == task["task_id"]
+    assert again["generation"] > first["generation"]
+    await agent.close()
