@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.config import SidecarConfig
+from sidecar.workspaces import task_workdir
 
 # Bounds on what a run's stream may put into a frame (the hub takes 256 KiB of JSON).
 OUTPUT_MAX_CHARS = 32_000
@@ -156,8 +157,8 @@ class RunRequest:
 
     @property
     def workdir(self) -> Path:
-        """The task's working directory: repo_dir when set, else the sidecar directory."""
-        return self.config.repo_dir or self.config.sidecar_dir
+        """The task's working directory: its checkout, else the sidecar directory."""
+        return task_workdir(self.config, self.task) or self.config.sidecar_dir
 
 
 class Executor(ABC):
