@@ -19,6 +19,7 @@ from tasks.models import Task
 from tasks.responses import (
     BatchSubmittedOut,
     DeadLetterOut,
+    TaskAnsweredOut,
     TaskCancelledOut,
     TaskExplainOut,
     TaskListOut,
@@ -27,7 +28,7 @@ from tasks.responses import (
     TaskStatsOut,
     TaskSubmittedOut,
 )
-from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
+from tasks.schemas import AnswerIn, CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
 from tasks.selectors import (
     dead_letter_count,
     dead_letters,
@@ -180,6 +181,18 @@ def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
     reason = body.reason if body is not None else "cancelled"
     queue.cancel_task(task_id, actor=principal.actor, reason=reason)
     return {"status": "cancelled", "task_id": task_id}
+
+
+@router.post(
+    "/{task_id}/answer",
+    auth=operator_auth,
+    response={200: TaskAnsweredOut, **refusals(*BODY_GUARD, 401, 403, 404, 409, 422)},
+    summary="Answer the question a task waits on (operator)",
+)
+def answer(request: HttpRequest, task_id: str, body: AnswerIn):
+    principal: Principal = request.auth
+    task = queue.answer_task(task_id, answer=body.answer, actor=principal.actor)
+    return {"status": task.status, "task_id": task.id, "answer_id": task.answer_id}
 
 
 @admin_router.post(

@@ -167,3 +167,9 @@ class PushTaskIn(DefinitionOfDone):
 
 class CancelIn(Strict):
     reason: Annotated[str, Field(max_length=LIMITS["reason"])] = "cancelled"
+
+
+class AnswerIn(Strict):
+    """An operator's answer to the holder's question (PROTOCOL.md §3.9)."""
+
+    answer: text("answer", min_length=1)  # type: ignore[valid-type]

@@ -75,6 +75,27 @@ class CostOut(Out):
     session_id: str | None
 
 
+def question_fields(task: Task) -> dict[str, Any]:
+    """The holder's latest question and the operator's latest answer, if any (§3.9)."""
+    return {
+        "question": task.question or None,
+        "asked_at": to_ms(task.asked_at),
+        "answer": task.answer or None,
+        "answered_by": task.answered_by or None,
+        "answered_at": to_ms(task.answered_at),
+        "answer_id": task.answer_id,
+    }
+
+
+class QuestionOut(Out):
+    question: str | None
+    asked_at: int | None
+    answer: str | None
+    answered_by: str | None
+    answered_at: int | None
+    answer_id: int
+
+
 def history_entry(event: TaskEvent) -> dict[str, Any]:
     return {
         "event": event.event,
@@ -149,10 +170,11 @@ class TaskCoreOut(Out):
     completed_at: int | None
 
 
-class TaskRecordOut(CostOut, DefinitionOut, TaskCoreOut):
+class TaskRecordOut(QuestionOut, CostOut, DefinitionOut, TaskCoreOut):
     """A task's record (`task_record`) without its history. `metadata`, `progress` and
     `result` are whatever the submitter and the agent sent; the definition of done and
-    the cost fields follow the rest (pydantic takes the bases' fields from the last)."""
+    the cost fields, then the question fields follow the rest (pydantic takes the bases'
+    fields from the last)."""
 
 
 class TaskDetailOut(TaskRecordOut):
@@ -174,6 +196,18 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
         **definition_fields(task),
+    }
+
+
+def input_frame(task: Task) -> dict[str, Any]:
+    """`task_input`: the operator's latest answer to the holder's question (§3.9)."""
+    return {
+        "type": "task_input",
+        "task_id": task.id,
+        "generation": task.generation,
+        "answer_id": task.answer_id,
+        "question": task.question,
+        "answer": task.answer,
     }
 
 
@@ -237,6 +271,7 @@ def _record(
             "completed_at": to_ms(task.completed_at),
             **definition_fields(task, large=large_definition),
             **cost_fields(task),
+            **question_fields(task),
         }
     )
     if description_truncated is not None:

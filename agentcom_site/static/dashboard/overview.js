@@ -8,7 +8,7 @@
   "use strict";
   const Live = window.AgentComLive;
   const PRIORITY = ["urgent", "high", "normal", "low"];
-  const STATUSES = ["queued", "assigned", "working", "completed", "dead_letter", "cancelled"];
+  const STATUSES = ["queued", "assigned", "working", "input_required", "completed", "dead_letter", "cancelled"];
   const ACTIVITY_SHOWN = 40;
   const COMPLETIONS_SHOWN = 10;
 
