@@ -161,6 +161,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
     )
     # Dependencies not yet completed; the scheduler only looks at tasks with 0.
     waiting_on = models.PositiveIntegerField(default=0)
+    # Delegation: the task whose holder submitted this one, and how many ancestors it
+    # has (0 for a task nobody delegated), so the depth limit needs no walk up the chain.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
 
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)

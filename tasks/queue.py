@@ -20,7 +20,7 @@ from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
-from tasks import flow, holders
+from tasks import delegation, flow, holders
 from tasks.costs import CostIn, cost_columns, tokens_total
 from tasks.models import (
     ACCEPTABLE,
@@ -274,9 +274,13 @@ def submit_task(
     idempotency_key: str | None = None,
     depends_on: list[str] | None = None,
     pinned_to: Agent | None = None,
+    parent_id: str | None = None,
     definition: dict[str, Any] | None = None,
 ) -> tuple[Task, bool]:
     """Queue a new task; returns (task, created).
+
+    `parent_id` makes it a child (delegation): checked against the limits under the
+    parent's lock (`tasks.delegation.admit_child`, 409 when past one).
 
     `definition` holds the checked definition-of-done columns (`tasks.intake.definition`).
 
@@ -304,6 +308,7 @@ def submit_task(
                 idempotency_key=idempotency_key,
                 depends_on=depends_on or [],
                 pinned_to=pinned_to,
+                parent_id=parent_id,
                 **(definition or {}),
             )
     except IntegrityError:
@@ -335,7 +340,10 @@ def submit_tasks(
     return results
 
 
-def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> Task:
+def _create_task(
+    *, depends_on: list[str], title: str | None, parent_id: str | None = None, **fields: Any
+) -> Task:
+    depth = delegation.admit_child(parent_id) if parent_id else 0
     dependency_ids = list(dict.fromkeys(depends_on))
     found = dict(Task.objects.filter(pk__in=dependency_ids).values_list("pk", "status"))
     for index, dependency_id in enumerate(dependency_ids):
@@ -348,6 +356,8 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
         metadata=fields.pop("metadata") or {},
         needed_capabilities=fields.pop("needed_capabilities") or [],
         waiting_on=sum(1 for status in found.values() if status != TaskStatus.COMPLETED),
+        parent_id=parent_id,
+        depth=depth,
         **fields,
     )
     record(

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
+from tasks.delegation import children_of
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
@@ -133,6 +134,7 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
         result=task.result,
     )
     if history:
+        record["children"] = children_of(task)
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
     return record
@@ -156,6 +158,7 @@ class TaskCoreOut(Out):
     max_retries: int
     needed_capabilities: list[str]
     depends_on: list[str]
+    parent: str | None
     pinned_to: str | None
     idempotency_key: str | None
     complete_by: int | None
@@ -177,9 +180,16 @@ class TaskRecordOut(QuestionOut, CostOut, DefinitionOut, TaskCoreOut):
     fields from the last)."""
 
 
-class TaskDetailOut(TaskRecordOut):
-    """One task: the record plus its last 50 history entries, newest first."""
+class ChildOut(Out):
+    id: str
+    status: str
 
+
+class TaskDetailOut(TaskRecordOut):
+    """One task: the record plus its children (the first 100, oldest first, for a task
+    its holder delegated from) and its last 50 history entries, newest first."""
+
+    children: list[ChildOut]
     history: list[HistoryEntryOut]
 
 
@@ -257,6 +267,7 @@ def _record(
             "max_retries": task.max_retries,
             "needed_capabilities": task.needed_capabilities,
             "depends_on": sorted(d.id for d in task.depends_on.all()),
+            "parent": task.parent_id,
             "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
             "idempotency_key": task.idempotency_key,
             "complete_by": to_ms(task.complete_by),
