@@ -31,6 +31,10 @@ LIMITS = {
     # What a result cost (PROTOCOL.md §3.2).
     "model": 128,
     "session_id": 256,
+    # A holder's question and an operator's answer (PROTOCOL.md §3.9).
+    "question": 4_000,
+    "answer": 8_000,
+    "feature": 64,
 }
 
 # Stored JSON fields, in bytes of their compact JSON.
@@ -61,6 +65,7 @@ DIFF_GLOBS_MAX = 50  # globs of one diff_within step
 VERIFICATION_RETRIES_MAX = 10
 STEP_TIMEOUT_S_MAX = 3600  # one verification step, seconds (from 1)
 COST_USD_MAX = 1_000_000  # dollars one result may cost
+FEATURES_MAX = 16  # features one identify may declare
 # Timestamps (complete_by, time filters) may lie at most this far from now.
 TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 
@@ -70,4 +75,6 @@ TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 AGENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 CHANNEL_PATTERN = r"#?[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+# A feature a client declares in identify (`input_required`).
+FEATURE_PATTERN = r"^[a-z0-9_]+$"
 CHANNEL_RE = re.compile(CHANNEL_PATTERN)
