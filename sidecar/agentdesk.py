@@ -181,6 +181,7 @@ class AgentDesk:
                 "status",
                 "assigned_to",
                 "parent",
+                "children",
                 "progress",
                 "result",
                 "last_error",

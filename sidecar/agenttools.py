@@ -162,7 +162,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         "task_status",
-        "The state of a task (one you submitted, say): status, assignee, result or error.",
+        "The state of a task (one you submitted, say): status, assignee, parent and "
+        "children, result or error.",
         {"task_id": _pattern(TASK_ID, 21, "the task's id")},
         ("task_id",),
     ),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sidecar import frames
 from sidecar.localsocket import Answer, refusal
 from sidecar.localtask import LocalTask
 from sidecar.logs import EventLog
@@ -128,8 +129,9 @@ class OperatorAnswers:
             return True
         return False
 
-    def on_task_input(self, frame: dict[str, Any]) -> None:
-        """An operator's answer: keep it, then hand it to the waiting call or the agent."""
+    async def on_task_input(self, frame: dict[str, Any]) -> None:
+        """An operator's answer: keep it, tell the hub it arrived, then hand it to the
+        waiting call or the agent."""
         task = self._slot.active
         task_id = frame.get("task_id")
         if task is None or task_id != task.task_id:
@@ -146,6 +148,8 @@ class OperatorAnswers:
             self._log.info("task_input_repeated", task_id=task_id, answer_id=entry["answer_id"])
             return
         self._slot.save()
+        # A task_progress after the answer tells the hub it was delivered (§3.9).
+        await self._send(frames.task_progress(task, []))
         waiting = self._waiting.get(task_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(entry)

@@ -206,7 +206,7 @@ class Relay:
             self._log.info("task_cancelled", task_id=task.task_id, reason=frame.get("reason"))
 
     async def _on_task_input(self, frame: dict[str, Any]) -> None:
-        self._answers.on_task_input(frame)
+        await self._answers.on_task_input(frame)
 
     # ----- helpers -------------------------------------------------------
 

@@ -243,26 +243,6 @@ async def test_the_local_socket_is_private_and_survives_hostile_requests(backend
     assert sidecar.process.poll() is None
 
 
-async def test_ask_operator_is_refused_with_a_reason_when_the_hub_cannot_take_it(
-    backend, hub, tmp_path
-):
-    """Whatever the hub answers (a refusal, or not knowing the frame), the call returns an
-    error at once instead of waiting for an answer that cannot come."""
-    ops = backend.operator_token()
-    sidecar = start_sidecar(backend, hub, tmp_path, "asker", ask_operator_timeout_ms=60_000)
-    await socket_ready(sidecar)
-    task_id = await submit(hub, ops, description="needs a decision")
-    local = await held(sidecar, task_id)
-
-    async with session(sidecar, **task_env(task_id, local["generation"])) as client:
-        refusal = await asyncio.wait_for(
-            refused(client, "ask_operator", {"question": "which colour?"}), 40
-        )
-
-    assert refusal["error"] != "no_answer_yet"
-    assert refusal["detail"]
-
-
 def test_the_schemas_only_use_keywords_the_gate_checks():
     checked = {"type", "properties", "required", "additionalProperties", "description"}
     checked |= {"minLength", "maxLength", "pattern", "enum", "minimum", "maximum"}
