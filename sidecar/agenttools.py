@@ -192,7 +192,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         "publish",
-        "Publish a message on a channel this agent is subscribed to.",
+        "Publish a message on a channel: its subscribers get it (in their mailboxes when "
+        "offline) and it stays in the channel's history.",
         {
             "channel": _pattern(CHANNEL, 65, "the channel's name"),
             "payload": _payload("the message body"),
