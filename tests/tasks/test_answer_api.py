@@ -235,6 +235,12 @@ def test_the_task_record_shows_the_question_and_answer(waiting, operator_token):
         1,
     )
     assert record["history"][0]["event"] == "input_answered"
+    assert (record["history"][0]["details"], record["history"][0]["actor"]) == (
+        "blue",
+        "operator:ops",
+    )
+    assert record["history"][1]["event"] == "input_required"
+    assert record["history"][1]["details"] == "which colour?"
     listed = client.get("/api/tasks", {"status": "input_required"}).json()
     assert listed["total"] == 0
     stats = client.get("/api/tasks/stats").json()
