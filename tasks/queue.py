@@ -795,6 +795,7 @@ def ask_operator(task_id: str, agent: Agent, generation: int, *, question: str) 
             from_status=TaskStatus.WORKING,
             actor=agent.agent_id,
             agent_id=agent.agent_id,
+            reason=question,  # the trail's text: history `details`, the timeline's reason
             details={"question": question},
         )
         announce(EventKind.TASK_INPUT_REQUIRED, task_id=task.id, agent_id=agent.agent_id)
@@ -828,6 +829,7 @@ def answer_task(task_id: str, *, answer: str, actor: str) -> Task:
             from_status=TaskStatus.INPUT_REQUIRED,
             actor=actor,
             agent_id=holder.agent_id if holder else "",
+            reason=answer,
             details={"answer_id": task.answer_id},
         )
         reachable = holder is not None and holder.channel_name

@@ -235,8 +235,23 @@ def test_the_task_record_shows_the_question_and_answer(waiting, operator_token):
         1,
     )
     assert record["history"][0]["event"] == "input_answered"
+    assert (record["history"][0]["details"], record["history"][0]["actor"]) == (
+        "blue",
+        "operator:ops",
+    )
+    assert record["history"][1]["event"] == "input_required"
+    assert record["history"][1]["details"] == "which colour?"
     listed = client.get("/api/tasks", {"status": "input_required"}).json()
     assert listed["total"] == 0
     stats = client.get("/api/tasks/stats").json()
     assert stats["by_status"]["input_required"] == 0 and stats["by_status"]["working"] == 1
     assert TaskEvent.objects.filter(task=task, event="input_required").count() == 1
+
+
+def test_the_dashboard_does_not_call_a_waiting_task_stuck(waiting, settings):
+    from agentcom_site.dashboard import health
+
+    settings.AGENTCOM_STUCK_AFTER_S = 1
+    task, _ = waiting()
+    Task.objects.filter(pk=task.pk).update(last_activity_at=now() - timedelta(hours=1))
+    assert task.id not in health.stuck_task_ids(now())

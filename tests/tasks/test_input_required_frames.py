@@ -4,6 +4,8 @@ the answer's push, recovery within the grace, and what the waiting task still ac
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents import services, tokens
 from agents.models import Agent
@@ -372,4 +374,49 @@ async def test_answer_over_http_pushes_task_input(running_scheduler):
     assert (status, body) == (200, {"status": "working", "task_id": task_id, "answer_id": 1})
     pushed = await sock.recv_type("task_input")
     assert pushed["answer"] == "blue" and pushed["question"] == "which colour?"
+    await sock.close()
+
+
+def fuzz_world() -> tuple[str, str]:
+    """A holder with the feature and a working task, made by the first example."""
+    agent = Agent.objects.filter(agent_id="fuzzed").first()
+    if agent is None:
+        agent, _ = services.ensure_agent("fuzzed")
+        agent.features = FEATURES
+        agent.save(update_fields=["features"])
+        task, _ = queue.submit_task(description="held", submitted_by="t")
+        from tests.conftest import bring_online
+
+        queue.assign_task(task.id, bring_online(agent).pk)
+        queue.accept_task(task.id, agent)
+    return tokens.issue_agent_token(agent)[1], Task.objects.get(holder=agent).id
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    question=st.one_of(
+        st.text(max_size=4100), st.integers(), st.none(), st.lists(st.text(max_size=3))
+    ),
+    generation=st.one_of(st.integers(min_value=-5, max_value=2**40), st.text(max_size=3)),
+    own_task=st.booleans(),
+)
+async def test_hostile_question_frames_are_answered_never_internal_error(
+    question, generation, own_task
+):
+    token, task_id = await db(fuzz_world)()
+    sock = await agent_socket("fuzzed", token, presence=False, features=FEATURES)
+    frame = {
+        "type": "task_input_required",
+        "task_id": task_id if own_task else "task-0123456789abcdef",
+        "generation": generation,
+        "question": question,
+    }
+    reply = await sock.ask(frame)
+    assert reply["type"] in ("task_ack", "error"), reply
+    if reply["type"] == "error":
+        assert reply["error"] != "internal_error"
+        assert reply["error"] == "validation_failed" or reply["error"].startswith(
+            "task_input_required_failed: "
+        )
+    assert (await sock.ask({"type": "ping"}))["type"] == "pong"
     await sock.close()
