@@ -1,4 +1,4 @@
-"""Task frames from the holder (PROTOCOL.md §2.3, §3.2-§3.4, §3.7).
+"""Task frames from the holder (PROTOCOL.md §2.3, §3.2-§3.4, §3.7, §3.8).
 
 Each handler validates its frame, calls one `tasks.queue` operation and answers with
 `task_ack` or the refusal `task_<verb>_failed: <reason>`.
@@ -15,6 +15,7 @@ from agentcom_site.core.validation import LIMITS, Strict, stored_json, text, val
 from tasks import holders, queue
 from tasks.costs import CostIn
 from tasks.models import HELD, Task
+from tasks.schemas import DiffShape, Verification
 
 TaskId = text("task_id", min_length=1)
 Generation = Annotated[int, Field(ge=0, le=GENERATION_MAX)]
@@ -39,6 +40,7 @@ class CompleteFrame(CostIn):
     generation: Generation
     result: stored_json("result") = Field(default_factory=dict)  # type: ignore[valid-type]
     tokens_used: Annotated[int, Field(ge=0, le=TOKENS_USED_MAX)] | None = None
+    verification: Verification | None = None
 
 
 class FailedFrame(Strict):
@@ -46,6 +48,13 @@ class FailedFrame(Strict):
     generation: Generation
     error: Reason | None = None
     reason: Reason | None = None
+    verification: Verification | None = None
+
+
+class ClassifyFrame(Strict):
+    task_id: TaskId  # type: ignore[valid-type]
+    generation: Generation
+    diff: DiffShape
 
 
 class RejectedFrame(Strict):
@@ -109,6 +118,7 @@ async def complete(consumer: Any, raw: dict[str, Any]) -> None:
             result=frame.result,
             tokens_used=frame.tokens_used,
             cost=frame,
+            checks=frame.verification,
         ),
     )
     await consumer.send_frame(_ack(frame.task_id, "complete"))
@@ -119,10 +129,28 @@ async def failed(consumer: Any, raw: dict[str, Any]) -> None:
     error = frame.error or frame.reason or "unknown"
     task = await _with_idle_reset(
         consumer,
-        lambda: queue.fail_task(frame.task_id, consumer.agent, frame.generation, error=error),
+        lambda: queue.fail_task(
+            frame.task_id, consumer.agent, frame.generation, error=error, checks=frame.verification
+        ),
     )
     await consumer.send_frame(
         _ack(frame.task_id, "retried" if task.status == "queued" else "dead_letter")
+    )
+
+
+async def classify(consumer: Any, raw: dict[str, Any]) -> None:
+    frame = validate(ClassifyFrame, raw, message_type="task_classify")
+    task = await database_sync_to_async(queue.classify_task)(
+        frame.task_id, consumer.agent, frame.generation, diff=frame.diff
+    )
+    await consumer.send_frame(
+        {
+            "type": "task_risk",
+            "task_id": task.id,
+            "generation": task.generation,
+            "tier": task.risk_tier,
+            "reasons": task.risk_reasons,
+        }
     )
 
 
@@ -198,6 +226,7 @@ HANDLERS = {
     "task_progress": progress,
     "task_complete": complete,
     "task_failed": failed,
+    "task_classify": classify,
     "task_rejected": rejected,
     "task_recovering": recovering,
     "state_report": state_report,

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
+from tasks import verification
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
@@ -111,6 +112,8 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
         progress=task.progress,
         result=task.result,
     )
+    record["diff_shape"] = task.diff_shape
+    record["verification"] = verification.reports(task)
     if history:
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
@@ -149,15 +152,24 @@ class TaskCoreOut(Out):
     completed_at: int | None
 
 
-class TaskRecordOut(CostOut, DefinitionOut, TaskCoreOut):
+class RiskOut(Out):
+    risk_tier: int | None
+    risk_reasons: list[str]
+
+
+class TaskRecordOut(RiskOut, CostOut, DefinitionOut, TaskCoreOut):
     """A task's record (`task_record`) without its history. `metadata`, `progress` and
     `result` are whatever the submitter and the agent sent; the definition of done and
     the cost fields follow the rest (pydantic takes the bases' fields from the last)."""
 
 
 class TaskDetailOut(TaskRecordOut):
-    """One task: the record plus its last 50 history entries, newest first."""
+    """One task: the record plus the diff's shape its holder reported (`task_classify`),
+    its verification reports (the latest 33 attempts, oldest first; PROTOCOL.md §3.2)
+    and its last 50 history entries, newest first."""
 
+    diff_shape: dict[str, Any] | None
+    verification: list[dict[str, Any]]
     history: list[HistoryEntryOut]
 
 
@@ -237,6 +249,8 @@ def _record(
             "completed_at": to_ms(task.completed_at),
             **definition_fields(task, large=large_definition),
             **cost_fields(task),
+            "risk_tier": task.risk_tier,
+            "risk_reasons": task.risk_reasons,
         }
     )
     if description_truncated is not None:
