@@ -7,10 +7,11 @@ these moves::
     accepted -> working                      (an agent that picks up its task itself)
     any status but failed -> failed
 
-plus the recovery moves after a restart, once the hub has answered with
-``task_continue``: a task whose agent confirmed it (``.started``) goes back to
-``working``; any other goes back to ``accepted`` to be woken again, its
-``wake_attempts`` kept so the limit of attempts still holds.
+plus, after a result that failed verification, ``working -> accepted`` to wake the
+agent again (``again_after_verification``), and the recovery moves after a restart,
+once the hub has answered with ``task_continue``: a task whose agent confirmed it
+(``.started``) goes back to ``working``; any other goes back to ``accepted`` to be
+woken again, its ``wake_attempts`` kept so the limit of attempts still holds.
 
 The task is kept as the JSON object read from or written to queue.json, which the
 Node.js sidecar shares: field order and unknown fields survive as read.
@@ -60,7 +61,8 @@ class IllegalMove(Exception):
 class LocalTask:
     """A task as stored locally: task_id, description, metadata, status, assigned_at,
     generation, wake_attempts, and optionally title, priority, complete_by, branch,
-    git_warning, the task definition fields, base_branch and executor_session."""
+    git_warning, the task definition fields, base_branch, base_commit, executor_session
+    and previous_attempts (the verification reports of earlier attempts)."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
@@ -146,6 +148,19 @@ class LocalTask:
 
     def note_git_warning(self, warning: str) -> None:
         self._fields["git_warning"] = warning
+
+    def note_base_commit(self, commit: Any) -> None:
+        """The commit start-task branched from: verification and the diff's shape use it."""
+        if isinstance(commit, str) and commit:
+            self._fields["base_commit"] = commit
+
+    def again_after_verification(self, attempts: list[dict[str, Any]]) -> None:
+        """The agent's result failed verification and it gets another go: every attempt's
+        report is kept as previous_attempts, and the task is woken again from accepted
+        with a fresh count of wake attempts."""
+        self._fields["previous_attempts"] = attempts
+        self._fields["status"] = ACCEPTED
+        self._fields["wake_attempts"] = 0
 
     def note_executor_session(self, session: str) -> None:
         """The executor's session for this task; the next run of it continues there."""
