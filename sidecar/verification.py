@@ -191,7 +191,7 @@ def _tail(path: Path, limit: int) -> tuple[str, bool]:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - limit * 4))
-            text = _clean(handle.read().decode("utf-8", errors="replace"))
+            text = _clean(handle.read().decode("utf-8", errors="replace")).rstrip()
     except OSError:
         return "", False
     cut = size > limit * 4 or len(text) > limit
