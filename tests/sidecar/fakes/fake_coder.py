@@ -43,9 +43,7 @@ def change(mode: str, resumed: bool) -> None:
         write("docs/guide.md", "# Guide\n\nHow to use it.\n")
     elif mode == "deps":
         write("requirements.txt", "requests==2.32.3\n")
-    subprocess.run(
-        ["git", "commit", "--quiet", "--allow-empty", "-m", f"fix: {mode}"], check=True
-    )
+    subprocess.run(["git", "commit", "--quiet", "--allow-empty", "-m", f"fix: {mode}"], check=True)
 
 
 def emit(event: dict) -> None:
