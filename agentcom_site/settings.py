@@ -395,7 +395,7 @@ AGENTCOM_PRICES = _prices(os.getenv("AGENTCOM_PRICES", ""))
 # The longest range GET /api/costs sums over, in days.
 AGENTCOM_COSTS_MAX_DAYS = envint("AGENTCOM_COSTS_MAX_DAYS", 90)
 
-# Risk tiers of a change (tasks/risk.py, PROTOCOL.md §3.8): tier 1 is at most
+# Risk tiers of a change (tasks/risk.py, PROTOCOL.md §3.2): tier 1 is at most
 # TIER1_MAX_LINES changed lines, every path a test or a document (LOW_RISK_PATHS); tier 3
 # is at least TIER3_MIN_LINES, a dependency file, a migration or a SENSITIVE_PATHS match.
 AGENTCOM_RISK_TIER1_MAX_LINES = envint("AGENTCOM_RISK_TIER1_MAX_LINES", 50)

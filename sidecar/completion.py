@@ -1,4 +1,4 @@
-"""From an agent's success result to the final report (PROTOCOL.md §6.5, §6.7).
+"""From an agent's success result to the final report (PROTOCOL.md §6.5, §6.8).
 
 The build-verify-fix loop: the task's verification steps run in its checkout; a failed
 attempt with retries left (``max_verification_retries``, default 2) wakes the agent

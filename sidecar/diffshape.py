@@ -1,6 +1,6 @@
 """What a task changed, measured with git against the commit its branch started from.
 
-``diff_shape`` is what ``task_classify`` sends (PROTOCOL.md §3.8): files changed,
+``diff_shape`` is what ``task_classify`` sends (PROTOCOL.md §3.2): files changed,
 lines added and removed, the paths (at most PATHS_MAX, flagged ``paths_truncated``),
 and the dependency files, tests and migrations among them. ``changed_paths`` is what a
 ``diff_within`` step checks: every path that differs from the base commit, committed

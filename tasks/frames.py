@@ -1,4 +1,4 @@
-"""Task frames from the holder (PROTOCOL.md §2.3, §3.2-§3.4, §3.7, §3.8).
+"""Task frames from the holder (PROTOCOL.md §2.3, §3.2-§3.4, §3.7).
 
 Each handler validates its frame, calls one `tasks.queue` operation and answers with
 `task_ack` or the refusal `task_<verb>_failed: <reason>`.

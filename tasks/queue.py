@@ -554,7 +554,7 @@ def fail_task(
 
 
 def classify_task(task_id: str, agent: Agent, generation: int, *, diff: DiffShape) -> Task:
-    """`task_classify` (§3.8): the holder's change gets its risk tier (`tasks.risk`),
+    """`task_classify` (§3.2): the holder's change gets its risk tier (`tasks.risk`),
     stored with the diff's shape and recorded as a `classified` event; the status stays."""
     with transaction.atomic():
         task = _fenced("classify", task_id, agent, generation)

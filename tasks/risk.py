@@ -1,4 +1,4 @@
-"""Risk tiers of a change (PROTOCOL.md §3.8): pure rules over the diff's shape.
+"""Risk tiers of a change (PROTOCOL.md §3.2): pure rules over the diff's shape.
 
 The holder's sidecar measures its change against the task's base commit and sends the
 shape in `task_classify`; `tasks.queue.classify_task` stores what `classify` decides.

@@ -172,7 +172,7 @@ class CancelIn(Strict):
     reason: Annotated[str, Field(max_length=LIMITS["reason"])] = "cancelled"
 
 
-# --- what the sidecar reports: its checks (PROTOCOL.md §3.2) and the diff (§3.8) --------
+# --- what the sidecar reports: its checks and the diff (PROTOCOL.md §3.2) ---------------
 
 Count = Annotated[int, Field(ge=0, le=COUNTER_MAX)]
 
@@ -203,7 +203,7 @@ DiffPaths = Annotated[list[RelativePath], Field(max_length=DIFF_PATHS_MAX)]
 
 
 class DiffShape(Strict):
-    """The shape of a change against its base commit (`task_classify`, PROTOCOL.md §3.8)."""
+    """The shape of a change against its base commit (`task_classify`, PROTOCOL.md §3.2)."""
 
     files_changed: Count
     lines_added: Count

@@ -28,7 +28,7 @@ LIMITS = {
     "file_hint": 1_024,
     "success_criteria": 10_000,
     "command": 2_000,
-    # What the sidecar reports about its checks (PROTOCOL.md §3.2, §3.8).
+    # What the sidecar reports about its checks (PROTOCOL.md §3.2).
     "step_label": 200,
     "step_output": 4_000,
     # What a result cost (PROTOCOL.md §3.2).
