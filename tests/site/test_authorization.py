@@ -125,6 +125,7 @@ HOLDER_ONLY = {
     "task_complete",
     "task_failed",
     "task_rejected",
+    "task_classify",
     "state_report",
     "wake_result",
 }
@@ -302,6 +303,10 @@ FRAME_BODIES = {
     "task_complete": {"generation": 1, "result": {}},
     "task_failed": {"generation": 1, "error": "x"},
     "task_rejected": {"generation": 1},
+    "task_classify": {
+        "generation": 1,
+        "diff": {"files_changed": 1, "lines_added": 1, "lines_removed": 0, "paths": ["a.py"]},
+    },
     "state_report": {"generation": 1, "status": "working"},
     "wake_result": {"status": "success"},
     "resource_report": {"cpu_percent": 5, "ram_used_bytes": 1, "ram_total_bytes": 2},

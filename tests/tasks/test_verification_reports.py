@@ -16,7 +16,7 @@ from tasks import queue
 from tasks.frames import ClassifyFrame, CompleteFrame, FailedFrame
 from tasks.models import Task, TaskEvent, VerificationReport
 from tests.conftest import assign
-from tests.site.gate_strategies import body, counters, git_texts, json_values, texts
+from tests.site.gate_strategies import diff_shapes, json_values, verification_reports
 from tests.sockets import agent_socket, db
 
 STEP = {
@@ -161,35 +161,6 @@ async def test_a_classify_that_is_not_the_holders_changes_nothing():
 
 # --- the gate: whatever the holder sends, a refusal or a stored value within the rules ---
 
-steps = st.lists(
-    body(
-        index=counters,
-        kind=st.sampled_from(["tests_pass", "git_clean", "rm_rf", 3]),
-        label=texts | st.just("l" * 201),
-        passed=st.booleans() | json_values,
-        exit_code=st.integers(min_value=-300, max_value=300) | json_values,
-        duration_ms=counters,
-        output=texts | st.just("o" * 4001),
-        truncated=st.booleans(),
-    ),
-    max_size=3,
-)
-attempts = st.lists(
-    body(attempt=counters, passed=st.booleans(), steps=steps | json_values, finished_at=counters),
-    max_size=13,
-)
-paths = st.lists(git_texts, max_size=4) | json_values
-diffs = body(
-    files_changed=counters,
-    lines_added=counters,
-    lines_removed=counters,
-    paths=paths,
-    paths_truncated=st.booleans() | json_values,
-    dependency_files=paths,
-    tests_touched=paths,
-    migrations_touched=paths,
-)
-
 
 def within_rules(report: VerificationReport) -> bool:
     return (
@@ -203,7 +174,11 @@ def within_rules(report: VerificationReport) -> bool:
 
 
 @pytest.mark.django_db
-@given(verification=attempts | json_values, diff=diffs | json_values, fail=st.booleans())
+@given(
+    verification=verification_reports | json_values,
+    diff=diff_shapes | json_values,
+    fail=st.booleans(),
+)
 def test_no_report_or_diff_outside_the_rules_is_stored(make_agent, verification, diff, fail):
     agent = make_agent("worker", online=True)
     task, _ = queue.submit_task(description="w", submitted_by="t")
