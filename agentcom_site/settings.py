@@ -400,3 +400,17 @@ def _prices(raw: str) -> dict[str, dict[str, float]]:
 AGENTCOM_PRICES = _prices(os.getenv("AGENTCOM_PRICES", ""))
 # The longest range GET /api/costs sums over, in days.
 AGENTCOM_COSTS_MAX_DAYS = envint("AGENTCOM_COSTS_MAX_DAYS", 90)
+
+# Risk tiers of a change (tasks/risk.py, PROTOCOL.md §3.2): tier 1 is at most
+# TIER1_MAX_LINES changed lines, every path a test or a document (LOW_RISK_PATHS); tier 3
+# is at least TIER3_MIN_LINES, a dependency file, a migration or a SENSITIVE_PATHS match.
+AGENTCOM_RISK_TIER1_MAX_LINES = envint("AGENTCOM_RISK_TIER1_MAX_LINES", 50)
+AGENTCOM_RISK_TIER3_MIN_LINES = envint("AGENTCOM_RISK_TIER3_MIN_LINES", 500)
+AGENTCOM_RISK_SENSITIVE_PATHS = envlist(
+    "AGENTCOM_RISK_SENSITIVE_PATHS",
+    [".github/**", "**/settings.py", "**/.env*", "**/secrets/**", "**/Dockerfile", "*.sh"],
+)
+AGENTCOM_RISK_LOW_RISK_PATHS = envlist(
+    "AGENTCOM_RISK_LOW_RISK_PATHS",
+    ["tests/**", "**/tests/**", "**/test_*.py", "**/*_test.*", "docs/**", "**/*.md", "**/*.rst"],
+)

@@ -10,6 +10,8 @@ SHORT_AGENT_MAX = 8
 TITLE_MAX = 60
 TITLE_CUT = 57
 DEFAULT_HUB_API_URL = "http://localhost:4000"
+REASONS_MAX = 10
+REASON_MAX = 500
 PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
 LABEL_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 CONVENTIONAL_COMMIT = re.compile(
@@ -64,8 +66,45 @@ def priority_label(task: dict[str, Any]) -> str:
     return "normal"
 
 
-def pr_body(task: dict[str, Any], agent_id: str, diff_stat: str, hub_api_url: str) -> str:
-    """Markdown PR body listing task id, agent, priority, task link, description and diffstat."""
+def risk_of(value: Any) -> dict[str, Any] | None:
+    """The hub's risk answer as submit takes it: {"tier": 1-3, "reasons": [text]}, else None."""
+    if not isinstance(value, dict) or type(value.get("tier")) is not int:
+        return None
+    if value["tier"] not in (1, 2, 3):
+        return None
+    reasons = value.get("reasons")
+    kept = (
+        [r[:REASON_MAX] for r in reasons[:REASONS_MAX] if isinstance(r, str)]
+        if isinstance(reasons, list)
+        else []
+    )
+    return {"tier": value["tier"], "reasons": kept}
+
+
+def risk_section(risk: dict[str, Any] | None) -> list[str]:
+    """The PR body's "Risk" lines (none without a risk): the tier and the hub's reasons."""
+    if risk is None:
+        return []
+    lines = [
+        "### Risk",
+        "",
+        f"**Tier {risk['tier']}** (risk:tier-{risk['tier']}), as the hub "
+        "classified the change. Nothing is merged automatically.",
+        "",
+    ]
+    lines += [f"- {' '.join(reason.split())}" for reason in risk["reasons"]]
+    return [*lines, ""]
+
+
+def pr_body(
+    task: dict[str, Any],
+    agent_id: str,
+    diff_stat: str,
+    hub_api_url: str,
+    risk: dict[str, Any] | None = None,
+) -> str:
+    """Markdown PR body listing task id, agent, priority, task link, description, the
+    risk (when the hub classified the change) and the diffstat."""
     task_id = task.get("task_id") or task.get("id") or "unknown"
     hub = (hub_api_url or DEFAULT_HUB_API_URL).rstrip("/")
     return "\n".join(
@@ -80,6 +119,7 @@ def pr_body(task: dict[str, Any], agent_id: str, diff_stat: str, hub_api_url: st
             "",
             task.get("description") or "No description provided",
             "",
+            *risk_section(risk),
             "### Changes",
             "",
             "```",

@@ -62,6 +62,10 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "executor_args": (),  # extra arguments for the claude/codex CLI (model, permissions)
         "executor_command": (),  # the shell executor's argv, with placeholders
         "executor_progress_ms": 2_000,  # at most one task_progress per this from a stream
+        # Verification (PROTOCOL.md §6.8): a tests_pass step without its own timeout_s
+        # is killed after this; the hub's task_risk answer is awaited at most this long.
+        "tests_timeout_ms": 600_000,
+        "risk_wait_ms": 10_000,
         # Timers the protocol fixes; adjustable so tests and unusual deployments can
         # shorten them. The defaults are the protocol's values.
         "ping_interval_ms": 30_000,
@@ -114,6 +118,8 @@ class SidecarConfig:
     executor_args: tuple[str, ...]
     executor_command: tuple[str, ...]
     executor_progress_ms: int
+    tests_timeout_ms: int
+    risk_wait_ms: int
     confirmation_timeout_ms: int
     progress_interval_ms: int
     alive_window_ms: int
@@ -210,6 +216,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         executor_args=_str_list(raw, "executor_args"),
         executor_command=_str_list(raw, "executor_command"),
         executor_progress_ms=_ms(raw, "executor_progress_ms"),
+        tests_timeout_ms=_ms(raw, "tests_timeout_ms", zero_means_default=True),
+        risk_wait_ms=_ms(raw, "risk_wait_ms"),
         # Node treats 0 as "unset" here; keep the same meaning for a shared file.
         confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
         progress_interval_ms=_ms(raw, "progress_interval_ms"),

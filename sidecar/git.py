@@ -29,6 +29,7 @@ from sidecar.branch import (
     pr_body,
     pr_title,
     priority_label,
+    risk_of,
     short_agent,
 )
 from sidecar.config import ConfigError, read_config_file, resolve_path
@@ -53,8 +54,9 @@ with exit status 0, or {{"status":"error","error":"<code>",...}} with exit statu
 commands:
   start-task  '{{"agent_id","task_id","description"}}': a clean tree, then a fresh branch
               <agent>/<slug> from origin/main
-  submit      '{{"agent_id","task_id","task"}}': push the task branch and open a pull
-              request with gh
+  submit      '{{"agent_id","task_id","task"[,"risk"]}}': push the task branch and open a
+              pull request with gh (risk {{"tier","reasons"}}: a Risk section and a
+              risk:tier-N label)
   status      '{{}}': the branch, commits ahead of origin/main, uncommitted files
 
 options:
@@ -166,7 +168,9 @@ def submit(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
         diff_stat = ctx.git("diff", "--stat", "origin/main...HEAD")
     if shutil.which("gh") is None:
         raise CommandError("gh_not_installed", branch=branch, pushed=True, detail=GH_MISSING_DETAIL)
-    return {"pr_url": _open_pull_request(ctx, task, agent_id, branch, diff_stat), "branch": branch}
+    risk = risk_of(args.get("risk"))
+    pr_url = _open_pull_request(ctx, task, agent_id, branch, diff_stat, risk)
+    return {"pr_url": pr_url, "branch": branch}
 
 
 def status(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -204,11 +208,17 @@ def check_args(command: str, args: dict[str, Any]) -> None:
 
 
 def _open_pull_request(
-    ctx: RepoContext, task: dict[str, Any], agent_id: str, branch: str, diff_stat: str
+    ctx: RepoContext,
+    task: dict[str, Any],
+    agent_id: str,
+    branch: str,
+    diff_stat: str,
+    risk: dict[str, Any] | None = None,
 ) -> str:
     agent_label = f"agent:{short_agent(agent_id)}"
     priority = f"priority:{priority_label(task)}"
-    for label in (agent_label, priority):
+    labels = [agent_label, priority] + ([f"risk:tier-{risk['tier']}"] if risk else [])
+    for label in labels:
         with contextlib.suppress(StepFailed):
             ctx.gh("label", "create", "--force", "--", label)
     # Task text goes only into argv values written as --flag=value (never read as an option)
@@ -216,9 +226,9 @@ def _open_pull_request(
     # planted a symlink.
     descriptor, body_path = tempfile.mkstemp(prefix="agentcom-pr-body-", suffix=".md")
     with os.fdopen(descriptor, "w", encoding="utf-8") as body_file:
-        body_file.write(pr_body(task, agent_id, diff_stat, ctx.hub_api_url))
+        body_file.write(pr_body(task, agent_id, diff_stat, ctx.hub_api_url, risk))
     command = ["pr", "create", "--base=main", f"--head={branch}", f"--title={pr_title(task)}"]
-    command += [f"--body-file={body_path}", f"--label={agent_label}", f"--label={priority}"]
+    command += [f"--body-file={body_path}", *(f"--label={label}" for label in labels)]
     if ctx.reviewer:
         command += [f"--reviewer={ctx.reviewer}"]
     try:

@@ -8,7 +8,8 @@ these moves::
     any status but failed -> failed
 
 plus ``wake_again`` (back to ``accepted`` when an operator's answer must reach a new
-session), and the recovery moves after a restart, once the hub has answered with
+session, or after a result that failed verification: ``again_after_verification``),
+and the recovery moves after a restart, once the hub has answered with
 ``task_continue``: a task whose agent confirmed it (``.started``) goes back to
 ``working``; any other goes back to ``accepted`` to be woken again, its
 ``wake_attempts`` kept so the limit of attempts still holds.
@@ -64,7 +65,8 @@ class IllegalMove(Exception):
 class LocalTask:
     """A task as stored locally: task_id, description, metadata, status, assigned_at,
     generation, wake_attempts, and optionally title, priority, complete_by, branch,
-    git_warning, the task definition fields, base_branch and executor_session."""
+    git_warning, the task definition fields, base_branch, base_commit, executor_session
+    and previous_attempts (the verification reports of earlier attempts)."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
@@ -150,6 +152,18 @@ class LocalTask:
 
     def note_git_warning(self, warning: str) -> None:
         self._fields["git_warning"] = warning
+
+    def note_base_commit(self, commit: Any) -> None:
+        """The commit start-task branched from: verification and the diff's shape use it."""
+        if isinstance(commit, str) and commit:
+            self._fields["base_commit"] = commit
+
+    def again_after_verification(self, attempts: list[dict[str, Any]]) -> None:
+        """The agent's result failed verification and it gets another go: every attempt's
+        report is kept as previous_attempts, and the task is woken again from accepted
+        with a fresh count of wake attempts."""
+        self._fields["previous_attempts"] = attempts
+        self.wake_again()
 
     def note_operator_answer(self, entry: dict[str, Any]) -> bool:
         """Keep an operator's answer (operator_answers); False if its answer_id is known."""

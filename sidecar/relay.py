@@ -115,6 +115,7 @@ class Relay:
             "state_report_ack": self._on_state_report_ack,
             "task_cancelled": self._on_cancelled,
             "task_input": self._on_task_input,
+            "task_risk": self._on_risk,
         }.get(frame["type"])
         if handler is None:
             self._log.debug("unhandled_message", frame_type=frame["type"])
@@ -162,11 +163,15 @@ class Relay:
 
     async def _on_error(self, frame: dict[str, Any]) -> None:
         task_id, error = frame.get("task_id"), frame.get("error")
+        self._work.risk_answers.answered(frame)  # an older hub does not know task_classify
         self._log.error("hub_error", task_id=task_id, error=error, detail=frame.get("detail"))
         if self._answers.on_error(frame):
             return
         if task_id and self._slot.settle_error(task_id, error):
             self._log.info("report_refused", task_id=task_id, error=error)
+
+    async def _on_risk(self, frame: dict[str, Any]) -> None:
+        self._work.risk_answers.answered(frame)
 
     async def _on_continue(self, frame: dict[str, Any]) -> None:
         task_id, generation = frame.get("task_id"), frame.get("generation")

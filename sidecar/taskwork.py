@@ -15,12 +15,18 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sidecar import frames
+from sidecar.completion import Completion, RiskAnswers, attempts_of, with_reports
 from sidecar.config import SidecarConfig
 from sidecar.liveness import agent_alive
 from sidecar.localtask import FAILED, WAKING_CONFIRMATION, WORKING, LocalTask
 from sidecar.logs import EventLog
-from sidecar.repo import run_git_wrapper
-from sidecar.results import ResultWatcher, no_progress, parse_result, remove_result_files
+from sidecar.results import (
+    ResultOutcome,
+    ResultWatcher,
+    no_progress,
+    parse_result,
+    remove_result_files,
+)
 from sidecar.shell import ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
@@ -52,6 +58,13 @@ class TaskWork:
         # when garbage-collected, and killed at shutdown.
         self._leftovers: set[ShellProcess] = set()
         self._keepalive_withheld = False
+        self._completion = Completion(config, log, slot, send)
+        self._completing: LocalTask | None = None  # its success result is being verified
+
+    @property
+    def risk_answers(self) -> RiskAnswers:
+        """Where the relay hands task_risk and refusals of task_classify."""
+        return self._completion.risk_answers
 
     def start(self) -> None:
         self._config.results_dir.mkdir(parents=True, exist_ok=True)
@@ -233,6 +246,12 @@ class TaskWork:
         if task is None:
             return
         task_id, epoch, now = task.task_id, self._slot.epoch, time.monotonic()
+        interval = self._config.progress_interval_ms / 1000
+        if self._completing is task:  # the sidecar itself works on it: verify, submit
+            if interval > 0 and now - self._last_keepalive >= interval:
+                self._last_keepalive = now
+                await self._send(frames.task_progress(task, self._progress))
+            return
         text = self._watcher.ready_result(task_id)
         if text is not None:
             await self._on_result(task, epoch, text)
@@ -253,7 +272,6 @@ class TaskWork:
         if status == WAKING_CONFIRMATION and deadline is not None and now >= deadline:
             await self._confirmation_timed_out(task)
             return
-        interval = self._config.progress_interval_ms / 1000
         if status == WORKING and interval > 0 and now - self._last_keepalive >= interval:
             self._last_keepalive = now
             await self._keepalive(task)
@@ -296,35 +314,37 @@ class TaskWork:
         await self.finish(task, frames.task_failed(task, "confirmation_timeout"))
 
     async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
-        task_id = task.task_id
         outcome = parse_result(text)
         if not outcome.success:
-            await self.finish(task, frames.task_failed(task, outcome.reason or "unknown"))
+            frame = frames.task_failed(task, outcome.reason or "unknown")
+            await self.finish(task, with_reports(frame, attempts_of(task)))
             return
-        result = dict(outcome.result or {})
-        if self._config.repo_dir is not None:
-            answer = await run_git_wrapper(
-                self._config,
-                "submit",
-                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()},
+        # Verification and submit may take long: they run beside the poll loop, which
+        # keeps the task alive meanwhile instead of reading the result again.
+        self._completing = task
+        self._spawn(self._complete(task, epoch, outcome), self._task_jobs, task.task_id)
+
+    async def _complete(self, task: LocalTask, epoch: int, outcome: ResultOutcome) -> None:
+        try:
+            frame = await self._completion.run(task, epoch, outcome)
+        except Exception as exc:  # the last resort: a job never ends with its task stranded
+            self._log.error(
+                "completion_error", task_id=task.task_id, error=f"{type(exc).__name__}: {exc}"
             )
-            if not self._slot.current(epoch):
-                return
-            if answer.get("status") == "ok" and answer.get("pr_url"):
-                result["pr_url"] = answer["pr_url"]
-                self._log.info("git_submit_ok", task_id=task_id, pr_url=answer["pr_url"])
-            else:
-                self._log.warning("git_submit_failed", task_id=task_id, answer=answer)
-        frame: dict[str, Any] = {
-            "type": "task_complete",
-            "task_id": task_id,
-            "generation": task.generation,
-            "result": result,
-        }
-        if outcome.tokens_used is not None:
-            frame["tokens_used"] = outcome.tokens_used
-        self._log.info("task_complete", task_id=task_id, pr_url=result.get("pr_url"))
-        await self.finish(task, frame)
+            frame = frames.task_failed(task, f"sidecar_error: {type(exc).__name__}: {exc}")
+        finally:
+            if self._completing is task:
+                self._completing = None
+        if not self._slot.current(epoch):
+            return
+        if frame is not None:
+            await self.finish(task, frame)
+            return
+        # Verification failed with retries left: the same task, woken again.
+        self.clear_stale_files(task.task_id)
+        self._reset()
+        self._forget_wake_process()
+        self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
     # ----- helpers -------------------------------------------------------
 

@@ -97,6 +97,7 @@ class Waker:
                 return None
             if answer.get("status") == "ok":
                 task.note_branch(answer.get("branch"))
+                task.note_base_commit(answer.get("base_commit"))
                 self._log.info("git_start_task_ok", task_id=task.task_id, branch=task.get("branch"))
             elif answer.get("error") == NOT_STARTED:
                 detail = answer.get("detail")

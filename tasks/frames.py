@@ -15,6 +15,7 @@ from agentcom_site.core.validation import LIMITS, Strict, stored_json, text, val
 from tasks import holders, queue
 from tasks.costs import CostIn
 from tasks.models import HELD, Task
+from tasks.schemas import DiffShape, Verification
 from tasks.wire import input_frame
 
 TaskId = text("task_id", min_length=1)
@@ -40,6 +41,7 @@ class CompleteFrame(CostIn):
     generation: Generation
     result: stored_json("result") = Field(default_factory=dict)  # type: ignore[valid-type]
     tokens_used: Annotated[int, Field(ge=0, le=TOKENS_USED_MAX)] | None = None
+    verification: Verification | None = None
 
 
 class FailedFrame(Strict):
@@ -47,6 +49,13 @@ class FailedFrame(Strict):
     generation: Generation
     error: Reason | None = None
     reason: Reason | None = None
+    verification: Verification | None = None
+
+
+class ClassifyFrame(Strict):
+    task_id: TaskId  # type: ignore[valid-type]
+    generation: Generation
+    diff: DiffShape
 
 
 class RejectedFrame(Strict):
@@ -116,6 +125,7 @@ async def complete(consumer: Any, raw: dict[str, Any]) -> None:
             result=frame.result,
             tokens_used=frame.tokens_used,
             cost=frame,
+            checks=frame.verification,
         ),
     )
     await consumer.send_frame(_ack(frame.task_id, "complete"))
@@ -126,10 +136,28 @@ async def failed(consumer: Any, raw: dict[str, Any]) -> None:
     error = frame.error or frame.reason or "unknown"
     task = await _with_idle_reset(
         consumer,
-        lambda: queue.fail_task(frame.task_id, consumer.agent, frame.generation, error=error),
+        lambda: queue.fail_task(
+            frame.task_id, consumer.agent, frame.generation, error=error, checks=frame.verification
+        ),
     )
     await consumer.send_frame(
         _ack(frame.task_id, "retried" if task.status == "queued" else "dead_letter")
+    )
+
+
+async def classify(consumer: Any, raw: dict[str, Any]) -> None:
+    frame = validate(ClassifyFrame, raw, message_type="task_classify")
+    task = await database_sync_to_async(queue.classify_task)(
+        frame.task_id, consumer.agent, frame.generation, diff=frame.diff
+    )
+    await consumer.send_frame(
+        {
+            "type": "task_risk",
+            "task_id": task.id,
+            "generation": task.generation,
+            "tier": task.risk_tier,
+            "reasons": task.risk_reasons,
+        }
     )
 
 
@@ -216,6 +244,7 @@ HANDLERS = {
     "task_progress": progress,
     "task_complete": complete,
     "task_failed": failed,
+    "task_classify": classify,
     "task_rejected": rejected,
     "task_recovering": recovering,
     "state_report": state_report,

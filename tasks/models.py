@@ -126,6 +126,11 @@ class Task(ConcurrentTransitionMixin, models.Model):
     complexity = models.CharField(max_length=16, default="standard")
     complexity_reason = models.CharField(max_length=500, blank=True, default="")
     complexity_estimated = models.BooleanField(default=False)
+    # The change's risk (tasks/risk.py), set by the holder's `task_classify`; the reports
+    # of its checks are VerificationReport rows.
+    risk_tier = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_reasons = models.JSONField(default=list, blank=True)
+    diff_shape = models.JSONField(null=True, blank=True)
 
     result = StoredJSONField(null=True, blank=True)
     tokens_used = models.PositiveBigIntegerField(null=True, blank=True)
@@ -434,6 +439,30 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.seq} {self.event}"
+
+
+class VerificationReport(models.Model):
+    """One attempt of the sidecar's build-verify-fix loop (PROTOCOL.md §3.2), written with
+    the `task_complete` or `task_failed` that carried it and never changed. Rows, not a
+    field of the task: a retried task keeps every run's reports, and a report (up to
+    20 steps of 4 000 characters) is never re-read or re-written by a transition."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="verification_reports")
+    generation = models.PositiveIntegerField()
+    attempt = models.PositiveSmallIntegerField()
+    passed = models.BooleanField()
+    steps = models.JSONField(default=list)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["task", "generation", "attempt", "pk"]
+        # The task page reads one task's reports in this order.
+        indexes = [models.Index(fields=["task", "generation", "attempt"], name="verif_task")]
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return f"{self.task_id} g{self.generation} attempt {self.attempt} {verdict}"
 
 
 # --- flow control (DESIGN.md §Scheduling, OPERATIONS.md "Flow control") --------------

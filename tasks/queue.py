@@ -20,7 +20,7 @@ from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
-from tasks import delegation, flow, holders
+from tasks import delegation, flow, holders, risk, verification
 from tasks.costs import CostIn, cost_columns, tokens_total
 from tasks.models import (
     ACCEPTABLE,
@@ -31,6 +31,7 @@ from tasks.models import (
     TaskStatus,
     default_title,
 )
+from tasks.schemas import DiffShape, VerificationAttempt
 from tasks.wire import assign_frame, input_frame
 
 log = logging.getLogger(__name__)
@@ -526,9 +527,11 @@ def complete_task(
     result: dict[str, Any],
     tokens_used: int | None = None,
     cost: CostIn | None = None,
+    checks: list[VerificationAttempt] | None = None,
 ) -> Task:
     """`task_complete`: assigned|working → completed, once. Unblocks dependents.
-    The cost fields come from `cost` (the frame), else from the result (`tasks.costs`)."""
+    The cost fields come from `cost` (the frame), else from the result (`tasks.costs`);
+    `checks`, the verification reports, are stored in the same transaction."""
     fallback = result.get("tokens_used")
     if tokens_used is None and isinstance(fallback, int) and not isinstance(fallback, bool):
         # v1.0 sidecars report it inside the result; out of range there is just not counted
@@ -541,6 +544,7 @@ def complete_task(
         if tokens_used is None:
             tokens_used = tokens_total(columns)
         task.complete(result=result, tokens_used=tokens_used, cost=columns)
+        verification.store(task, checks)
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
         )
@@ -553,12 +557,44 @@ def complete_task(
 
 
 def fail_task(
-    task_id: str, agent: Agent, generation: int | None, *, error: str, actor: str | None = None
+    task_id: str,
+    agent: Agent,
+    generation: int | None,
+    *,
+    error: str,
+    actor: str | None = None,
+    checks: list[VerificationAttempt] | None = None,
 ) -> Task:
-    """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1)."""
+    """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1);
+    `checks`, the verification reports, are stored under the generation that failed."""
     with transaction.atomic():
         task = _fenced("fail", task_id, agent, generation)
+        verification.store(task, checks)
         return _count_failure(task, error=error, actor=actor or agent.agent_id)
+
+
+def classify_task(task_id: str, agent: Agent, generation: int, *, diff: DiffShape) -> Task:
+    """`task_classify` (§3.2): the holder's change gets its risk tier (`tasks.risk`),
+    stored with the diff's shape and recorded as a `classified` event; the status stays."""
+    with transaction.atomic():
+        task = _fenced("classify", task_id, agent, generation)
+        decided = risk.classify(diff, risk.Rules.from_settings())
+        task.risk_tier, task.risk_reasons = decided.tier, decided.reasons
+        task.diff_shape = diff.model_dump()
+        Task.objects.filter(pk=task.pk).update(
+            risk_tier=task.risk_tier, risk_reasons=task.risk_reasons, diff_shape=task.diff_shape
+        )
+        record(
+            task,
+            "classified",
+            from_status=task.status,
+            actor=agent.agent_id,
+            agent_id=agent.agent_id,
+            reason=f"risk tier {decided.tier}: " + "; ".join(decided.reasons),
+            details={"tier": decided.tier},
+        )
+        announce(EventKind.TASK_PROGRESS, task_id=task.id, agent_id=agent.agent_id)
+    return task
 
 
 def fail_past_deadline(task_id: str) -> Task:

@@ -6,10 +6,13 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag
 
 from agentcom_site.core.gitnames import BranchName, Command, RelativePath, RepoRef
 from agentcom_site.core.limits import (
+    COUNTER_MAX,
     DIFF_GLOBS_MAX,
+    DIFF_PATHS_MAX,
     FILE_HINTS_MAX,
     MAX_RETRIES_MAX,
     STEP_TIMEOUT_S_MAX,
+    VERIFICATION_ATTEMPTS_MAX,
     VERIFICATION_RETRIES_MAX,
     VERIFICATION_STEPS_MAX,
 )
@@ -176,3 +179,46 @@ class AnswerIn(Strict):
     """An operator's answer to the holder's question (PROTOCOL.md §3.9)."""
 
     answer: text("answer", min_length=1)  # type: ignore[valid-type]
+
+
+# --- what the sidecar reports: its checks and the diff (PROTOCOL.md §3.2) ---------------
+
+Count = Annotated[int, Field(ge=0, le=COUNTER_MAX)]
+
+
+class StepReport(Strict):
+    """One verification step as the sidecar ran it; `output` is the tail it kept."""
+
+    index: Annotated[int, Field(ge=0, lt=VERIFICATION_STEPS_MAX)]
+    kind: Literal[tuple(STEP_TYPES)]  # type: ignore[valid-type]
+    label: text("step_label") = ""  # type: ignore[valid-type]
+    passed: bool
+    exit_code: Annotated[int, Field(ge=-255, le=255)] | None = None
+    duration_ms: Count = 0
+    output: text("step_output") = ""  # type: ignore[valid-type]
+    truncated: bool = False
+
+
+class VerificationAttempt(Strict):
+    attempt: Annotated[int, Field(ge=1, le=VERIFICATION_ATTEMPTS_MAX)]
+    passed: bool
+    steps: Annotated[list[StepReport], Field(max_length=VERIFICATION_STEPS_MAX)]
+    finished_at: TimeMs | None = None
+
+
+# Every attempt's report, in order; `task_complete` and `task_failed` may carry it.
+Verification = Annotated[list[VerificationAttempt], Field(max_length=VERIFICATION_ATTEMPTS_MAX)]
+DiffPaths = Annotated[list[RelativePath], Field(max_length=DIFF_PATHS_MAX)]
+
+
+class DiffShape(Strict):
+    """The shape of a change against its base commit (`task_classify`, PROTOCOL.md §3.2)."""
+
+    files_changed: Count
+    lines_added: Count
+    lines_removed: Count
+    paths: DiffPaths = Field(default_factory=list)
+    paths_truncated: bool = False
+    dependency_files: DiffPaths = Field(default_factory=list)
+    tests_touched: DiffPaths = Field(default_factory=list)
+    migrations_touched: DiffPaths = Field(default_factory=list)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
+from tasks import verification
 from tasks.delegation import children_of
 from tasks.models import Task, TaskEvent
 
@@ -135,6 +136,8 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
     )
     if history:
         record["children"] = children_of(task)
+        record["diff_shape"] = task.diff_shape
+        record["verification"] = verification.reports(task)
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
     return record
@@ -173,7 +176,12 @@ class TaskCoreOut(Out):
     completed_at: int | None
 
 
-class TaskRecordOut(QuestionOut, CostOut, DefinitionOut, TaskCoreOut):
+class RiskOut(Out):
+    risk_tier: int | None
+    risk_reasons: list[str]
+
+
+class TaskRecordOut(RiskOut, QuestionOut, CostOut, DefinitionOut, TaskCoreOut):
     """A task's record (`task_record`) without its history. `metadata`, `progress` and
     `result` are whatever the submitter and the agent sent; the definition of done and
     the cost fields, then the question fields follow the rest (pydantic takes the bases'
@@ -187,9 +195,13 @@ class ChildOut(Out):
 
 class TaskDetailOut(TaskRecordOut):
     """One task: the record plus its children (the first 100, oldest first, for a task
-    its holder delegated from) and its last 50 history entries, newest first."""
+    its holder delegated from), the diff's shape its holder reported (`task_classify`),
+    its verification reports (the latest 33 attempts, oldest first; PROTOCOL.md §3.2)
+    and its last 50 history entries, newest first."""
 
     children: list[ChildOut]
+    diff_shape: dict[str, Any] | None
+    verification: list[dict[str, Any]]
     history: list[HistoryEntryOut]
 
 
@@ -283,6 +295,8 @@ def _record(
             **definition_fields(task, large=large_definition),
             **cost_fields(task),
             **question_fields(task),
+            "risk_tier": task.risk_tier,
+            "risk_reasons": task.risk_reasons,
         }
     )
     if description_truncated is not None:

@@ -28,6 +28,9 @@ LIMITS = {
     "file_hint": 1_024,
     "success_criteria": 10_000,
     "command": 2_000,
+    # What the sidecar reports about its checks (PROTOCOL.md §3.2).
+    "step_label": 200,
+    "step_output": 4_000,
     # What a result cost (PROTOCOL.md §3.2).
     "model": 128,
     "session_id": 256,
@@ -64,6 +67,8 @@ VERIFICATION_STEPS_MAX = 20
 DIFF_GLOBS_MAX = 50  # globs of one diff_within step
 VERIFICATION_RETRIES_MAX = 10
 STEP_TIMEOUT_S_MAX = 3600  # one verification step, seconds (from 1)
+VERIFICATION_ATTEMPTS_MAX = VERIFICATION_RETRIES_MAX + 1  # reports one result may carry
+DIFF_PATHS_MAX = 200  # paths a diff's shape lists (each list)
 COST_USD_MAX = 1_000_000  # dollars one result may cost
 FEATURES_MAX = 16  # features one identify may declare
 # Timestamps (complete_by, time filters) may lie at most this far from now.

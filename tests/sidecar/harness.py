@@ -256,6 +256,7 @@ def fast_config(hub_url: str, **overrides: Any) -> dict[str, Any]:
         "wake_timeout_ms": 5000,
         "results_poll_ms": 30,
         "result_stable_ms": 200,
+        "risk_wait_ms": 2000,  # a fake hub does not answer task_classify
     }
     config.update(overrides)
     return config

@@ -170,3 +170,38 @@ cost_fields = dict(
     iterations=counters,
     session_id=texts | st.sampled_from(["5f0c-11aa", "x" * 257]),
 )
+
+# What a holder reports back: verification attempts and the shape of its change.
+report_steps = st.lists(
+    body(
+        index=counters,
+        kind=st.sampled_from(["tests_pass", "git_clean", "rm_rf", 3]),
+        label=texts | st.just("l" * 201),
+        passed=st.booleans() | json_values,
+        exit_code=st.integers(min_value=-300, max_value=300) | json_values,
+        duration_ms=counters,
+        output=texts | st.just("o" * 4001),
+        truncated=st.booleans(),
+    ),
+    max_size=3,
+)
+verification_reports = st.lists(
+    body(
+        attempt=counters,
+        passed=st.booleans(),
+        steps=report_steps | json_values,
+        finished_at=counters,
+    ),
+    max_size=13,
+)
+diff_paths = st.lists(git_texts, max_size=4) | json_values
+diff_shapes = body(
+    files_changed=counters,
+    lines_added=counters,
+    lines_removed=counters,
+    paths=diff_paths,
+    paths_truncated=st.booleans() | json_values,
+    dependency_files=diff_paths,
+    tests_touched=diff_paths,
+    migrations_touched=diff_paths,
+)

@@ -126,6 +126,7 @@ HOLDER_ONLY = {
     "task_complete",
     "task_failed",
     "task_rejected",
+    "task_classify",
     "state_report",
     "wake_result",
     "task_input_required",
@@ -304,6 +305,10 @@ FRAME_BODIES = {
     "task_complete": {"generation": 1, "result": {}},
     "task_failed": {"generation": 1, "error": "x"},
     "task_rejected": {"generation": 1},
+    "task_classify": {
+        "generation": 1,
+        "diff": {"files_changed": 1, "lines_added": 1, "lines_removed": 0, "paths": ["a.py"]},
+    },
     "state_report": {"generation": 1, "status": "working"},
     "wake_result": {"status": "success"},
     "task_input_required": {"generation": 1, "question": "which?"},

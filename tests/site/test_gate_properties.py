@@ -30,6 +30,7 @@ from tests.site.gate_strategies import (
     cost_fields,
     counters,
     definition_fields,
+    diff_shapes,
     ids,
     json_objects,
     json_values,
@@ -37,6 +38,7 @@ from tests.site.gate_strategies import (
     priorities,
     texts,
     times,
+    verification_reports,
 )
 from tests.sockets import Socket, db
 
@@ -125,8 +127,15 @@ FRAMES: dict[str, st.SearchStrategy] = {
     "list_channels": body(),
     "task_accepted": body(**TASK_FRAME),
     "task_progress": body(**TASK_FRAME, progress=json_values),
-    "task_complete": body(**TASK_FRAME, result=json_objects, tokens_used=counters, **cost_fields),
-    "task_failed": body(**TASK_FRAME, error=texts, reason=texts),
+    "task_complete": body(
+        **TASK_FRAME,
+        result=json_objects,
+        tokens_used=counters,
+        verification=verification_reports,
+        **cost_fields,
+    ),
+    "task_failed": body(**TASK_FRAME, error=texts, reason=texts, verification=verification_reports),
+    "task_classify": body(**TASK_FRAME, diff=diff_shapes),
     "task_rejected": body(**TASK_FRAME, reason=texts),
     "task_recovering": body(task_id=texts),
     "task_input_required": body(**TASK_FRAME, question=texts),
