@@ -41,7 +41,9 @@ class CompleteFrame(CostIn):
     tokens_used: Annotated[int, Field(ge=0, le=TOKENS_USED_MAX)] | None = None
 
 
-class FailedFrame(Strict):
+class FailedFrame(CostIn):
+    """A failed attempt spends too: the cost fields (`CostIn`) as on task_complete."""
+
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
     error: Reason | None = None
@@ -119,7 +121,9 @@ async def failed(consumer: Any, raw: dict[str, Any]) -> None:
     error = frame.error or frame.reason or "unknown"
     task = await _with_idle_reset(
         consumer,
-        lambda: queue.fail_task(frame.task_id, consumer.agent, frame.generation, error=error),
+        lambda: queue.fail_task(
+            frame.task_id, consumer.agent, frame.generation, error=error, cost=frame
+        ),
     )
     await consumer.send_frame(
         _ack(frame.task_id, "retried" if task.status == "queued" else "dead_letter")

@@ -21,7 +21,7 @@ from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks import flow, holders
-from tasks.costs import CostIn, cost_columns, tokens_total
+from tasks.costs import CostIn, cost_columns, record_attempt, reports_cost, tokens_total
 from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
 from tasks.wire import assign_frame
 
@@ -520,6 +520,7 @@ def complete_task(
         columns = cost_columns(cost, result)
         if tokens_used is None:
             tokens_used = tokens_total(columns)
+        record_attempt(task, agent.agent_id, columns, completed=True)
         task.complete(result=result, tokens_used=tokens_used, cost=columns)
         record(
             task, "completed", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
@@ -533,11 +534,21 @@ def complete_task(
 
 
 def fail_task(
-    task_id: str, agent: Agent, generation: int | None, *, error: str, actor: str | None = None
+    task_id: str,
+    agent: Agent,
+    generation: int | None,
+    *,
+    error: str,
+    actor: str | None = None,
+    cost: CostIn | None = None,
 ) -> Task:
-    """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1)."""
+    """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1).
+    What the attempt cost (`cost`, the frame's fields) is kept as an `AttemptCost`; the
+    task's own cost columns stay those of a completing result."""
     with transaction.atomic():
         task = _fenced("fail", task_id, agent, generation)
+        if reports_cost(cost):
+            record_attempt(task, agent.agent_id, cost_columns(cost, {}), completed=False)
         return _count_failure(task, error=error, actor=actor or agent.agent_id)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
+from tasks import repos
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
@@ -174,7 +175,18 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
         **definition_fields(task),
+        **_workspace_fields(task),
     }
+
+
+def _workspace_fields(task: Task) -> dict[str, Any]:
+    """Where the work happens (PROTOCOL.md §3.2): `repo_url` (the registered repo's URL,
+    or the task's own URL) and `branch`, the base to branch from, the repo's default when
+    the task names none. Additive: an older sidecar ignores `repo_url`."""
+    if not task.repo:
+        return {}
+    url, branch = repos.resolved(task.repo, task.branch)
+    return {"repo_url": url, "branch": branch}
 
 
 def task_summary(task: Task) -> dict[str, Any]:

@@ -61,6 +61,7 @@ DIFF_GLOBS_MAX = 50  # globs of one diff_within step
 VERIFICATION_RETRIES_MAX = 10
 STEP_TIMEOUT_S_MAX = 3600  # one verification step, seconds (from 1)
 COST_USD_MAX = 1_000_000  # dollars one result may cost
+BUDGET_USD_MAX = 1_000_000_000  # dollars a daily budget may be
 # Timestamps (complete_by, time filters) may lie at most this far from now.
 TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 
