@@ -290,12 +290,12 @@ class TaskWork:
             await self.finish(task, frames.task_failed(task, outcome.reason or "unknown"))
             return
         result = dict(outcome.result or {})
-        if self._config.repo_dir is not None:
-            answer = await run_git_wrapper(
-                self._config,
-                "submit",
-                {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()},
-            )
+        workdir = task.get("workdir")  # the task's workspace, when it has one
+        if self._config.repo_dir is not None or workdir:
+            args = {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()}
+            if workdir:
+                args["workdir"] = workdir
+            answer = await run_git_wrapper(self._config, "submit", args)
             if not self._slot.current(epoch):
                 return
             if answer.get("status") == "ok" and answer.get("pr_url"):
