@@ -12,7 +12,7 @@ from agentcom_site.core.errors import forbidden, invalid
 from agents.models import Agent
 from tasks import complexity, queue, repos
 from tasks.explain import AGENTS_READ
-from tasks.models import Task
+from tasks.models import Repo, Task
 from tasks.schemas import COMMAND_STEPS, DefinitionOfDone, TaskSubmitIn
 
 COMMAND_STEPS_FORBIDDEN = "command_steps_forbidden"
@@ -107,7 +107,7 @@ def warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
     registers), `repo_not_registered` when it names a repo by a name nobody registered
     (a sidecar gets no URL to clone). Agents are read once per request, and only if a
     task needs anything."""
-    notes = [_repo_warnings(task) for task in tasks]
+    notes = _repo_warnings(tasks)
     if not any(task.needed_capabilities for task in tasks):
         return notes
     offered = {
@@ -127,11 +127,19 @@ def warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
     return [[*first, *second] for first, second in zip(answers, notes, strict=True)]
 
 
-def _repo_warnings(task: Task) -> list[dict[str, str]]:
-    if not task.repo or repos.is_url(task.repo) or repos.find(task.repo) is not None:
-        return []
-    message = (
-        f"no repo named {task.repo} is registered: its sidecar gets no repo_url and works "
-        "in its own repo_dir"
-    )
-    return [{"code": "repo_not_registered", "message": message}]
+def _repo_warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
+    """`repo_not_registered` for each task naming a repo by a name nobody registered
+    (one query for the whole batch)."""
+    names = {task.repo for task in tasks if task.repo and not repos.is_url(task.repo)}
+    known = set(Repo.objects.filter(name__in=names).values_list("name", flat=True))
+    notes = []
+    for task in tasks:
+        if task.repo in names and task.repo not in known:
+            message = (
+                f"no repo named {task.repo} is registered: its sidecar gets no repo_url and "
+                "works in its own repo_dir"
+            )
+            notes.append([{"code": "repo_not_registered", "message": message}])
+        else:
+            notes.append([])
+    return notes
