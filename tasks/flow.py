@@ -229,10 +229,18 @@ class Gate:
         return found
 
     def admits_key(self, needed: frozenset[str]) -> bool:
-        return self.pause_for(needed) is None and not self.full(needed, None)
+        return (
+            self.fleet_hold is None
+            and self.pause_for(needed) is None
+            and not self.full(needed, None)
+        )
 
-    def admits(self, needed: frozenset[str], submitted_by: str) -> bool:
-        return self.pause_for(needed) is None and not self.full(needed, submitted_by)
+    def admits(self, needed: frozenset[str], submitted_by: str, repo: str = "") -> bool:
+        return (
+            self.admits_key(needed)
+            and self.repo_hold(repo) is None
+            and not self.full(needed, submitted_by)
+        )
 
     def full_submitters(self) -> list[str]:
         return [s for s, n in self.held_by_submitter.items() if n >= self.limit("submitter", s) > 0]

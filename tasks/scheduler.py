@@ -198,7 +198,7 @@ def _match(agent_pk: int | None, agent_id: str | None) -> int:
     lost_claim = False
     for candidate in _candidates(idle, gate):
         needed = _needed(candidate.capability_key)
-        if not gate.admits(needed, candidate.submitted_by):
+        if not gate.admits(needed, candidate.submitted_by, candidate.repo):
             continue
         agent = _pick(
             _needed(candidate.capability_key),
@@ -240,6 +240,7 @@ class TaskCandidate(NamedTuple):
     pinned_to_id: int | None
     held_off: dict[str, list[int]]
     submitted_by: str
+    repo: str
 
 
 def _candidates(idle: list[Candidate], gate: flow.Gate) -> Iterator[TaskCandidate]:
