@@ -83,6 +83,8 @@ def register_routers() -> None:
     from tasks.api import router as tasks_router
     from tasks.costs_api import router as costs_router
     from tasks.dispatch_api import router as dispatch_router
+    from tasks.repos_api import budget_router
+    from tasks.repos_api import router as repos_router
 
     api.add_router("/health", health_router)
     api.add_router("/api/dashboard", dashboard_router)
@@ -91,6 +93,8 @@ def register_routers() -> None:
     api.add_router("/api/admin", tasks_admin_router)
     api.add_router("/api/dispatch", dispatch_router)
     api.add_router("/api/costs", costs_router)
+    api.add_router("/api/repos", repos_router)
+    api.add_router("/api/budget", budget_router)
     api.add_router("/api/admin", log_level_router)
     api.add_router("/api", agents_router)
     api.add_router("/admin/tokens", tokens_router)

@@ -414,3 +414,11 @@ AGENTCOM_RISK_LOW_RISK_PATHS = envlist(
     "AGENTCOM_RISK_LOW_RISK_PATHS",
     ["tests/**", "**/tests/**", "**/test_*.py", "**/*_test.*", "docs/**", "**/*.md", "**/*.rst"],
 )
+
+# The fleet's daily budget in dollars (UTC days) until an operator sets another at run
+# time (PUT /api/budget); 0, the default, is none. Checked like any budget at start.
+AGENTCOM_FLEET_DAILY_BUDGET_USD = envfloat("AGENTCOM_FLEET_DAILY_BUDGET_USD", 0.0)
+if not 0 <= AGENTCOM_FLEET_DAILY_BUDGET_USD <= 1_000_000_000:
+    raise ImproperlyConfigured("AGENTCOM_FLEET_DAILY_BUDGET_USD must be 0-1000000000")
+# The share of a budget spent at which the budget_warning alert fires.
+AGENTCOM_BUDGET_WARN_SHARE = envfloat("AGENTCOM_BUDGET_WARN_SHARE", 0.8)

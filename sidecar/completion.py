@@ -1,4 +1,4 @@
-"""From an agent's success result to the final report (PROTOCOL.md §6.5, §6.8).
+"""From an agent's success result to the final report (PROTOCOL.md §6.5, §6.9).
 
 The build-verify-fix loop: the task's verification steps run in its checkout; a failed
 attempt with retries left (``max_verification_retries``, default 2) wakes the agent
@@ -113,8 +113,11 @@ class Completion:
         risk = await self._classify(task, epoch)
         if not self._slot.current(epoch):
             return None
-        if self._config.repo_dir is not None:
+        workdir = task.get("workdir")  # the task's workspace, when it has one
+        if self._config.repo_dir is not None or workdir:
             args = {"agent_id": self._config.agent_id, "task_id": task_id, "task": task.to_json()}
+            if workdir:
+                args["workdir"] = workdir
             if risk is not None:
                 args["risk"] = risk
             answer = await run_git_wrapper(self._config, "submit", args)

@@ -62,7 +62,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "executor_args": (),  # extra arguments for the claude/codex CLI (model, permissions)
         "executor_command": (),  # the shell executor's argv, with placeholders
         "executor_progress_ms": 2_000,  # at most one task_progress per this from a stream
-        # Verification (PROTOCOL.md §6.8): a tests_pass step without its own timeout_s
+        # Verification (PROTOCOL.md §6.9): a tests_pass step without its own timeout_s
         # is killed after this; the hub's task_risk answer is awaited at most this long.
         "tests_timeout_ms": 600_000,
         "risk_wait_ms": 10_000,

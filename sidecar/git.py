@@ -52,12 +52,15 @@ works in the config's repo_dir (a git clone) and prints one JSON line: {{"status
 with exit status 0, or {{"status":"error","error":"<code>",...}} with exit status 1.
 
 commands:
-  start-task  '{{"agent_id","task_id","description"}}': a clean tree, then a fresh branch
-              <agent>/<slug> from origin/main
+  start-task  '{{"agent_id","task_id","description"[,"base"]}}': a clean tree, then a
+              fresh branch <agent>/<slug> from origin/<base> (default main)
   submit      '{{"agent_id","task_id","task"[,"risk"]}}': push the task branch and open a
               pull request with gh (risk {{"tier","reasons"}}: a Risk section and a
               risk:tier-N label)
   status      '{{}}': the branch, commits ahead of origin/main, uncommitted files
+
+Any command also takes "workdir": the checkout to work in instead of repo_dir (the
+workspace of a task's repo).
 
 options:
   --config PATH  the sidecar's config.json (default: $AGENTCOM_SIDECAR_CONFIG, else
@@ -120,9 +123,13 @@ class RepoContext:
 
 
 def start_task(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
-    """Clean tree → fetch → fresh `<short>/<slug>` branch from origin/main."""
+    """Clean tree → fetch → fresh `<short>/<slug>` branch from origin/<base> (main unless
+    `base` names another)."""
     agent_id, task_id = _text(args, "agent_id"), _text(args, "task_id")
     description = _text(args, "description")
+    base = _text(args, "base") or "main"
+    if base.startswith("-") or not _is_branch_name(ctx, base):
+        raise CommandError("invalid_base", base=base)
     dirty = _lines(ctx.git("status", "--porcelain"))
     if dirty:
         raise CommandError("dirty_working_tree", files=dirty)
@@ -135,9 +142,9 @@ def start_task(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
         if ctx.git("rev-parse", "--abbrev-ref", "HEAD") == branch:
             ctx.git("checkout", "--quiet", "--detach")  # a checked-out branch cannot be deleted
     with contextlib.suppress(StepFailed):
-        ctx.git("branch", "-D", "--", branch)  # a re-assigned task starts over from origin/main
+        ctx.git("branch", "-D", "--", branch)  # a re-assigned task starts over from the base
     try:
-        ctx.git("checkout", "-b", branch, "origin/main")
+        ctx.git("checkout", "-b", branch, f"origin/{base}")
     except StepFailed as exc:
         raise CommandError("checkout_failed", branch=branch, message=str(exc)) from exc
     base_commit = ctx.git("rev-parse", "--short", "HEAD")
@@ -242,6 +249,14 @@ def _open_pull_request(
     return lines[-1].strip() if lines else ""
 
 
+def _is_branch_name(ctx: RepoContext, name: str) -> bool:
+    try:
+        ctx.git("check-ref-format", "--branch", name)
+    except StepFailed:
+        return False
+    return True
+
+
 def _commits_ahead(ctx: RepoContext) -> int:
     try:
         return int(ctx.git("rev-list", "--count", "origin/main..HEAD") or 0)
@@ -258,13 +273,15 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _context(config_option: str | None) -> RepoContext:
+def _context(config_option: str | None, workdir: str = "") -> RepoContext:
+    """The checkout to work in: `workdir` (a task's workspace, sidecar.workspaces) when
+    the arguments name one, else the config's repo_dir."""
     config_path_value = config_option or os.environ.get("AGENTCOM_SIDECAR_CONFIG")
     try:
         config_path, raw = read_config_file(config_path_value)
     except ConfigError as exc:
         raise CommandError("config_not_found", detail=exc.detail) from exc
-    repo_value = raw.get("repo_dir")
+    repo_value = workdir or raw.get("repo_dir")
     if not isinstance(repo_value, str) or not repo_value:
         raise CommandError(
             "missing_repo_dir", hint="set repo_dir in config.json to the agent's git clone"
@@ -314,7 +331,7 @@ def run(argv: list[str]) -> tuple[int, dict[str, Any]]:
         if not isinstance(args, dict):
             raise CommandError("invalid_args", detail="the arguments must be a JSON object")
         check_args(command, args)
-        answer = COMMANDS[command](_context(config), args)
+        answer = COMMANDS[command](_context(config, _text(args, "workdir")), args)
     except CommandError as exc:
         return 1, {"status": "error", "error": exc.code, **exc.details}
     except StepFailed as exc:

@@ -32,6 +32,7 @@ FAILED = "failed"
 # What a task says "done" means (PROTOCOL.md §3.2), kept for the executors' prompt.
 TASK_DEFINITION_FIELDS = (
     "repo",
+    "repo_url",
     "file_hints",
     "success_criteria",
     "verification_steps",
@@ -65,8 +66,9 @@ class IllegalMove(Exception):
 class LocalTask:
     """A task as stored locally: task_id, description, metadata, status, assigned_at,
     generation, wake_attempts, and optionally title, priority, complete_by, branch,
-    git_warning, the task definition fields, base_branch, base_commit, executor_session
-    and previous_attempts (the verification reports of earlier attempts)."""
+    git_warning, the task definition fields, base_branch, base_commit, workdir,
+    executor_session and previous_attempts (the verification reports of earlier
+    attempts)."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
@@ -149,6 +151,10 @@ class LocalTask:
 
     def note_branch(self, branch: Any) -> None:
         self._fields["branch"] = branch
+
+    def note_workdir(self, workdir: str) -> None:
+        """The workspace the task works in (sidecar.workspaces); kept across restarts."""
+        self._fields["workdir"] = workdir
 
     def note_git_warning(self, warning: str) -> None:
         self._fields["git_warning"] = warning

@@ -1,4 +1,4 @@
-"""Running a task's verification steps in its checkout (PROTOCOL.md §6.8).
+"""Running a task's verification steps in its checkout (PROTOCOL.md §6.9).
 
 Each step gives ``{index, kind, label, passed, exit_code, duration_ms, output,
 truncated}``; one run of them all is an attempt, ``{attempt, passed, steps,

@@ -1,6 +1,7 @@
 """Preparing the active task and waking its agent (PROTOCOL.md §6.3 steps 4-5, §6.4).
 
-Preparation is git start-task (when ``repo_dir`` is set), the task file and the wake
+Preparation is the task's workspace (``sidecar.workspaces``) and git start-task (when
+the task names a ``repo_url`` or ``repo_dir`` is set), the task file and the wake
 command's environment; waking is the wake command (or the configured executor,
 sidecar.executors), retried after each failure. A wake
 succeeds when the command exits 0, or when the agent confirms (``.started``) while the
@@ -18,6 +19,7 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sidecar import frames
@@ -29,6 +31,7 @@ from sidecar.shell import CannotStart, ShellProcess
 from sidecar.slot import TaskSlot
 from sidecar.template import TooLargeForEnvironment
 from sidecar.wake import plan_wake
+from sidecar.workspaces import WorkspaceError, ensure_workspace
 
 Send = Callable[[dict[str, Any]], Awaitable[bool]]
 
@@ -66,33 +69,43 @@ class Waker:
         self._started = started
 
     async def prepare(self, task: LocalTask, epoch: int) -> NotWoken | None:
-        """Run git start-task if repo_dir is set (§6.3 step 4); None when the wake may go on.
+        """Make the task's checkout ready and run git start-task (§6.3 step 4); None when
+        the wake may go on.
 
-        A start-task that fails inside the repository (a dirty tree, a failed fetch) is kept
-        as git_warning and the wake goes on. A repo_dir that does not exist, or a wrapper
-        that cannot run, fails the task. A task woken again after a restart keeps the
-        branch (or warning) it already has.
+        A task with a `repo_url` works in that repo's workspace (cloned on first use,
+        `sidecar.workspaces`); any other in repo_dir, if set. A start-task that fails
+        inside the repository (a dirty tree, a failed fetch) is kept as git_warning and
+        the wake goes on. A workspace that cannot be cloned, a repo_dir that does not
+        exist, or a wrapper that cannot run, fails the task. A task woken again after a
+        restart keeps the workspace and branch (or warning) it already has.
         """
-        repo_dir = self._config.repo_dir
-        if repo_dir is None or task.get("branch") is not None or task.get("git_warning"):
+        url = task.get("repo_url")
+        if task.get("branch") is not None or task.get("git_warning"):
+            return None
+        if not url and self._config.repo_dir is None:
             return None
         attempt = task.wake_attempts + 1
         try:
-            if not repo_dir.is_dir():
-                missing = "is not a directory" if repo_dir.exists() else "does not exist"
-                return await self._not_woken(
-                    task, epoch, attempt, f"sidecar_error: repo_dir {repo_dir} {missing}"
-                )
-            answer = await run_git_wrapper(
-                self._config,
-                "start-task",
-                {
-                    "agent_id": self._config.agent_id,
-                    "task_id": task.task_id,
-                    "description": task.get("description") or "",
-                    "metadata": task.get("metadata") or {},
-                },
-            )
+            if url:
+                repo_dir = await self._workspace(task, url)
+                if not self._slot.current(epoch):
+                    return None
+            else:
+                repo_dir = self._config.repo_dir
+                if not repo_dir.is_dir():
+                    missing = "is not a directory" if repo_dir.exists() else "does not exist"
+                    return await self._not_woken(
+                        task, epoch, attempt, f"sidecar_error: repo_dir {repo_dir} {missing}"
+                    )
+            args = {
+                "agent_id": self._config.agent_id,
+                "task_id": task.task_id,
+                "description": task.get("description") or "",
+                "metadata": task.get("metadata") or {},
+            }
+            if url:
+                args |= {"workdir": str(repo_dir), "base": task.get("base_branch") or "main"}
+            answer = await run_git_wrapper(self._config, "start-task", args)
             if not self._slot.current(epoch):
                 return None
             if answer.get("status") == "ok":
@@ -108,9 +121,20 @@ class Waker:
                 task.note_git_warning(answer.get("error") or "start-task failed")
                 self._log.warning("git_start_task_failed", task_id=task.task_id, answer=answer)
             self._slot.save()
+        except WorkspaceError as exc:
+            return await self._not_woken(task, epoch, attempt, str(exc))
         except Exception as exc:  # whatever it is, the task must not wait for a wake forever
             return await self._crashed(task, epoch, attempt, exc)
         return None
+
+    async def _workspace(self, task: LocalTask, url: str) -> Path:
+        """The workspace of `url`, cloned if new, recorded with the task before use."""
+        directory, cloned = await ensure_workspace(self._config, url)
+        task.note_workdir(str(directory))
+        self._slot.save()
+        event = "workspace_cloned" if cloned else "workspace_reused"
+        self._log.info(event, task_id=task.task_id, repo_url=url, workdir=str(directory))
+        return directory
 
     async def wake(self, task: LocalTask, epoch: int) -> Woken | NotWoken | None:
         """Run the wake command until it succeeds or the attempts are used up.

@@ -385,3 +385,7 @@ class FlowChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+# The repo registry's pages register themselves.
+import tasks.repo_admin  # noqa: E402, F401

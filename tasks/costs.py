@@ -1,8 +1,11 @@
-"""What results cost (PROTOCOL.md §3.2, §4.5 "Costs"): the fields a `task_complete` may
-carry, the price table that fills in a missing cost, and the sums over a range of days.
+"""What results cost (PROTOCOL.md §3.2, §4.5 "Costs"): the fields a `task_complete` or
+`task_failed` may carry, the price table that fills in a missing cost, and the sums over
+a range of days.
 
-A result's cost fields are stored in columns of the task beside the raw result, so the
-sums are one aggregate query over an index on `completed_at`.
+A completing result's cost fields are stored in columns of the task beside the raw
+result. Every reported attempt, completed or failed, is also one `AttemptCost` row
+(a failed attempt spends money too), so the sums and the budgets are one aggregate
+query over an index on `reported_at`.
 """
 
 from datetime import datetime, timedelta
@@ -11,13 +14,14 @@ from typing import Annotated, Any
 
 import pydantic
 from django.conf import settings
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from pydantic import Field, StringConstraints
 
 from agentcom_site.core.limits import COST_USD_MAX, COUNTER_MAX, LIMITS, TOKENS_USED_MAX
 from agentcom_site.core.validation import Strict
-from tasks.models import CAPABILITY_SEPARATOR, Task, TaskStatus
+from tasks import repos
+from tasks.models import CAPABILITY_SEPARATOR, AttemptCost, AttemptOutcome, Task
 
 Count53 = Annotated[int, Field(ge=0, le=COUNTER_MAX)]
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"
@@ -92,6 +96,37 @@ def cost_columns(frame: CostIn | None, result: dict[str, Any]) -> dict[str, Any]
     return columns
 
 
+def reports_cost(frame: CostIn | None) -> bool:
+    """Does the frame carry any cost field (a failure from an older sidecar has none)?"""
+    return frame is not None and any(getattr(frame, key) is not None for key in COST_KEYS)
+
+
+def record_attempt(task: Task, agent_id: str, columns: dict[str, Any], *, completed: bool) -> None:
+    """Keep what this attempt of `task` cost (inside the completion's or failure's
+    transaction). The repo is counted under its registered name, so a task naming the
+    URL and one naming the name share one budget."""
+    AttemptCost.objects.create(
+        task=task,
+        generation=task.generation,
+        outcome=AttemptOutcome.COMPLETED if completed else AttemptOutcome.FAILED,
+        agent_id=agent_id,
+        repo=repos.canonical(task.repo),
+        capability_key=task.capability_key,
+        **{key: columns[key] for key in ATTEMPT_COLUMNS},
+    )
+
+
+ATTEMPT_COLUMNS = (
+    "tokens_in",
+    "tokens_out",
+    "model",
+    "cost_usd",
+    "cost_computed",
+    "execution_ms",
+    "iterations",
+)
+
+
 def tokens_total(columns: dict[str, Any]) -> int | None:
     """`tokens_in + tokens_out`, for a result that reports no `tokens_used` of its own
     (None when it reports neither, or the sum is over TOKENS_USED_MAX)."""
@@ -104,10 +139,10 @@ def tokens_total(columns: dict[str, Any]) -> int | None:
 # --- sums ------------------------------------------------------------------------------
 
 GROUPINGS = {
-    "agent": F("holder__agent_id"),
+    "agent": F("agent_id"),
     "capability": F("capability_key"),
     "repo": F("repo"),
-    "day": TruncDate("completed_at"),
+    "day": TruncDate("reported_at"),
 }
 GROUPS_MAX = 500
 
@@ -127,17 +162,17 @@ def _number(value: Any) -> float | int:
 
 
 def sums(by: str, since: datetime, until: datetime) -> dict[str, Any]:
-    """Completed tasks in [since, until) summed per `by`, in one aggregate query: most
+    """Attempts reported in [since, until) summed per `by`, in one aggregate query: most
     expensive first (days in order), at most GROUPS_MAX groups (`truncated` says so).
-    `key` is "" for tasks without an agent, repo or capability."""
+    `tasks` counts completions, `failed` the failed attempts that reported a cost; the
+    sums count both. `key` is "" for attempts without an agent, repo or capability."""
     rows = (
-        Task.objects.filter(
-            status=TaskStatus.COMPLETED, completed_at__gte=since, completed_at__lt=until
-        )
+        AttemptCost.objects.filter(reported_at__gte=since, reported_at__lt=until)
         .annotate(group=GROUPINGS[by])
         .values("group")
         .annotate(
-            tasks=Count("pk"),
+            tasks=Count("pk", filter=Q(outcome=AttemptOutcome.COMPLETED)),
+            failed=Count("pk", filter=Q(outcome=AttemptOutcome.FAILED)),
             priced=Count("cost_usd"),
             tokens_in=Sum("tokens_in"),
             tokens_out=Sum("tokens_out"),
@@ -167,7 +202,16 @@ def sums(by: str, since: datetime, until: datetime) -> dict[str, Any]:
     }
 
 
-FIGURES = ("tasks", "priced", "tokens_in", "tokens_out", "cost_usd", "execution_ms", "iterations")
+FIGURES = (
+    "tasks",
+    "failed",
+    "priced",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "execution_ms",
+    "iterations",
+)
 
 
 def default_range(now: datetime) -> tuple[datetime, datetime]:

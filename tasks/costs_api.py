@@ -1,4 +1,4 @@
-"""`GET /api/costs` (PROTOCOL.md §4.5 "Costs"): what completed tasks cost, for operators."""
+"""`GET /api/costs` (PROTOCOL.md §4.5 "Costs"): what reported attempts cost, for operators."""
 
 from datetime import timedelta
 from typing import Literal
@@ -26,9 +26,11 @@ class CostsQuery(Schema):
 
 
 class CostFiguresOut(Out):
-    """`tasks` completed, `priced` of them with a cost; sums of the rest (0 when none)."""
+    """`tasks` completed and `failed` attempts that reported a cost, `priced` of all
+    those with a cost; sums over both (0 when none)."""
 
     tasks: int
+    failed: int
     priced: int
     tokens_in: int
     tokens_out: int
@@ -61,7 +63,7 @@ class CostsOut(Out):
 @router.get(
     "",
     response={200: CostsOut, **refusals(401, 403, 422)},
-    summary="What completed tasks cost, per agent, capability, repo or day",
+    summary="What attempts cost (completed and failed), per agent, capability, repo or day",
 )
 def cost_sums(request: HttpRequest, filters: Query[CostsQuery]):
     start, end = costs.default_range(now())

@@ -3,10 +3,11 @@
 `read(task)` takes a small snapshot (the task, the flow gate, the registered agents);
 `reasons(snapshot)` is a pure function of it that applies the scheduler's own rules in
 the scheduler's order: eligibility (`selectors.eligible_queued`), the flow gate
-(`tasks.flow`), then the agent choice of `scheduler._pick` (fit, connected, not
-draining, idle; rejecters passed over while another capable agent is connected, and
-never before their backoff ends). A task with no blocking reason is `dispatching`:
-the next pass takes it. Every list in the details is bounded.
+(`tasks.flow`: pauses, a paused repo or a reached budget, WIP caps), then the agent
+choice of `scheduler._pick` (fit, connected, not draining, idle; rejecters passed over
+while another capable agent is connected, and never before their backoff ends). A
+task with no blocking reason is `dispatching`: the next pass takes it. Every list in
+the details is bounded.
 
 There is no scheduled start on a task, so `not_before` is never given.
 """
@@ -64,6 +65,7 @@ class Snapshot:
     dependencies: list[tuple[str, str]] = field(default_factory=list)  # unfinished ones
     deadline_passed: bool = False
     moment_ms: int = 0
+    repo: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ def reasons(s: Snapshot) -> list[Reason]:
     paused = s.gate.pause_for(s.needed)
     if paused is not None:
         found.append(_paused(paused))
+    for hold in (s.gate.repo_hold(s.repo), s.gate.fleet_hold):
+        if hold is not None:
+            found.append(Reason(hold.reason, hold.message, hold.details))
     full = s.gate.full(s.needed, s.submitted_by)
     if full:
         found.append(_capped(s, full))
@@ -281,6 +286,7 @@ def read(task: Task) -> Snapshot:
         status=task.status,
         needed=flow.needed_of(task.capability_key),
         submitted_by=task.submitted_by,
+        repo=task.repo,
         gate=flow.Gate(),
         agents=[],
         holder=task.holder.agent_id if task.holder_id else None,

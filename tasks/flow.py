@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from agentcom_site.core.errors import HubError
 from agentcom_site.core.events import EventKind, announce
+from tasks import repos
 from tasks.models import (
     CAPABILITY_SEPARATOR,
     HELD,
@@ -153,6 +154,14 @@ def admit_locked(task: Task) -> None:
     if paused is not None:
         scope = FlowScope.ALL if paused == ALL else FlowScope.CAPABILITY
         raise Withheld("paused", scope, paused)
+    # A budget is not counted under a lock: claims racing at its edge may start a task
+    # or two past it, which the next claim sees. Spend happens later anyway.
+    hold = repos.hold_for(task.repo) if task.repo else None
+    if hold is not None:
+        raise Withheld(hold.reason, FlowScope.REPO, hold.repo)
+    fleet = repos.fleet_hold()
+    if fleet is not None:
+        raise Withheld(fleet.reason, FlowScope.ALL, ALL)
     for limit in limits_for(needed, task.submitted_by):
         _lock_cap(limit)
         held = held_count(limit.scope, limit.key)
@@ -175,6 +184,20 @@ class Gate:
     default_submitter: int = 0
     held_by_capability: Counter = field(default_factory=Counter)
     held_by_submitter: Counter = field(default_factory=Counter)
+    # Repos (by name and by URL) whose tasks wait, and the fleet's budget (tasks.repos).
+    repo_holds: dict[str, repos.Hold] = field(default_factory=dict)
+    fleet_hold: repos.Hold | None = None
+
+    def repo_hold(self, repo: str) -> repos.Hold | None:
+        return self.repo_holds.get(repo) if repo else None
+
+    def withholds_all(self) -> bool:
+        """Nothing is placed: all dispatch paused, or the fleet's budget reached."""
+        return self.paused_all or self.fleet_hold is not None
+
+    def held_by_budget(self) -> bool:
+        """Does a budget hold work back? Then the day's turn releases it."""
+        return self.fleet_hold is not None or any(h.by_budget for h in self.repo_holds.values())
 
     def limit(self, scope: str, key: str) -> int:
         if scope == FlowScope.CAPABILITY:
@@ -206,10 +229,18 @@ class Gate:
         return found
 
     def admits_key(self, needed: frozenset[str]) -> bool:
-        return self.pause_for(needed) is None and not self.full(needed, None)
+        return (
+            self.fleet_hold is None
+            and self.pause_for(needed) is None
+            and not self.full(needed, None)
+        )
 
-    def admits(self, needed: frozenset[str], submitted_by: str) -> bool:
-        return self.pause_for(needed) is None and not self.full(needed, submitted_by)
+    def admits(self, needed: frozenset[str], submitted_by: str, repo: str = "") -> bool:
+        return (
+            self.admits_key(needed)
+            and self.repo_hold(repo) is None
+            and not self.full(needed, submitted_by)
+        )
 
     def full_submitters(self) -> list[str]:
         return [s for s, n in self.held_by_submitter.items() if n >= self.limit("submitter", s) > 0]
@@ -221,7 +252,14 @@ class Gate:
 
     def learn(self, refusal: Withheld) -> None:
         """A claim found the rules stricter than this gate read: remember it."""
-        if refusal.reason == "paused":
+        if refusal.reason in ("repo_paused", "repo_budget"):
+            self.repo_holds = {
+                **self.repo_holds,
+                refusal.key: repos.Hold(refusal.reason, refusal.key, ""),
+            }
+        elif refusal.reason == "fleet_budget":
+            self.fleet_hold = repos.Hold(refusal.reason, "", "")
+        elif refusal.reason == "paused":
             if refusal.scope == FlowScope.ALL:
                 self.paused_all = True
             else:
@@ -239,13 +277,17 @@ class Gate:
 
 
 def read_gate() -> Gate:
-    """Two small reads, and one of the held tasks only when a cap is set."""
+    """A few small reads (pauses, caps, repo holds), and one of the held tasks only when
+    a cap is set."""
     paused = set(DispatchPause.objects.values_list("capability", flat=True))
+    repo_holds, fleet_hold = repos.holds()
     gate = Gate(
         paused_all=ALL in paused,
         paused=frozenset(paused - {ALL}),
         default_cap=default_limit(FlowScope.CAPABILITY),
         default_submitter=default_limit(FlowScope.SUBMITTER),
+        repo_holds=repo_holds,
+        fleet_hold=fleet_hold,
     )
     for scope, key, limit in WipCap.objects.values_list("scope", "key", "limit"):
         target = gate.cap_limits if scope == FlowScope.CAPABILITY else gate.submitter_limits

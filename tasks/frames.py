@@ -44,7 +44,9 @@ class CompleteFrame(CostIn):
     verification: Verification | None = None
 
 
-class FailedFrame(Strict):
+class FailedFrame(CostIn):
+    """A failed attempt spends too: the cost fields (`CostIn`) as on task_complete."""
+
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
     error: Reason | None = None
@@ -137,7 +139,12 @@ async def failed(consumer: Any, raw: dict[str, Any]) -> None:
     task = await _with_idle_reset(
         consumer,
         lambda: queue.fail_task(
-            frame.task_id, consumer.agent, frame.generation, error=error, checks=frame.verification
+            frame.task_id,
+            consumer.agent,
+            frame.generation,
+            error=error,
+            checks=frame.verification,
+            cost=frame,
         ),
     )
     await consumer.send_frame(

@@ -10,9 +10,9 @@ from typing import Any
 from agentcom_site.core.clock import from_ms
 from agentcom_site.core.errors import forbidden, invalid
 from agents.models import Agent
-from tasks import complexity, delegation, queue
+from tasks import complexity, delegation, queue, repos
 from tasks.explain import AGENTS_READ
-from tasks.models import Task
+from tasks.models import Repo, Task
 from tasks.schemas import COMMAND_STEPS, DefinitionOfDone, TaskSubmitIn
 
 COMMAND_STEPS_FORBIDDEN = "command_steps_forbidden"
@@ -67,16 +67,21 @@ def submission(
     body: TaskSubmitIn, field_prefix: str = "", *, agent: Agent | None = None
 ) -> dict[str, Any]:
     """The `queue.submit_task` arguments for body; an unknown `assign_to` is refused.
-    `agent` is the submitting agent (None for an operator): it decides the parent."""
+    `agent` is the submitting agent (None for an operator): it decides the parent. A
+    task of a registered repo takes the repo's priority unless it names its own."""
     pinned = None
     if body.assign_to is not None:
         pinned = Agent.objects.filter(agent_id=body.assign_to).first()
         if pinned is None:
             raise invalid(f"{field_prefix}assign_to", "not_found", f"no agent {body.assign_to}")
+    priority = body.priority
+    if body.repo and "priority" not in body.model_fields_set:
+        registered = repos.find(body.repo)
+        priority = registered.priority if registered is not None else priority
     return {
         "description": body.description,
         "title": body.title,
-        "priority": body.priority,
+        "priority": priority,
         "metadata": body.metadata,
         "max_retries": body.max_retries,
         "complete_by": from_ms(body.complete_by),
@@ -107,9 +112,12 @@ def submit_batch(
 def warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
     """For each task, what the submitter should know: `no_agent_with_capabilities`
     when no registered agent has every capability it needs (it waits until one
-    registers). Agents are read once per request, and only if a task needs anything."""
+    registers), `repo_not_registered` when it names a repo by a name nobody registered
+    (a sidecar gets no URL to clone). Agents are read once per request, and only if a
+    task needs anything."""
+    notes = _repo_warnings(tasks)
     if not any(task.needed_capabilities for task in tasks):
-        return [[] for _ in tasks]
+        return notes
     offered = {
         frozenset(capabilities or [])
         for capabilities in Agent.objects.values_list("capabilities", flat=True)[:AGENTS_READ]
@@ -124,4 +132,22 @@ def warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
             answers.append([{"code": "no_agent_with_capabilities", "message": message}])
         else:
             answers.append([])
-    return answers
+    return [[*first, *second] for first, second in zip(answers, notes, strict=True)]
+
+
+def _repo_warnings(tasks: list[Task]) -> list[list[dict[str, str]]]:
+    """`repo_not_registered` for each task naming a repo by a name nobody registered
+    (one query for the whole batch)."""
+    names = {task.repo for task in tasks if task.repo and not repos.is_url(task.repo)}
+    known = set(Repo.objects.filter(name__in=names).values_list("name", flat=True))
+    notes = []
+    for task in tasks:
+        if task.repo in names and task.repo not in known:
+            message = (
+                f"no repo named {task.repo} is registered: its sidecar gets no repo_url and "
+                "works in its own repo_dir"
+            )
+            notes.append([{"code": "repo_not_registered", "message": message}])
+        else:
+            notes.append([])
+    return notes

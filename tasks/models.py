@@ -472,6 +472,7 @@ class FlowScope(models.TextChoices):
     ALL = "all"
     CAPABILITY = "capability"
     SUBMITTER = "submitter"
+    REPO = "repo"  # a registered repo's pause, resume or budget (tasks.repos)
 
 
 class DispatchPause(models.Model):
@@ -515,7 +516,7 @@ class WipCap(models.Model):
 class FlowChange(models.Model):
     """Append-only audit of pauses, resumes and cap changes: who, when, why."""
 
-    action = models.CharField(max_length=16)  # paused, resumed, cap_set, cap_removed
+    action = models.CharField(max_length=16)  # paused, resumed, cap_set, cap_removed, budget_set
     scope = models.CharField(max_length=16, choices=FlowScope.choices)
     key = models.CharField(max_length=256, blank=True, default="")
     limit = models.PositiveIntegerField(null=True, blank=True)
@@ -528,3 +529,7 @@ class FlowChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.scope} {self.key}".rstrip()
+
+
+# Repos, the fleet budget and per-attempt costs live in their own module.
+from tasks.repomodels import AttemptCost, AttemptOutcome, FleetBudget, Repo  # noqa: E402, F401

@@ -21,7 +21,7 @@ from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
 from tasks import delegation, flow, holders, risk, verification
-from tasks.costs import CostIn, cost_columns, tokens_total
+from tasks.costs import CostIn, cost_columns, record_attempt, reports_cost, tokens_total
 from tasks.models import (
     ACCEPTABLE,
     HELD,
@@ -543,6 +543,7 @@ def complete_task(
         columns = cost_columns(cost, result)
         if tokens_used is None:
             tokens_used = tokens_total(columns)
+        record_attempt(task, agent.agent_id, columns, completed=True)
         task.complete(result=result, tokens_used=tokens_used, cost=columns)
         verification.store(task, checks)
         record(
@@ -564,12 +565,17 @@ def fail_task(
     error: str,
     actor: str | None = None,
     checks: list[VerificationAttempt] | None = None,
+    cost: CostIn | None = None,
 ) -> Task:
     """`task_failed` from the holder: a counted failure, retry or dead letter (§3.1);
-    `checks`, the verification reports, are stored under the generation that failed."""
+    `checks`, the verification reports, are stored under the generation that failed.
+    What the attempt cost (`cost`, the frame's fields) is kept as an `AttemptCost`; the
+    task's own cost columns stay those of a completing result."""
     with transaction.atomic():
         task = _fenced("fail", task_id, agent, generation)
         verification.store(task, checks)
+        if reports_cost(cost):
+            record_attempt(task, agent.agent_id, cost_columns(cost, {}), completed=False)
         return _count_failure(task, error=error, actor=actor or agent.agent_id)
 
 

@@ -35,7 +35,7 @@ from agentcom_site.core import metrics, transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
 from agents.models import Agent, AgentState
-from tasks import flow, queue
+from tasks import budgets, flow, queue
 from tasks.models import CAPABILITY_SEPARATOR
 from tasks.selectors import eligible_queued, queued_capability_keys, queued_pinned_agent_pks
 
@@ -190,13 +190,15 @@ def _match(agent_pk: int | None, agent_id: str | None) -> int:
     if not idle:
         return 0
     gate = flow.read_gate()
-    if gate.paused_all:
+    if gate.held_by_budget():
+        request_day_turn_pass()
+    if gate.withholds_all():
         return 0
     assigned = 0
     lost_claim = False
     for candidate in _candidates(idle, gate):
         needed = _needed(candidate.capability_key)
-        if not gate.admits(needed, candidate.submitted_by):
+        if not gate.admits(needed, candidate.submitted_by, candidate.repo):
             continue
         agent = _pick(
             _needed(candidate.capability_key),
@@ -238,6 +240,7 @@ class TaskCandidate(NamedTuple):
     pinned_to_id: int | None
     held_off: dict[str, list[int]]
     submitted_by: str
+    repo: str
 
 
 def _candidates(idle: list[Candidate], gate: flow.Gate) -> Iterator[TaskCandidate]:
@@ -276,8 +279,14 @@ def _wanted(key: str, idle: list[Candidate], gate: flow.Gate) -> Callable[[], bo
 
 
 def _admitted(rows: QuerySet, gate: flow.Gate) -> Callable[[], QuerySet]:
-    """`rows` without the tasks of submitters at their cap, as the gate knows it now."""
-    return lambda: rows.exclude(submitted_by__in=gate.full_submitters())
+    """`rows` without the tasks of submitters at their cap and of held repos, as the gate
+    knows them now."""
+
+    def admitted() -> QuerySet:
+        rows_now = rows.exclude(submitted_by__in=gate.full_submitters())
+        return rows_now.exclude(repo__in=list(gate.repo_holds)) if gate.repo_holds else rows_now
+
+    return admitted
 
 
 def _still_idle(agent: Candidate, idle: list[Candidate]) -> Callable[[], bool]:
@@ -440,6 +449,23 @@ def request_pass_at(moment_ms: int) -> None:
         _local.request_in(seconds)
     if not isinstance(get_channel_layer(), InMemoryChannelLayer):
         transport.to_socket(SCHEDULE_CHANNEL, {"type": "schedule", "in_s": seconds})
+
+
+# When the pass asked for at the next day's turn is due (ms); 0: none asked for.
+_day_turn_pass_due_ms = 0
+
+
+def request_day_turn_pass() -> None:
+    """A budget holds work back: ask for a pass when the UTC day turns and spend starts
+    from nothing. Asked once per turn (a delayed pass is capped at MAX_DELAYED_PASS_S,
+    so a far turn is asked for again by the pass that runs then)."""
+    global _day_turn_pass_due_ms
+    moment = now_ms()
+    if moment < _day_turn_pass_due_ms:
+        return
+    turn = budgets.next_day_start_ms()
+    _day_turn_pass_due_ms = min(turn, moment + int(MAX_DELAYED_PASS_S * 1000))
+    request_pass_at(turn)
 
 
 PLACE_ON = {"task_submitted", "task_requeued", "task_retried", "task_reclaimed", "task_rejected"}

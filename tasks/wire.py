@@ -10,7 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
-from tasks import verification
+from tasks import repos, verification
 from tasks.delegation import children_of
 from tasks.models import Task, TaskEvent
 
@@ -218,6 +218,7 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
         **definition_fields(task),
+        **_workspace_fields(task),
     }
 
 
@@ -231,6 +232,16 @@ def input_frame(task: Task) -> dict[str, Any]:
         "question": task.question,
         "answer": task.answer,
     }
+
+
+def _workspace_fields(task: Task) -> dict[str, Any]:
+    """Where the work happens (PROTOCOL.md §3.2): `repo_url` (the registered repo's URL,
+    or the task's own URL) and `branch`, the base to branch from, the repo's default when
+    the task names none. Additive: an older sidecar ignores `repo_url`."""
+    if not task.repo:
+        return {}
+    url, branch = repos.resolved(task.repo, task.branch)
+    return {"repo_url": url, "branch": branch}
 
 
 def task_summary(task: Task) -> dict[str, Any]:

@@ -51,6 +51,50 @@ def repo_problem(value: str) -> str | None:
     return f"repo must be {REPO_RULE}"
 
 
+# A registered repo's own name: one part, as it appears in /api/repos/<name>.
+REPO_SLUG_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_REPO_SLUG = re.compile(REPO_SLUG_PATTERN)
+REGISTRY_URL_RULE = "an http(s)://, ssh://, file:// or user@host:path git URL"
+
+
+def repo_slug_problem(value: str) -> str | None:
+    if not _REPO_SLUG.fullmatch(value) or ".." in value:
+        return (
+            "a repo name is 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return None
+
+
+def repo_url_problem(value: str) -> str | None:
+    """A registered repo's URL: what a task may name, plus `file://` for clones on the
+    agent machine. Only operators register repos, so only they may point a sidecar at a
+    local path; a task naming a URL itself still may not."""
+    if _UNSAFE.search(value):
+        return "url may not contain whitespace or control characters"
+    if value.startswith("-"):
+        return "url may not start with '-'"
+    if value.startswith("file://"):
+        return _file_url_problem(value)
+    if "://" in value:
+        return _url_problem(value)
+    scp = _SCP.fullmatch(value)
+    if scp and _HOST.fullmatch(scp.group(2)) and not scp.group(3).startswith("-"):
+        return None
+    return f"url must be {REGISTRY_URL_RULE}"
+
+
+def _file_url_problem(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.netloc or parts.query or parts.fragment or "#" in value or "?" in value:
+        return "a file:// URL is file:///absolute/path, with no host, query or fragment"
+    if not parts.path.startswith("/") or not parts.path.strip("/"):
+        return "a file:// URL must name an absolute path"
+    if ".." in parts.path.split("/"):
+        return "a file:// URL may not have a '..' part"
+    return None
+
+
 def _url_problem(value: str) -> str | None:
     try:
         parts = urlsplit(value)
@@ -122,6 +166,10 @@ def _bounded(limit_key: str) -> StringConstraints:
 
 
 RepoRef = Annotated[str, _bounded("repo"), _checked(repo_problem)]
+RepoSlug = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), _checked(repo_slug_problem)
+]
+RepoUrl = Annotated[str, _bounded("repo"), _checked(repo_url_problem)]
 BranchName = Annotated[str, _bounded("branch"), _checked(branch_problem)]
 RelativePath = Annotated[str, _bounded("file_hint"), _checked(relative_path_problem)]
 Command = Annotated[str, _bounded("command"), _checked(command_problem)]

@@ -71,6 +71,7 @@ VERIFICATION_ATTEMPTS_MAX = VERIFICATION_RETRIES_MAX + 1  # reports one result m
 DIFF_PATHS_MAX = 200  # paths a diff's shape lists (each list)
 COST_USD_MAX = 1_000_000  # dollars one result may cost
 FEATURES_MAX = 16  # features one identify may declare
+BUDGET_USD_MAX = 1_000_000_000  # dollars a daily budget may be
 # Timestamps (complete_by, time filters) may lie at most this far from now.
 TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 

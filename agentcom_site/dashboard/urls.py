@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agentcom_site.dashboard import flow_views, views
+from agentcom_site.dashboard import flow_views, repo_views, views
 
 app_name = "dashboard"
 
@@ -15,6 +15,10 @@ urlpatterns = [
     path("dashboard/tasks/<str:task_id>/retry", views.task_retry, name="task_retry"),
     path("dashboard/tasks/<str:task_id>/answer", views.task_answer, name="task_answer"),
     path("dashboard/agents", views.agent_list, name="agents"),
+    path("dashboard/repos", repo_views.repo_list, name="repos"),
+    path("dashboard/repos/budget", repo_views.fleet_budget, name="fleet_budget"),
+    path("dashboard/repos/<str:name>/pause", repo_views.repo_pause, name="repo_pause"),
+    path("dashboard/repos/<str:name>/budget", repo_views.repo_budget, name="repo_budget"),
     path("dashboard/dispatch/pause", flow_views.dispatch_pause, name="dispatch_pause"),
     path("dashboard/dispatch/resume", flow_views.dispatch_resume, name="dispatch_resume"),
     path("dashboard/drain/<path:agent_id>", flow_views.agent_drain, name="agent_drain"),

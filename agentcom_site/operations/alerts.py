@@ -26,7 +26,13 @@ from django.db.models import Q
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import conflict, not_found
 from agentcom_site.operations import webhooks
-from agentcom_site.operations.facts import Facts, Thresholds, gather, key_capabilities
+from agentcom_site.operations.facts import (
+    SUBJECTS_MAX,
+    Facts,
+    Thresholds,
+    gather,
+    key_capabilities,
+)
 from agentcom_site.operations.models import (
     OPEN,
     THRESHOLD_DEFAULTS,
@@ -198,6 +204,31 @@ def capability_offline(f: Facts, t: Thresholds) -> list[Condition]:
     return out
 
 
+def budget_warning(f: Facts, t: Thresholds) -> list[Condition]:
+    """A daily budget (a repo's, or the fleet's: key "") spent past the warning share;
+    at 100 % its new tasks wait (tasks.repos). Resolves when the UTC day turns or an
+    operator raises the budget."""
+    out = []
+    for repo, spent, budget in f.budgets:
+        if budget > 0 and spent < budget * f.budget_warn_share:
+            continue
+        whose = f"repo {repo}" if repo else "the fleet"
+        reached = spent >= budget
+        out.append(
+            Condition(
+                "budget_warning",
+                repo,
+                f"{whose} spent ${spent:.2f} of its ${budget:.2f} daily budget"
+                + (": new tasks wait" if reached else ""),
+                "raise the budget, or its tasks wait for the UTC day to turn"
+                if reached
+                else f"warning at {f.budget_warn_share:.0%}; at 100 % new tasks wait",
+                {"repo": repo or None, "spent_usd": spent, "budget_usd": budget},
+            )
+        )
+    return out[:SUBJECTS_MAX]
+
+
 RULES: dict[str, Callable[[Facts, Thresholds], list[Condition]]] = {
     "agent_offline": agent_offline,
     "queue_growing": queue_growing,
@@ -207,6 +238,7 @@ RULES: dict[str, Callable[[Facts, Thresholds], list[Condition]]] = {
     "dead_letters": dead_letters,
     "unplaceable_tasks": unplaceable_tasks,
     "capability_offline": capability_offline,
+    "budget_warning": budget_warning,
 }
 
 

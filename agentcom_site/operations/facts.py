@@ -8,11 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count
 
 from agentcom_site.core.clock import to_ms
 from agents.models import Agent, AgentState
-from tasks.models import CAPABILITY_SEPARATOR, Task, TaskEvent, TaskStatus
+from tasks import budgets
+from tasks.models import CAPABILITY_SEPARATOR, Repo, Task, TaskEvent, TaskStatus
 
 # At most this many subjects per rule (agents, tasks, capability keys) per evaluation:
 # a fleet of 10 000 offline agents is one page of alerts, not 10 000.
@@ -55,6 +57,9 @@ class Facts:
     queued_keys: dict[str, int] = field(default_factory=dict)  # capability key -> queued
     # Each distinct capability set of registered agents -> (online, registered) agents.
     capability_sets: dict[frozenset[str], tuple[int, int]] = field(default_factory=dict)
+    # (repo name, or "" for the fleet; spent today; daily budget) of every budget set.
+    budgets: list[tuple[str, float, float]] = field(default_factory=list)
+    budget_warn_share: float = 0.8  # AGENTCOM_BUDGET_WARN_SHARE
 
 
 def key_capabilities(key: str) -> frozenset[str]:
@@ -141,4 +146,23 @@ def gather(t: Thresholds, moment: datetime, samples: list[tuple[int, int]]) -> F
         .order_by("-n")[:SUBJECTS_MAX]
     )
     facts.capability_sets = _capability_sets()
+    facts.budgets = _budgets(moment)
+    facts.budget_warn_share = settings.AGENTCOM_BUDGET_WARN_SHARE
     return facts
+
+
+def _budgets(moment: datetime) -> list[tuple[str, float, float]]:
+    """Today's spend beside each budget: the fleet's, and the repos' (most spent first)."""
+    found = []
+    fleet = budgets.fleet_budget()
+    if fleet is not None:
+        found.append(("", float(budgets.spent_today(moment=moment)), float(fleet)))
+    rows = dict(
+        Repo.objects.filter(daily_budget_usd__isnull=False)
+        .order_by("name")
+        .values_list("name", "daily_budget_usd")[: SUBJECTS_MAX * 10]
+    )
+    spent = budgets.spent_per_repo_today(rows, moment=moment)
+    repos = [(name, float(spent.get(name, 0)), float(budget)) for name, budget in rows.items()]
+    repos.sort(key=lambda row: (-row[1], row[0]))
+    return found + repos

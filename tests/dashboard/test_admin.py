@@ -218,3 +218,25 @@ def test_the_task_page_shows_the_definition_and_cost_read_only(admin_client, ass
     assert "<x>" not in page
     assert 'name="repo"' not in page  # read only: shown, never an input
     assert re.search(r'class="readonly">0\.50*</div>', page)
+
+
+def test_repos_are_added_checked_and_paused_from_the_admin(admin_client):
+    from tasks.models import FlowChange, Repo
+
+    add = "/admin/tasks/repo/add/"
+    refused = admin_client.post(
+        add, {"name": "shop", "url": "ext::sh -c id", "default_branch": "main", "priority": 2}
+    )
+    assert refused.status_code == 200 and not Repo.objects.exists()
+    created = admin_client.post(
+        add,
+        {"name": "shop", "url": "file:///srv/shop.git", "default_branch": "dev", "priority": 1},
+    )
+    assert created.status_code == 302, created.content[:500]
+    repo = Repo.objects.get(name="shop")
+    assert (repo.default_branch, repo.priority) == ("dev", 1) and repo.updated_by
+    run_action(admin_client, "/admin/tasks/repo/", "pause_repos", [repo.pk])
+    assert Repo.objects.get(name="shop").paused
+    assert FlowChange.objects.filter(action="paused", key="shop").exists()
+    run_action(admin_client, "/admin/tasks/repo/", "resume_repos", [repo.pk])
+    assert not Repo.objects.get(name="shop").paused

@@ -73,6 +73,7 @@ async def test_definition_travels_and_costs_are_summed(backend, start_hub):
         {
             "key": "shop",
             "tasks": 2,
+            "failed": 0,
             "priced": 2,
             "tokens_in": 501_000,
             "tokens_out": 100_100,

@@ -81,3 +81,21 @@ def test_a_question_waits_past_the_threshold_until_it_is_answered(make_agent, su
     queue.answer_task(task.id, answer="this", actor="operator:ops")
     alerts.run_round()
     assert Alert.objects.get(rule="question_unanswered").state == "resolved"
+
+
+def test_a_repo_budget_past_its_warning_share_fires_and_the_day_turn_resolves_it(ops):
+    from decimal import Decimal
+
+    from tasks import budgets, repos
+    from tasks.models import AttemptCost
+
+    repos.create(actor="ops", name="shop", url="https://h.example.com/a/shop.git")
+    repos.update(actor="ops", name="shop", changes={"daily_budget_usd": Decimal("1")})
+    task, _ = queue.submit_task(description="x", submitted_by="t", definition={"repo": "shop"})
+    AttemptCost.objects.create(task=task, generation=1, outcome="failed", repo="shop", cost_usd=0.7)
+    assert ("budget_warning", "shop") not in fired()
+    AttemptCost.objects.create(task=task, generation=2, outcome="failed", repo="shop", cost_usd=0.1)
+    assert ("budget_warning", "shop") in fired()
+    AttemptCost.objects.update(reported_at=budgets.day_start() - timedelta(minutes=1))
+    assert ("budget_warning", "shop") not in fired()
+    assert Alert.objects.get(rule="budget_warning").state == "resolved"

@@ -75,3 +75,15 @@ def test_a_question_unanswered_past_the_threshold_fires_per_task():
     assert [(c.rule, c.key) for c in found] == [("question_unanswered", "task-a")]
     assert found[0].facts == {"task_id": "task-a", "agent_id": "asker", "asked_at": NOW - 901_000}
     assert ("question_unanswered", "task-a") in rules_fired(f)
+
+
+def test_a_budget_warns_from_its_warning_share_and_says_when_it_holds_work():
+    f = Facts(
+        moment_ms=NOW,
+        budgets=[("", 7.9, 10.0), ("shop", 0.8, 1.0), ("blog", 3.0, 2.0), ("docs", 0.0, 5.0)],
+    )
+    found = {c.key: c for c in alerts.budget_warning(f, T)}
+    assert sorted(found) == ["blog", "shop"]
+    assert "new tasks wait" in found["blog"].title and "new tasks wait" not in found["shop"].title
+    f.budgets = [("", 8.0, 10.0)]
+    assert rules_fired(f) >= {("budget_warning", "")}

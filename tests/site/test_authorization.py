@@ -18,7 +18,7 @@ from agentcom_site.api import api
 from agentcom_site.core.frames import frame_handlers
 from agents import tokens
 from messaging import routing, topics
-from tasks import queue
+from tasks import queue, repos
 from tasks.models import Task
 from tests.sockets import Socket, db
 
@@ -57,6 +57,14 @@ ROUTES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/tasks/{task_id}/explain"): (ANY, None),
     ("GET", "/api/dispatch"): (OP, None),
     ("GET", "/api/costs"): (OP, None),
+    ("GET", "/api/repos"): (ANY, None),
+    ("POST", "/api/repos"): (OP, {"name": "fresh", "url": "https://example.com/fresh.git"}),
+    ("GET", "/api/repos/{name}"): (ANY, None),
+    ("PATCH", "/api/repos/{name}"): (OP, {"daily_budget_usd": 5}),
+    ("POST", "/api/repos/{name}/pause"): (OP, {"reason": "r"}),
+    ("POST", "/api/repos/{name}/resume"): (OP, None),
+    ("GET", "/api/budget"): (ANY, None),
+    ("PUT", "/api/budget"): (OP, {"daily_budget_usd": 10}),
     ("POST", "/api/dispatch/pause"): (OP, {"capability": "gpu", "reason": "r"}),
     ("POST", "/api/dispatch/resume"): (OP, {"capability": "gpu", "reason": "r"}),
     ("PUT", "/api/dispatch/caps"): (OP, {"scope": "capability", "key": "gpu", "limit": 2}),
@@ -179,6 +187,7 @@ def world() -> World:
     tokens.revoke_agent_tokens("revoked")
     task, _ = queue.submit_task(description="owned", submitted_by="owner")
     topics.create_channel(name="general", description="", created_by="owner")
+    repos.create(actor="ops", name="shop", url="https://example.com/shop.git")
     message = routing.send_message(sender="stranger", to="owner", payload={"hi": 1})
     return World(
         owner_token=owner_token,
@@ -224,6 +233,7 @@ def fill(path: str, caller: str, state: World) -> str:
         .replace("{message_id}", state.message_id)
         .replace("{alert_id}", "1")
         .replace("{webhook_id}", "1")
+        .replace("{name}", "shop")
     )
 
 

@@ -21,8 +21,8 @@ from agents import services, tokens
 from agents.models import Agent, AgentToken, ResourceReport
 from messaging import topics
 from messaging.models import Channel, ConfigValue, MailboxEntry, Message
-from tasks import queue
-from tasks.models import Task, TaskEvent
+from tasks import queue, repos
+from tasks.models import FleetBudget, Repo, Task, TaskEvent
 from tests.conftest import bring_online
 from tests.site.gate_strategies import (
     body,
@@ -31,6 +31,7 @@ from tests.site.gate_strategies import (
     counters,
     definition_fields,
     diff_shapes,
+    git_texts,
     ids,
     json_objects,
     json_values,
@@ -44,6 +45,8 @@ from tests.sockets import Socket, db
 
 JOIN_KEY = "k" * 32
 REFUSALS = ("validation_failed", "invalid_json")
+dollars = st.floats(allow_nan=False, allow_infinity=False) | counters | st.none()
+repo_fields = dict(default_branch=git_texts, priority=priorities, daily_budget_usd=dollars)
 
 task_body = body(
     description=texts,
@@ -90,6 +93,10 @@ ROUTES: dict[str, tuple[str, str, st.SearchStrategy]] = {
         body(payload=json_objects, type=texts, reply_to=texts),
     ),
     "default_repo": ("PUT", "/api/config/default-repo", body(url=texts | st.none())),
+    "repo_create": ("POST", "/api/repos", body(name=git_texts, url=git_texts, **repo_fields)),
+    "repo_update": ("PATCH", "/api/repos/shop", body(url=git_texts, **repo_fields)),
+    "repo_pause": ("POST", "/api/repos/shop/pause", body(reason=texts)),
+    "budget": ("PUT", "/api/budget", body(daily_budget_usd=dollars, reason=texts)),
     "heartbeat": ("PUT", "/api/config/heartbeat-interval", body(heartbeat_interval_ms=counters)),
     "retention": ("PUT", "/api/config/mailbox-retention", body(mailbox_ttl_ms=counters)),
     "token": ("POST", "/admin/tokens", body(agent_id=ids)),
@@ -134,7 +141,13 @@ FRAMES: dict[str, st.SearchStrategy] = {
         verification=verification_reports,
         **cost_fields,
     ),
-    "task_failed": body(**TASK_FRAME, error=texts, reason=texts, verification=verification_reports),
+    "task_failed": body(
+        **TASK_FRAME,
+        error=texts,
+        reason=texts,
+        verification=verification_reports,
+        **cost_fields,
+    ),
     "task_classify": body(**TASK_FRAME, diff=diff_shapes),
     "task_rejected": body(**TASK_FRAME, reason=texts),
     "task_recovering": body(task_id=texts),
@@ -172,7 +185,12 @@ def state() -> tuple:
         AgentToken.objects.count(),
         list(ConfigValue.objects.order_by("key").values_list("key", "value")),
         list(ResourceReport.objects.values_list("agent_id", "cpu_percent", "restarting_at")),
+        list(Repo.objects.order_by("name").values_list(*REPO_COLUMNS)),
+        list(FleetBudget.objects.values_list("daily_budget_usd")),
     )
+
+
+REPO_COLUMNS = ("name", "url", "default_branch", "priority", "paused", "daily_budget_usd")
 
 
 def strict_json(content: bytes) -> Any:
@@ -185,12 +203,16 @@ def strict_json(content: bytes) -> Any:
 def reads_render(operator: Client) -> None:
     """The reads an operator relies on still answer after an accepted write."""
     paths = ["/api/tasks", "/api/messages", "/api/dashboard/state", "/api/channels"]
-    paths += ["/api/agents/alpha/state"]
+    paths += ["/api/agents/alpha/state", "/api/repos", "/api/budget"]
     paths += [f"/api/tasks/{pk}" for pk in Task.objects.values_list("pk", flat=True)[:3]]
     for path in paths:
         response = operator.get(path)
         assert response.status_code == 200, (path, response.content[:300])
         strict_json(response.content)
+
+
+OPERATOR_ROUTES = ("push", "default_repo", "heartbeat", "retention", "token", "cancel", "answer")
+OPERATOR_ROUTES += ("repo_create", "repo_update", "repo_pause", "budget")
 
 
 @pytest.fixture
@@ -201,6 +223,7 @@ def world(make_agent, agent_token, operator_token, submit):
     topics.create_channel(name="news", description="", created_by="alpha")
     topics.subscribe(name="news", agent=alpha)
     task = submit("to cancel")
+    repos.create(actor="ops", name="shop", url="https://git.example.com/acme/shop.git")
     return {
         "agent": Client(headers={"Authorization": f"Bearer {agent_token(alpha)}"}),
         "operator": Client(headers={"Authorization": f"Bearer {operator_token}"}),
@@ -214,11 +237,7 @@ def world(make_agent, agent_token, operator_token, submit):
 def test_http_bodies(world, route):
     method, path, shape = ROUTES[route]
     path = path.format(task=world["task"])
-    client = (
-        world["operator"]
-        if route in ("push", "default_repo", "heartbeat", "retention", "token", "cancel", "answer")
-        else world["agent"]
-    )
+    client = world["operator"] if route in OPERATOR_ROUTES else world["agent"]
 
     @given(text=mutated(shape))
     def case(text: str) -> None:

@@ -29,7 +29,7 @@ from tasks.models import Priority, Task
 pytestmark = pytest.mark.django_db
 
 JOIN_KEY = "let-me-in"
-BODY_METHODS = ("post", "put", "delete")
+BODY_METHODS = ("post", "put", "patch", "delete")
 BODY_GUARD = ("400", "413", "415")  # the body guard answers these before any view runs
 # PROTOCOL.md §4.1, auth column *op*: an agent is refused with 403.
 OPERATOR_ONLY = {
@@ -59,6 +59,11 @@ OPERATOR_ONLY = {
     ("get", "/api/admin/log-level"),
     ("put", "/api/admin/log-level"),
     ("get", "/api/costs"),
+    ("post", "/api/repos"),
+    ("patch", "/api/repos/{name}"),
+    ("post", "/api/repos/{name}/pause"),
+    ("post", "/api/repos/{name}/resume"),
+    ("put", "/api/budget"),
 }
 MESSAGE_KEYS = ["id", "from", "to", "type", "payload", "reply_to", "timestamp"]
 SUBMITTED_KEYS = ["status", "task_id", "title", "priority", "created_at", "warnings"]
@@ -438,13 +443,44 @@ def test_answer(call, world, make_agent, submit):
 def test_costs(call, world):
     by_agent = call("get", "/api/costs", 200, caller="operator", query="by=agent")
     assert [g["key"] for g in by_agent["groups"]] == ["worker"]
-    figures = {"tasks": 1, "priced": 1, "tokens_in": 1000, "tokens_out": 200, "cost_usd": 0.25}
+    figures = {"tasks": 1, "failed": 0, "priced": 1, "tokens_in": 1000, "tokens_out": 200}
+    figures |= {"cost_usd": 0.25}
     figures |= {"execution_ms": 0, "iterations": 0}
     same(by_agent["groups"][0], {"key": "worker", **figures})
     same(by_agent["totals"], figures)
     too_long = "since=1700000000000&until=1800000000000"
     call("get", "/api/costs", 422, caller="operator", query=too_long)
     call("get", "/api/costs", 403)
+
+
+@answering(
+    "GET /api/repos, POST /api/repos, GET /api/repos/{name}, PATCH /api/repos/{name},"
+    "POST /api/repos/{name}/pause, POST /api/repos/{name}/resume, GET /api/budget, PUT /api/budget"
+)
+def test_repos_and_budgets(call, world):
+    body = {"name": "shop", "url": "git@h.example.com:a/shop.git", "daily_budget_usd": 2}
+    created = call("post", "/api/repos", 201, caller="operator", body=body)
+    assert list(created)[:4] == ["name", "url", "default_branch", "priority"]
+    assert (created["daily_budget_usd"], created["budget_reached"]) == (2.0, False)
+    call("post", "/api/repos", 409, caller="operator", body=body)
+    call("post", "/api/repos", 403, body=body)
+    call("post", "/api/repos", 422, caller="operator", body={**body, "url": "-x"})
+    assert [r["name"] for r in call("get", "/api/repos", 200)["repos"]] == ["shop"]
+    same(call("get", "/api/repos/{name}", 200, name="shop"), created)
+    call("get", "/api/repos/{name}", 404, name="nope")
+    change = {"daily_budget_usd": None, "priority": "high"}
+    changed = call("patch", "/api/repos/{name}", 200, caller="operator", body=change, name="shop")
+    assert (changed["daily_budget_usd"], changed["priority"]) == (None, 1)
+    paused = call("post", "/api/repos/{name}/pause", 200, caller="operator", name="shop")
+    assert paused["paused"] and paused["changed"] and paused["paused_by"] == "operator:ops"
+    call("post", "/api/repos/{name}/pause", 404, caller="operator", name="nope")
+    resumed = call("post", "/api/repos/{name}/resume", 200, caller="operator", name="shop")
+    assert not resumed["paused"] and resumed["paused_at"] is None
+    fleet = call("get", "/api/budget", 200)
+    assert (fleet["daily_budget_usd"], fleet["is_default"]) == (None, True)
+    raised = call("put", "/api/budget", 200, caller="operator", body={"daily_budget_usd": 9.5})
+    assert (raised["daily_budget_usd"], raised["changed"]) == (9.5, True)
+    assert raised["spent_today_usd"] == 0.25 and raised["budget_share"] == 0.25 / 9.5
 
 
 @answering(

@@ -10,7 +10,7 @@ from django.test import Client
 from agentcom_site.core.clock import now, to_ms
 from agents import services, tokens
 from tasks import queue, scheduler
-from tasks.models import Task
+from tasks.models import AttemptCost, Task
 from tests.conftest import assign, bring_online
 from tests.sockets import agent_socket, db
 
@@ -149,7 +149,9 @@ def _completed(agent_id, repo, capabilities, cost, days_ago):
         task.generation,
         result={"tokens_in": 100, "tokens_out": 10, "cost_usd": float(cost)},
     )
-    Task.objects.filter(pk=task.id).update(completed_at=now() - timedelta(days=days_ago))
+    moment = now() - timedelta(days=days_ago)
+    Task.objects.filter(pk=task.id).update(completed_at=moment)
+    AttemptCost.objects.filter(task_id=task.id).update(reported_at=moment)
 
 
 def _plain_token(agent_id: str) -> str:

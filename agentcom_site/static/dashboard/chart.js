@@ -1,7 +1,7 @@
 /* AgentCom dashboard: small time-series charts drawn as SVG, no library.
  *
- * AgentComChart.draw(element, {points, series, unit, scale, title}) draws a chart with a
- * time axis (UTC, with seconds), a value axis with its unit, grid lines and a legend.
+ * AgentComChart.draw(element, {points, series, unit, scale, title, tick}) draws a chart
+ * with a time axis (UTC, with seconds, or `tick(t)` for each label: days, say), a value axis with its unit, grid lines and a legend.
  * Each series is {key, label, kind: "bar" | "line", css}; a point is {t, [key]: value}
  * and a missing value (null) leaves a gap in a line. Every label is set as text.
  */
@@ -31,6 +31,8 @@
     const series = spec.series;
     const scale = spec.scale || 1;
     const fmt = spec.format || ((v) => String(Math.round(v * 100) / 100));
+    const tick = spec.tick || window.AgentComLive.clock;
+    const moment = spec.tick || ((t) => `${window.AgentComLive.time(t)} UTC`);
     const values = points.flatMap((p) => series.map((s) => p[s.key]).filter((v) => v !== null && v !== undefined));
     const { top, step } = niceScale(Math.max(0, ...values) / scale);
     const plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
@@ -54,7 +56,7 @@
       if (i % every !== 0 && i !== n - 1) return;
       const at = LEFT + i * slot;
       svg.append(el("line", { class: "axis", x1: at, x2: at, y1: TOP + plotH, y2: TOP + plotH + 4 }));
-      if (i % every === 0) svg.append(el("text", { class: "tick x-tick", x: at, y: TOP + plotH + 16, "text-anchor": "middle" }, window.AgentComLive.clock(p.t)));
+      if (i % every === 0) svg.append(el("text", { class: "tick x-tick", x: at, y: TOP + plotH + 16, "text-anchor": "middle" }, tick(p.t)));
     });
     svg.append(el("text", { class: "unit", x: W - RIGHT, y: H - 2, "text-anchor": "end" }, "time (UTC)"));
 
@@ -65,7 +67,7 @@
         const v = p[s.key] || 0;
         if (!v) return;
         const rect = el("rect", { class: `bar ${s.css}`, x: LEFT + i * slot + 1 + b * barW, y: y(v), width: barW, height: TOP + plotH - y(v) });
-        rect.append(el("title", {}, `${window.AgentComLive.time(p.t)} UTC: ${fmt(v / scale)} ${s.label}`));
+        rect.append(el("title", {}, `${moment(p.t)}: ${fmt(v / scale)} ${s.label}`));
         svg.append(rect);
       });
     });
@@ -80,7 +82,7 @@
         if (v === null || v === undefined) { flush(); return; }
         run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`);
         const dot = el("circle", { class: `dot ${s.css}`, cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5 });
-        dot.append(el("title", {}, `${window.AgentComLive.time(p.t)} UTC: ${s.label} ${fmt(v / scale)} ${spec.unit}`));
+        dot.append(el("title", {}, `${moment(p.t)}: ${s.label} ${fmt(v / scale)} ${spec.unit}`));
         svg.append(dot);
       });
       flush();

@@ -233,6 +233,18 @@
     }
   });
 
+  // What each UTC day cost (completed and failed attempts): drawn once from the page.
+  const costDays = $("cost-days");
+  if (costDays) {
+    window.AgentComChart.draw($("cost-chart"), {
+      points: JSON.parse(costDays.textContent),
+      title: "cost per UTC day, completed and failed attempts",
+      unit: "USD",
+      tick: (t) => new Date(t).toISOString().slice(0, 10),
+      series: [{ key: "cost_usd", label: "USD spent", kind: "bar", css: "ok" }],
+    });
+  }
+
   const first = JSON.parse($("snapshot").textContent);
   draw(first);
   // Backfill: the latest task events, oldest first so the newest ends on top.
