@@ -13,7 +13,6 @@ from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import (
     Principal,
     legacy_auth,
-    require_agent,
     require_operator,
     require_self,
 )
@@ -59,10 +58,10 @@ router.add_router("", config_router)
     summary="Send a direct or broadcast message",
 )
 def send(request: HttpRequest, body: MessageIn):
-    principal = require_agent(request)
+    principal: Principal = request.auth  # an agent, or an operator as `operator:<name>`
     principal.charge(ratelimit.BROADCAST if routing.is_broadcast(body.to) else ratelimit.MESSAGE)
     message = routing.send_message(
-        sender=principal.name,
+        sender=principal.actor,
         to=body.to,
         payload=body.payload,
         message_type=body.type or DEFAULT_MESSAGE_TYPE,

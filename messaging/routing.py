@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from agentcom_site.core.auth import OPERATOR_PREFIX
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import unknown_agent
 from agentcom_site.core.events import EventKind, announce
@@ -38,7 +39,8 @@ def send_message(
     nobody registered is refused with `unknown_agent` before anything is stored.
     Broadcast (`to` null or "broadcast"): pushed to every online agent, the sender
     included, and mailboxed once for every registered offline agent except the sender.
-    Committed before any push is sent.
+    Committed before any push is sent. `sender` is an agent id or, for a person,
+    `operator:<username>` (which no agent id can spell: ids have no `:`).
     """
     broadcast = is_broadcast(to)
     with transaction.atomic():
@@ -77,12 +79,15 @@ def send_message(
             recipients=[agent_id for agent_id, _ in online] + offline,
             moment=message.created_at,
         )
-        if online:
+        # A message from an operator is announced even with nobody online to push it
+        # to: the dashboard's conversation with the agent shows it either way.
+        if online or sender.startswith(OPERATOR_PREFIX):
             announce(
                 EventKind.MESSAGE_ROUTED,
                 agent_id=sender,
                 message_pk=message.pk,
                 frame=wire.message_push(message),
                 targets=online,
+                recipient=message.recipient,
             )
     return message
