@@ -37,14 +37,19 @@ def send_message(
 
     Direct (`to` an agent id): pushed if the recipient is online, else mailboxed; an id
     nobody registered is refused with `unknown_agent` before anything is stored.
+    To a person (`to` `operator:<username>`): kept in the history for the dashboard,
+    neither pushed nor mailboxed.
     Broadcast (`to` null or "broadcast"): pushed to every online agent, the sender
     included, and mailboxed once for every registered offline agent except the sender.
     Committed before any push is sent. `sender` is an agent id or, for a person,
     `operator:<username>` (which no agent id can spell: ids have no `:`).
     """
     broadcast = is_broadcast(to)
+    to_operator = not broadcast and to.startswith(OPERATOR_PREFIX)
     with transaction.atomic():
-        if not broadcast:
+        if to_operator:
+            recipient_socket = ""  # a person reads it on the dashboard, nothing is pushed
+        elif not broadcast:
             recipient = Agent.objects.filter(agent_id=to)
             recipient_socket = recipient.values_list("channel_name", flat=True).first()
             if recipient_socket is None:  # nobody registered it: no mailbox either
@@ -69,6 +74,8 @@ def send_message(
                 .exclude(agent_id=sender)
                 .values_list("agent_id", flat=True)
             )
+        elif to_operator:
+            online, offline = [], []
         else:
             online = [(to, recipient_socket)] if recipient_socket else []
             offline = [] if recipient_socket else [to]
@@ -79,9 +86,9 @@ def send_message(
             recipients=[agent_id for agent_id, _ in online] + offline,
             moment=message.created_at,
         )
-        # A message from an operator is announced even with nobody online to push it
-        # to: the dashboard's conversation with the agent shows it either way.
-        if online or sender.startswith(OPERATOR_PREFIX):
+        # A message between an operator and an agent is announced even with nobody
+        # online to push it to: the dashboard's conversation with the agent shows it.
+        if online or to_operator or sender.startswith(OPERATOR_PREFIX):
             announce(
                 EventKind.MESSAGE_ROUTED,
                 agent_id=sender,

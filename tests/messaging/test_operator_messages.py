@@ -78,3 +78,23 @@ def test_no_agent_id_can_take_the_operator_shape(ops, agent_id):
     assert status == 422 and answer["errors"][0]["error"] == "invalid_value"
     with pytest.raises(ValidationFailed):
         services.ensure_agent(agent_id)
+
+
+def test_an_agent_writes_to_an_operator_without_a_push_or_a_mailbox(api_for, ops):
+    alpha = api_for("alpha")
+
+    status, sent = alpha.post("/api/message", {"to": "operator:ops", "payload": {"text": "done"}})
+
+    assert status == 200
+    message = Message.objects.get(id=sent["id"])
+    assert (message.sender, message.recipient, message.kind) == ("alpha", "operator:ops", "direct")
+    assert not MailboxEntry.objects.exists()
+    history = ops.get("/api/messages")[1]["messages"]
+    assert [(m["from"], m["to"]) for m in history] == [("alpha", "operator:ops")]
+
+
+@pytest.mark.parametrize("to", ["operator:", "operator:-x", "operator:a b", "Operator:ops"])
+def test_a_malformed_operator_address_is_refused(api_for, to):
+    status, answer = api_for("alpha").post("/api/message", {"to": to, "payload": {}})
+    assert status == 422 and answer["errors"][0]["field"] == "to"
+    assert not Message.objects.exists()
