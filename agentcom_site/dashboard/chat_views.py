@@ -8,6 +8,7 @@ over `/ws/dashboard` (`data-watch-channel`, `data-watch-agent` in `live.js`).
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,7 +17,9 @@ from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import Principal, session_principal
 from agentcom_site.core.errors import HubError
 from agentcom_site.core.limits import COUNTER_MAX
+from agentcom_site.core.validation import agent_id_ok
 from agentcom_site.dashboard.chat_forms import ChannelForm, ChatForm
+from agents.selectors import agent_named
 from messaging import routing, selectors, topics
 from messaging.schemas import DEFAULT_MESSAGE_TYPE
 
@@ -26,13 +29,27 @@ CHANNEL_PAGE = 50
 
 def _operator(request: HttpRequest) -> Principal:
     principal = session_principal(request.user)
-    assert principal is not None  # staff_member_required let only staff through
+    if principal is None:  # staff_member_required lets only staff through; never here
+        raise PermissionDenied
     return principal
 
 
 def _refused(request: HttpRequest, form, what: str) -> None:
     problems = [str(error) for errors in form.errors.values() for error in errors]
     messages.error(request, f"{what}: {' '.join(problems) or 'refused'}")
+
+
+def _back_to_channel(name: str) -> HttpResponse:
+    """The channel's page after a refusal, or the list when there is no such channel."""
+    try:
+        return redirect("dashboard:channel", name=topics.get_channel(name).name)
+    except HubError:
+        return redirect("dashboard:channels")
+
+
+def _back_to_agent(agent_id: str) -> HttpResponse:
+    known = agent_named(agent_id) is not None if agent_id_ok(agent_id) else False
+    return redirect("dashboard:agent", agent_id=agent_id) if known else redirect("dashboard:agents")
 
 
 def _before(request: HttpRequest) -> int | None:
@@ -103,7 +120,7 @@ def channel_post(request: HttpRequest, name: str) -> HttpResponse:
     body = form.publication() if form.is_valid() else None
     if body is None:
         _refused(request, form, "Not posted")
-        return redirect("dashboard:channels")
+        return _back_to_channel(name)
     operator = _operator(request)
     try:
         operator.charge(ratelimit.PUBLISH)
@@ -115,7 +132,7 @@ def channel_post(request: HttpRequest, name: str) -> HttpResponse:
         )
     except HubError as refusal:
         messages.error(request, f"Not posted: {refusal.detail}")
-        return redirect("dashboard:channels")
+        return _back_to_channel(name)
     return redirect("dashboard:channel", name=message.channel.name)
 
 
@@ -126,7 +143,7 @@ def agent_message(request: HttpRequest, agent_id: str) -> HttpResponse:
     body = form.direct_message(agent_id) if form.is_valid() else None
     if body is None:
         _refused(request, form, "Not sent")
-        return redirect("dashboard:agents")
+        return _back_to_agent(agent_id)
     operator = _operator(request)
     try:
         operator.charge(ratelimit.MESSAGE)
@@ -138,6 +155,6 @@ def agent_message(request: HttpRequest, agent_id: str) -> HttpResponse:
         )
     except HubError as refusal:
         messages.error(request, f"Not sent: {refusal.detail}")
-        return redirect("dashboard:agents")
+        return _back_to_agent(agent_id)
     messages.success(request, f"Message sent to {agent_id}.")
     return redirect("dashboard:agent", agent_id=agent_id)

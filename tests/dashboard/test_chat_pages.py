@@ -184,6 +184,15 @@ def test_operator_posts_spend_the_operator_budget_when_operators_are_limited(
 # --- direct messages from the agent page ---------------------------------------------------
 
 
+def test_a_refused_post_returns_to_its_page_with_the_reason(staff_client, member):
+    response = staff_client.post("/dashboard/channels/news/post", {"text": "  "})
+    assert response["Location"] == "/dashboard/channels/news"
+    response = staff_client.post("/dashboard/message/alpha", {"text": ""})
+    assert response["Location"] == "/dashboard/agents/alpha"
+    page = staff_client.get("/dashboard/agents/alpha").content.decode()
+    assert "Not sent: This field is required." in page
+
+
 def test_a_direct_message_goes_to_the_mailbox_of_an_offline_agent(staff_client, member):
     response = staff_client.post("/dashboard/message/alpha", {"text": "status?"})
 
@@ -243,6 +252,17 @@ def test_the_feed_tells_dashboards_where_something_was_said_but_not_what(member)
         ("channel_message", "news", "alpha")
     ]
     assert [(e["type"], e["agent_id"], e["from"]) for e in routed] == [
+        ("direct_message", "alpha", "operator:ops")
+    ]
+    answer = routing.send_message(sender="alpha", to="operator:ops", payload={"text": "y"})
+    to_operator = feed.compact(
+        Event(
+            EventKind.MESSAGE_ROUTED,
+            agent_id="alpha",
+            data={"frame": wire.message_push(answer), "recipient": "operator:ops", "targets": []},
+        )
+    )
+    assert [(e["type"], e["agent_id"], e["to"]) for e in to_operator] == [
         ("direct_message", "alpha", "operator:ops")
     ]
     assert between_agents == []
