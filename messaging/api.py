@@ -19,7 +19,7 @@ from agentcom_site.core.auth import (
 from agentcom_site.core.limits import COUNTER_MAX
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
-from agentcom_site.core.validation import AgentId, TimeMs, check_agent_id
+from agentcom_site.core.validation import Recipient, TimeMs, check_agent_id
 from messaging import mailbox, retention, routing, selectors, threads, topics, wire
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
@@ -121,8 +121,8 @@ def ack(request: HttpRequest, agent_id: str, body: AckIn):
 
 
 class HistoryQuery(Schema):
-    sender: AgentId | None = Field(None, alias="from")
-    to: AgentId | None = None
+    sender: Recipient | None = Field(None, alias="from")  # operators too: operator:<name>
+    to: Recipient | None = None
     channel: str | None = None
     start_time: TimeMs | None = None
     end_time: TimeMs | None = None

@@ -98,3 +98,17 @@ def test_a_malformed_operator_address_is_refused(api_for, to):
     status, answer = api_for("alpha").post("/api/message", {"to": to, "payload": {}})
     assert status == 422 and answer["errors"][0]["field"] == "to"
     assert not Message.objects.exists()
+
+
+def test_history_filters_on_an_operator_as_sender_or_recipient(api_for, ops, make_agent):
+    make_agent("beta")
+    alpha = api_for("alpha")
+    asked = ops.post("/api/message", {"to": "alpha", "payload": {"text": "?"}})[1]
+    answered = alpha.post("/api/message", {"to": "operator:ops", "payload": {"text": "!"}})[1]
+    alpha.post("/api/message", {"to": "beta", "payload": {}})
+
+    sent = ops.get("/api/messages", **{"from": "operator:ops"})[1]["messages"]
+    received = ops.get("/api/messages", to="operator:ops")[1]["messages"]
+
+    assert [m["id"] for m in sent] == [asked["id"]]
+    assert [m["id"] for m in received] == [answered["id"]]
