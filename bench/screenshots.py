@@ -2,25 +2,29 @@
 
 Starts `runhub --demo` on a fresh data directory of its own (the operator's data is never
 touched), lets the demo agents work until a few tasks have finished, then photographs
-each dashboard page, the admin's task list, task page, agent list and agent page, and the
-overview on a 390 px wide screen, with Debian's Chromium through Playwright. Writes
-`docs/screenshots/*.png` (or the directory given with `--out`).
+each dashboard page (a channel with an operator's posts among them), the admin's task
+list, task page, agent list and agent page, and the overview on a 390 px wide screen,
+with Debian's Chromium through Playwright. Writes `docs/screenshots/*.png` (or the
+directory given with `--out`).
 """
 
 import argparse
 import asyncio
 import os
+import queue
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-USERNAME = "screenshots"
-PASSWORD = "screenshots-only-password"
+LOGIN_LINE = re.compile(r"Log in as (?P<user>\S+) with password (?P<password>\S+)")
+START_LIMIT_S = 60
 WANT_FINISHED = 6  # tasks completed or dead before the pictures are taken
 WAIT_LIMIT_S = 180
 
@@ -31,29 +35,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_demo(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "AGENTCOM_DATA_DIR": str(data_dir), "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
+def start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen, tuple[str, str]]:
+    """The demo hub and the login it prints: the demo runs on a data directory of its
+    own, wiped at each start, so a user made beforehand would not be in it."""
+    env = {**os.environ, "AGENTCOM_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run(
-        [*manage, "createsuperuser", "--noinput", "--username", USERNAME, "--email", "s@x.test"],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
-    return subprocess.Popen(
+    hub = subprocess.Popen(
         [*manage, "runhub", "--demo", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    login: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    def read_output() -> None:  # keeps the pipe drained for as long as the hub runs
+        for line in hub.stdout:
+            found = LOGIN_LINE.search(line)
+            if found:
+                login.put((found["user"], found["password"]))
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:
+        return hub, login.get(timeout=START_LIMIT_S)
+    except queue.Empty:
+        hub.kill()
+        raise RuntimeError("the demo printed no login") from None
 
 
-async def take(url: str, out: Path) -> list[Path]:
+async def take(url: str, out: Path, login: tuple[str, str]) -> list[Path]:
     from playwright.async_api import async_playwright
 
     taken: list[Path] = []
@@ -71,8 +84,8 @@ async def take(url: str, out: Path) -> list[Path]:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-        await page.fill("#id_username", USERNAME)
-        await page.fill("#id_password", PASSWORD)
+        await page.fill("#id_username", login[0])
+        await page.fill("#id_password", login[1])
         await page.click("input[type=submit]")
         await page.wait_for_url(f"{url}/dashboard")
 
@@ -99,6 +112,8 @@ async def take(url: str, out: Path) -> list[Path]:
         await shot("task.png", f"/dashboard/tasks/{first_task}")
         await shot("agents.png", "/dashboard/agents")
         await shot("task-form.png", "/dashboard/tasks/new")
+        await post_to_a_channel(page, url)
+        await shot("channel.png", "/dashboard/channels/fleet", wait_for="#channel-messages")
         await shot("admin-tasks.png", "/admin/tasks/task/")
         await shot("admin-task.png", f"/admin/tasks/task/{first_task}/change/")
         await shot("admin-agents.png", "/admin/agents/agent/")
@@ -111,6 +126,26 @@ async def take(url: str, out: Path) -> list[Path]:
     return taken
 
 
+CHANNEL_POSTS = [
+    "Morning, fleet. The release branch is frozen at 17:00 UTC today.",
+    "After the freeze only fixes for failing checks, please; anything else waits a day.",
+]
+
+
+async def post_to_a_channel(page, url: str) -> None:
+    """A channel with an operator's posts in it, made through the dashboard's own forms
+    (the demo's agents work on tasks and do not chat)."""
+    await page.goto(f"{url}/dashboard/channels")
+    await page.fill("#new-channel [name=name]", "fleet")
+    await page.fill("#new-channel [name=description]", "announcements for every agent")
+    await page.click("#new-channel button")
+    await page.wait_for_url(f"{url}/dashboard/channels/fleet")
+    for text in CHANNEL_POSTS:
+        await page.fill("#channel-post textarea", text)
+        await page.click("#channel-post button")
+        await page.wait_for_url(f"{url}/dashboard/channels/fleet")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -120,9 +155,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="agentcom-screenshots-") as data_dir:
-        hub = start_demo(Path(data_dir), port)
+        hub, login = start_demo(Path(data_dir), port)
         try:
-            for path in asyncio.run(take(f"http://127.0.0.1:{port}", args.out)):
+            for path in asyncio.run(take(f"http://127.0.0.1:{port}", args.out, login)):
                 print(path)
         finally:
             hub.terminate()
