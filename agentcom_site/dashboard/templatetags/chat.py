@@ -27,7 +27,6 @@ def agent_conversation(context, agent):
         "conversation": selectors.conversation_with(agent.agent_id, limit=CONVERSATION_SHOWN),
         "form": ChatForm(),
         "csrf_token": context.get("csrf_token"),
-        "request": context.get("request"),
     }
 
 
