@@ -202,6 +202,10 @@ if AGENTCOM_PUBLIC_URL and not AGENTCOM_PUBLIC_URL.startswith(("http://", "https
 # WIP caps for keys with no cap of their own (flow control): 0 means unlimited.
 AGENTCOM_WIP_CAP_PER_CAPABILITY = envint("AGENTCOM_WIP_CAP_PER_CAPABILITY", 0)
 AGENTCOM_WIP_CAP_PER_SUBMITTER = envint("AGENTCOM_WIP_CAP_PER_SUBMITTER", 0)
+# Delegation (PROTOCOL.md §4.5): how deep tasks submitted by holders may nest, and how
+# many children one task may have, so an agent cannot fork-bomb the queue.
+AGENTCOM_DELEGATION_MAX_DEPTH = envint("AGENTCOM_DELEGATION_MAX_DEPTH", 3)
+AGENTCOM_DELEGATION_MAX_CHILDREN = envint("AGENTCOM_DELEGATION_MAX_CHILDREN", 20)
 # Run the scheduler and sweep inside the ASGI process (embedded mode). Scaled
 # deployments turn this off on the ASGI processes and run `manage.py schedule`.
 # An agent rejecting the same task again waits this long, doubling, before it is
@@ -279,6 +283,8 @@ AGENTCOM_ALERT_FAILURE_RATE = envfloat("AGENTCOM_ALERT_FAILURE_RATE", 0.5)
 AGENTCOM_ALERT_FAILURE_MIN = envint("AGENTCOM_ALERT_FAILURE_MIN", 10)
 AGENTCOM_ALERT_FAILURE_WINDOW_S = envfloat("AGENTCOM_ALERT_FAILURE_WINDOW_S", 900)
 AGENTCOM_ALERT_STUCK_AFTER_S = envfloat("AGENTCOM_ALERT_STUCK_AFTER_S", 240)
+# A holder's question unanswered this long raises `question_unanswered` (PROTOCOL.md §3.9).
+AGENTCOM_ALERT_QUESTION_AFTER_S = envfloat("AGENTCOM_ALERT_QUESTION_AFTER_S", 900)
 AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S = envfloat("AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S", 3600)
 AGENTCOM_ALERT_COOLDOWN_S = envfloat("AGENTCOM_ALERT_COOLDOWN_S", 900)
 # Resolved alerts (with their history) and finished webhook deliveries are kept this long.

@@ -3,10 +3,11 @@
 from typing import Annotated, Any
 
 from channels.db import database_sync_to_async
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from agentcom_site.core.errors import HubError, invalid_token
 from agentcom_site.core.frames import run_identified_hooks
+from agentcom_site.core.limits import FEATURE_PATTERN, FEATURES_MAX, LIMITS
 from agentcom_site.core.transport import send_to_socket
 from agentcom_site.core.validation import AgentId, Capability, Strict, text, unique, validate
 from agents import presence
@@ -14,6 +15,10 @@ from agents.push import PRESENCE_GROUP, close_message
 from agents.selectors import connected_agents
 from agents.tokens import agent_token
 from agents.wire import presence as presence_view
+
+Feature = Annotated[
+    str, StringConstraints(min_length=1, max_length=LIMITS["feature"], pattern=FEATURE_PATTERN)
+]
 
 
 class IdentifyFrame(Strict):
@@ -23,6 +28,9 @@ class IdentifyFrame(Strict):
     status: text("status") | None = None  # type: ignore[valid-type]
     capabilities: Annotated[list[Capability], Field(max_length=256)] | None = None
     presence: bool = True  # false: no agent_joined/agent_left/status_changed pushes
+    # What the client understands beyond v1 (`input_required`); unknown ones are kept
+    # and ignored, so a newer client needs no newer hub.
+    features: Annotated[list[Feature], Field(max_length=FEATURES_MAX)] | None = None
 
 
 class StatusFrame(Strict):
@@ -54,6 +62,7 @@ async def identify(consumer: Any, raw: dict[str, Any]) -> None:
         name=frame.name or frame.agent_id,
         status=frame.status if frame.status is not None else "connected",
         capabilities=unique(frame.capabilities or []),
+        features=unique(frame.features or []),
     )
     if bound.replaced_channel:
         await send_to_socket(bound.replaced_channel, close_message(4000, "replaced"))

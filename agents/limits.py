@@ -5,7 +5,8 @@ protocol requires of a working agent (`task_accepted`, `task_complete`, `task_fa
 `task_rejected`, `task_recovering`, `state_report`). Each of those is fenced and
 moves a task at most once, so no budget is needed to bound them, and charging them
 would let an agent's own chat starve its results. `task_progress` and `wake_result`
-can be sent at any rate, so they pay from their own `lifecycle` budget. Any other
+and `task_input_required` can be sent at any rate, so they pay from their own
+`lifecycle` budget. Any other
 frame, including types added later, costs at least a read.
 """
 
@@ -28,6 +29,7 @@ PRICED = {
     "channel_publish": ratelimit.PUBLISH,
     "task_progress": ratelimit.PROGRESS,
     "wake_result": ratelimit.PROGRESS,
+    "task_input_required": ratelimit.PROGRESS,
 }
 
 

@@ -27,6 +27,9 @@ class Agent(ConcurrentTransitionMixin, models.Model):
     agent_id = models.CharField(max_length=128, unique=True)
     name = models.CharField(max_length=256, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
+    # What the agent's sidecar declared it understands (`identify` `features`, PROTOCOL.md
+    # §2.2); replaced by each identify. Pushes a client must opt into check it.
+    features = models.JSONField(default=list, blank=True)
     status_text = models.CharField(max_length=256, blank=True, default="")
     state = FSMField(default=AgentState.OFFLINE, choices=AgentState.choices, protected=True)
 
@@ -65,6 +68,9 @@ class Agent(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return self.agent_id
+
+    def has_feature(self, feature: str) -> bool:
+        return feature in (self.features or [])
 
     # What a task operation changes on its holder (presence changes save the whole row).
     LIFECYCLE_FIELDS = (

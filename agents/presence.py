@@ -35,6 +35,7 @@ def identify(
     name: str,
     status: str,
     capabilities: list[str],
+    features: list[str] | None = None,
 ) -> Identified:
     """Bind the socket: store what the agent declared; its state follows the task it holds.
 
@@ -58,6 +59,7 @@ def identify(
         agent.name = name
         agent.status_text = status
         agent.capabilities = capabilities
+        agent.features = features or []
         agent.last_seen = moment
         agent.clear_flags()
         agent.come_online(holding=held)

@@ -39,6 +39,9 @@ def on_event(event: Event) -> None:
     presence frames to every socket that listens for them."""
     if event.kind == EventKind.TASK_ASSIGNED:
         transport.to_socket(event.data["channel_name"], push_message(event.data["frame"]))
+    elif event.kind == EventKind.TASK_INPUT_ANSWERED and event.data.get("frame"):
+        # Only to a holder that declared `input_required` (the queue decided).
+        transport.to_socket(event.data["channel_name"], push_message(event.data["frame"]))
     elif event.kind == EventKind.TASK_TAKEN:
         frame = {
             "type": "task_cancelled",

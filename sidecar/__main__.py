@@ -1,4 +1,4 @@
-"""Command line: ``python -m sidecar [run|report|started] [--config PATH] ...``.
+"""Command line: ``python -m sidecar [run|report|started|mcp] [--config PATH] ...``.
 
 Run it from the AgentCom checkout, or with ``PYTHONPATH`` set to it, with a Python that
 has ``sidecar/requirements.txt`` installed (``.venv/bin/python`` after ``dev.py``).
@@ -8,6 +8,8 @@ has ``sidecar/requirements.txt`` installed (``.venv/bin/python`` after ``dev.py`
 * ``report``: write ``<task_id>.json`` (or ``<task_id>.started`` with ``--started``, or
   ``<task_id>.progress`` with ``--progress VALUE``).
 * ``started``: write ``<task_id>.started``.
+* ``mcp``: a stdio MCP server for an agent session, relaying to the running sidecar
+  (sidecar.mcpserver); its config is --config, else ``$AGENTCOM_SIDECAR_CONFIG``.
 
 ``report``/``started`` take the task id and results directory from the options,
 else from ``AGENTCOM_TASK_ID``/``AGENTCOM_RESULTS_DIR`` (set for a woken agent),
@@ -32,9 +34,11 @@ COMMANDS = {
     "report": "for the woken agent: write its result (or with --started / --progress, "
     "that it started / how far it is) into the results directory",
     "started": "for the woken agent: write <task_id>.started (the same as report --started)",
+    "mcp": "for an agent session: an MCP server on stdin/stdout whose tools act as this "
+    "agent through the running sidecar (add it to the session's MCP config)",
 }
 OVERVIEW = """\
-usage: python -m sidecar [run|report|started] [--config PATH] [options]
+usage: python -m sidecar [run|report|started|mcp] [--config PATH] [options]
 
 The AgentCom sidecar: the always-on relay between the hub and one agent on this machine.
 Run it from the AgentCom checkout (or with PYTHONPATH set to it) with a Python that has
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "run":
             return _run(options)
+        if command == "mcp":
+            return _mcp(options)
         return _report(options, started_only=command == "started")
     except ConfigError as exc:
         print(f"sidecar: config error: {exc.field}: {exc.detail}", file=sys.stderr)
@@ -82,7 +88,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", default=None, help="path of config.json (default: ./config.json)"
     )
-    if command == "run":
+    if command in ("run", "mcp"):
         return parser
     parser.add_argument(
         "--task-id",
@@ -121,6 +127,15 @@ def _run(options: argparse.Namespace) -> int:
         # The same command line again, in this process (same pid for a supervisor).
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     return status
+
+
+def _mcp(options: argparse.Namespace) -> int:
+    from sidecar.mcpserver import serve
+
+    config_path, _ = read_config_file(
+        options.config or os.environ.get("AGENTCOM_SIDECAR_CONFIG") or None
+    )
+    return serve(config_path.parent)
 
 
 def _report(options: argparse.Namespace, *, started_only: bool) -> int:

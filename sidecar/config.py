@@ -54,6 +54,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         # the default is the hub's default stuck window (AGENTCOM_STUCK_AFTER_S).
         "alive_window_ms": 300_000,
         "cancel_command": None,
+        # How long an agent session's ask_operator call waits for the answer (PROTOCOL §6.8).
+        "ask_operator_timeout_ms": 1_800_000,
         # An executor runs the agent instead of a wake_command (sidecar/executors).
         "executor": None,
         "executor_path": "",  # the executor's program; default its name, looked up on PATH
@@ -115,6 +117,7 @@ class SidecarConfig:
     confirmation_timeout_ms: int
     progress_interval_ms: int
     alive_window_ms: int
+    ask_operator_timeout_ms: int
     results_dir: Path
     log_file: Path
     repo_dir: Path | None
@@ -211,6 +214,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SidecarConfig:
         confirmation_timeout_ms=_ms(raw, "confirmation_timeout_ms", zero_means_default=True),
         progress_interval_ms=_ms(raw, "progress_interval_ms"),
         alive_window_ms=_ms(raw, "alive_window_ms", zero_means_default=True),
+        ask_operator_timeout_ms=_ms(raw, "ask_operator_timeout_ms", zero_means_default=True),
         results_dir=results_dir_from(config_path, raw),
         log_file=resolve_path(base, _optional_str(raw, "log_file") or DEFAULTS["log_file"]),
         repo_dir=resolve_path(base, repo_dir) if repo_dir else None,

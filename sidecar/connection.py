@@ -140,6 +140,8 @@ class HubConnection:
             # The sidecar only logs presence pushes; opting out keeps a large fleet's
             # identify storm linear instead of quadratic.
             "presence": False,
+            # Operator answers reach a waiting session (sidecar.operatoranswers).
+            "features": ["input_required"],
         }
 
     async def _dispatch(self, ws: ClientConnection, message: str | bytes) -> None:

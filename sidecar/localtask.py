@@ -7,7 +7,8 @@ these moves::
     accepted -> working                      (an agent that picks up its task itself)
     any status but failed -> failed
 
-plus the recovery moves after a restart, once the hub has answered with
+plus ``wake_again`` (back to ``accepted`` when an operator's answer must reach a new
+session), and the recovery moves after a restart, once the hub has answered with
 ``task_continue``: a task whose agent confirmed it (``.started``) goes back to
 ``working``; any other goes back to ``accepted`` to be woken again, its
 ``wake_attempts`` kept so the limit of attempts still holds.
@@ -36,6 +37,9 @@ TASK_DEFINITION_FIELDS = (
     "max_verification_retries",
     "complexity",
 )
+
+# Answers kept with a task (its task file carries them to a new session).
+MAX_OPERATOR_ANSWERS = 20
 
 _MOVES: dict[str, frozenset[str]] = {
     ACCEPTED: frozenset({WAKING, WORKING, FAILED}),
@@ -146,6 +150,26 @@ class LocalTask:
 
     def note_git_warning(self, warning: str) -> None:
         self._fields["git_warning"] = warning
+
+    def note_operator_answer(self, entry: dict[str, Any]) -> bool:
+        """Keep an operator's answer (operator_answers); False if its answer_id is known."""
+        answers = self._fields.get("operator_answers")
+        if not isinstance(answers, list):
+            answers = self._fields["operator_answers"] = []
+        answer_id = entry.get("answer_id")
+        if answer_id is not None and any(
+            isinstance(known, dict) and known.get("answer_id") == answer_id for known in answers
+        ):
+            return False
+        answers.append(entry)
+        del answers[:-MAX_OPERATOR_ANSWERS]
+        return True
+
+    def wake_again(self) -> None:
+        """Back to accepted with a fresh round of wake attempts: the agent is woken anew
+        for the same task (an operator answered after its session ended)."""
+        self._fields["status"] = ACCEPTED
+        self._fields["wake_attempts"] = 0
 
     def note_executor_session(self, session: str) -> None:
         """The executor's session for this task; the next run of it continues there."""

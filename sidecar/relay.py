@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from sidecar.agentdesk import AgentDesk
 from sidecar.config import SidecarConfig
 from sidecar.localtask import LocalTask
 from sidecar.logs import EventLog
+from sidecar.operatoranswers import OperatorAnswers
 from sidecar.slot import TaskSlot
 from sidecar.taskwork import TaskWork
 
@@ -34,6 +36,15 @@ class Relay:
         self._slot = TaskSlot(config.queue_path)
         self._link: HubLink | None = None
         self._work = TaskWork(config, log, self._slot, self._send)
+        self._answers = OperatorAnswers(
+            log,
+            self._slot,
+            self._send,
+            timeout_ms=config.ask_operator_timeout_ms,
+            agent_running=self._work.agent_running,
+            wake_again=self._work.wake_again,
+        )
+        self._desk = AgentDesk(config, log, self._slot, self._send, self._answers)
         self._stopping = False
 
     def attach(self, link: HubLink) -> None:
@@ -48,6 +59,7 @@ class Relay:
                 self._log.warning("recovery_replaced", task_id=displaced.task_id)
             self._log.warning("recovery_found", task_id=found.task_id, status=found.status)
         self._work.start()
+        self._desk.start()
 
     async def stop(self) -> None:
         """Stop watching, kill running commands and save queue.json (the slot is kept).
@@ -55,6 +67,7 @@ class Relay:
         Frames arriving from now on are ignored: no task is accepted during shutdown.
         """
         self._stopping = True
+        await self._desk.stop()
         await self._work.stop()
         self._slot.save()
 
@@ -101,6 +114,7 @@ class Relay:
             "task_reassign": self._on_reassign,
             "state_report_ack": self._on_state_report_ack,
             "task_cancelled": self._on_cancelled,
+            "task_input": self._on_task_input,
         }.get(frame["type"])
         if handler is None:
             self._log.debug("unhandled_message", frame_type=frame["type"])
@@ -141,12 +155,16 @@ class Relay:
     async def _on_ack(self, frame: dict[str, Any]) -> None:
         task_id, status = frame.get("task_id"), frame.get("status")
         self._log.debug("task_ack", task_id=task_id, status=status)
+        if self._answers.on_ack(frame):
+            return
         if self._slot.settle_ack(task_id, status):
             self._log.info("report_acknowledged", task_id=task_id, status=status)
 
     async def _on_error(self, frame: dict[str, Any]) -> None:
         task_id, error = frame.get("task_id"), frame.get("error")
         self._log.error("hub_error", task_id=task_id, error=error, detail=frame.get("detail"))
+        if self._answers.on_error(frame):
+            return
         if task_id and self._slot.settle_error(task_id, error):
             self._log.info("report_refused", task_id=task_id, error=error)
 
@@ -186,6 +204,9 @@ class Relay:
         task = self._drop(frame.get("task_id"), "task_cancelled", cancel_command=True)
         if task is not None:
             self._log.info("task_cancelled", task_id=task.task_id, reason=frame.get("reason"))
+
+    async def _on_task_input(self, frame: dict[str, Any]) -> None:
+        await self._answers.on_task_input(frame)
 
     # ----- helpers -------------------------------------------------------
 

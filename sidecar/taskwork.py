@@ -106,6 +106,18 @@ class TaskWork:
             self._log.info("recovery_rewake", task_id=task.task_id, attempts=task.wake_attempts)
             self._spawn(self._run_task(task, epoch), self._task_jobs, task.task_id)
 
+    def agent_running(self) -> bool:
+        """Whether the active task's wake command (and so perhaps its agent) still runs."""
+        return self._wake_process is not None and self._wake_process.running
+
+    def wake_again(self, task: LocalTask) -> None:
+        """Wake the active task's agent anew, with a fresh round of attempts (saved)."""
+        if self._slot.active is not task:
+            return
+        task.wake_again()
+        self._slot.save()
+        self.launch(task, self._slot.epoch)
+
     def abandon(self, task: LocalTask, *, cancel_command: bool = False) -> None:
         """Stop the work of a task taken out of the slot and remove its files.
 

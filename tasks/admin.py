@@ -13,6 +13,7 @@ from agentcom_site.core.admin import ServiceTransitionsMixin, request_actor
 from agentcom_site.core.errors import HubError
 from agentcom_site.core.links import web_link
 from tasks import flow, queue
+from tasks.admin_questions import QuestionAdminMixin
 from tasks.models import DispatchPause, FlowChange, Task, TaskEvent, WipCap
 
 # The task page shows this many of the latest events; the rest are a link away, in the
@@ -100,7 +101,7 @@ def _requeue(task_id: str, actor: str) -> None:
 
 
 @admin.register(Task)
-class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
+class TaskAdmin(QuestionAdminMixin, ServiceTransitionsMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
     transition_services = {
         "cancel": lambda task, actor: queue.cancel_task(
@@ -131,6 +132,10 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
         (
             "Work",
             {"fields": ("description", "result_text", "pull_request", "last_error", "progress")},
+        ),
+        (
+            "Question to the operator",
+            {"fields": ("question_and_answer", "parent_and_children")},
         ),
         (
             "What done means",
@@ -215,6 +220,8 @@ class TaskAdmin(ServiceTransitionsMixin, admin.ModelAdmin):
             "result_text",
             "file_hints_list",
             "steps_list",
+            "question_and_answer",
+            "parent_and_children",
         ]
 
     @admin.display(description="File hints")

@@ -19,6 +19,7 @@ from tasks.models import Task
 from tasks.responses import (
     BatchSubmittedOut,
     DeadLetterOut,
+    TaskAnsweredOut,
     TaskCancelledOut,
     TaskExplainOut,
     TaskListOut,
@@ -27,7 +28,7 @@ from tasks.responses import (
     TaskStatsOut,
     TaskSubmittedOut,
 )
-from tasks.schemas import CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
+from tasks.schemas import AnswerIn, CancelIn, PushTaskIn, TaskBatchIn, TaskSubmitIn
 from tasks.selectors import (
     dead_letter_count,
     dead_letters,
@@ -72,28 +73,28 @@ def _submitted(task: Task, warnings: list[dict[str, str]]) -> dict[str, Any]:
 
 @router.post(
     "",
-    response={(200, 201): TaskSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    response={(200, 201): TaskSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 409, 422)},
     summary="Submit a task",
 )
 def submit(request: HttpRequest, body: TaskSubmitIn):
     principal: Principal = request.auth
     intake.check_submitter_may([body], is_operator=principal.is_operator)
     principal.charge(ratelimit.SUBMIT)
-    task, created = intake.submit(body, submitted_by=principal.actor)
+    task, created = intake.submit(body, submitted_by=principal.actor, agent=principal.agent)
     (warnings,) = intake.warnings([task])
     return Status(201 if created else 200, _submitted(task, warnings))
 
 
 @router.post(
     "/batch",
-    response={(200, 201): BatchSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 422)},
+    response={(200, 201): BatchSubmittedOut, **refusals(*BODY_GUARD, 401, 403, 409, 422)},
     summary="Submit up to 500 tasks at once",
 )
 def submit_batch(request: HttpRequest, body: TaskBatchIn):
     principal: Principal = request.auth
     intake.check_submitter_may(body.tasks, is_operator=principal.is_operator, batch=True)
     principal.charge(ratelimit.SUBMIT, units=len(body.tasks))
-    results = intake.submit_batch(body.tasks, submitted_by=principal.actor)
+    results = intake.submit_batch(body.tasks, submitted_by=principal.actor, agent=principal.agent)
     created = sum(1 for _, new in results if new)
     warnings = intake.warnings([task for task, _ in results])
     tasks = [
@@ -180,6 +181,18 @@ def cancel(request: HttpRequest, task_id: str, body: CancelIn | None = None):
     reason = body.reason if body is not None else "cancelled"
     queue.cancel_task(task_id, actor=principal.actor, reason=reason)
     return {"status": "cancelled", "task_id": task_id}
+
+
+@router.post(
+    "/{task_id}/answer",
+    auth=operator_auth,
+    response={200: TaskAnsweredOut, **refusals(*BODY_GUARD, 401, 403, 404, 409, 422)},
+    summary="Answer the question a task waits on (operator)",
+)
+def answer(request: HttpRequest, task_id: str, body: AnswerIn):
+    principal: Principal = request.auth
+    task = queue.answer_task(task_id, answer=body.answer, actor=principal.actor)
+    return {"status": task.status, "task_id": task.id, "answer_id": task.answer_id}
 
 
 @admin_router.post(

@@ -15,6 +15,7 @@ from agentcom_site.core.validation import LIMITS, Strict, stored_json, text, val
 from tasks import holders, queue
 from tasks.costs import CostIn
 from tasks.models import HELD, Task
+from tasks.wire import input_frame
 
 TaskId = text("task_id", min_length=1)
 Generation = Annotated[int, Field(ge=0, le=GENERATION_MAX)]
@@ -62,6 +63,12 @@ class StateReportFrame(Strict):
     task_id: TaskId  # type: ignore[valid-type]
     generation: Generation
     status: text("status") | None = None  # type: ignore[valid-type]
+
+
+class InputRequiredFrame(Strict):
+    task_id: TaskId  # type: ignore[valid-type]
+    generation: Generation
+    question: text("question", min_length=1)  # type: ignore[valid-type]
 
 
 class WakeResultFrame(Strict):
@@ -152,6 +159,9 @@ async def _continue(consumer: Any, task_id: str) -> bool:
     await consumer.send_frame(
         {"type": "task_continue", "task_id": task_id, "generation": task.generation}
     )
+    if task.answer_undelivered and consumer.agent.has_feature(queue.INPUT_FEATURE):
+        # The answer may have been pushed while the holder was away (§3.9).
+        await consumer.send_frame(input_frame(task))
     return True
 
 
@@ -181,6 +191,14 @@ async def state_report(consumer: Any, raw: dict[str, Any]) -> None:
     )
 
 
+async def input_required(consumer: Any, raw: dict[str, Any]) -> None:
+    frame = validate(InputRequiredFrame, raw, message_type="task_input_required")
+    await database_sync_to_async(queue.ask_operator)(
+        frame.task_id, consumer.agent, frame.generation, question=frame.question
+    )
+    await consumer.send_frame(_ack(frame.task_id, "input_required"))
+
+
 async def wake_result(consumer: Any, raw: dict[str, Any]) -> None:
     frame = validate(WakeResultFrame, raw, message_type="wake_result")
     with contextlib.suppress(queue.TaskRefused):  # never answered (§2.3)
@@ -202,4 +220,5 @@ HANDLERS = {
     "task_recovering": recovering,
     "state_report": state_report,
     "wake_result": wake_result,
+    "task_input_required": input_required,
 }

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from agentcom_site.core.events import EventKind, announce
 from agentcom_site.core.rows import lock_by_pk
 from agents.models import Agent, AgentState
-from tasks.models import HELD, Task
+from tasks.models import HELD, Task, TaskStatus
 
 RESERVED = (AgentState.ASSIGNED, AgentState.WORKING)
 
@@ -87,7 +87,9 @@ class TaskHoldings:
 
     def status_held_by(self, agent_pk: int) -> str | None:
         held = Task.objects.filter(holder_id=agent_pk, status__in=HELD)
-        return held.values_list("status", flat=True).first()
+        status = held.values_list("status", flat=True).first()
+        # An agent waiting for an answer is at work on its task, as far as agents go.
+        return TaskStatus.WORKING if status == TaskStatus.INPUT_REQUIRED else status
 
     def tasks_held_by(self, agent_pks: list[int]) -> dict[int, str]:
         held = Task.objects.filter(status__in=HELD, holder_id__in=agent_pks)

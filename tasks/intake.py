@@ -10,7 +10,7 @@ from typing import Any
 from agentcom_site.core.clock import from_ms
 from agentcom_site.core.errors import forbidden, invalid
 from agents.models import Agent
-from tasks import complexity, queue
+from tasks import complexity, delegation, queue
 from tasks.explain import AGENTS_READ
 from tasks.models import Task
 from tasks.schemas import COMMAND_STEPS, DefinitionOfDone, TaskSubmitIn
@@ -63,8 +63,11 @@ def definition(body: DefinitionOfDone, description: str) -> dict[str, Any]:
     }
 
 
-def submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
-    """The `queue.submit_task` arguments for body; an unknown `assign_to` is refused."""
+def submission(
+    body: TaskSubmitIn, field_prefix: str = "", *, agent: Agent | None = None
+) -> dict[str, Any]:
+    """The `queue.submit_task` arguments for body; an unknown `assign_to` is refused.
+    `agent` is the submitting agent (None for an operator): it decides the parent."""
     pinned = None
     if body.assign_to is not None:
         pinned = Agent.objects.filter(agent_id=body.assign_to).first()
@@ -81,18 +84,23 @@ def submission(body: TaskSubmitIn, field_prefix: str = "") -> dict[str, Any]:
         "idempotency_key": body.idempotency_key,
         "depends_on": body.depends_on,
         "pinned_to": pinned,
+        "parent_id": delegation.parent_for(body.parent, agent=agent, field=f"{field_prefix}parent"),
         "definition": definition(body, body.description),
     }
 
 
-def submit(body: TaskSubmitIn, *, submitted_by: str) -> tuple[Task, bool]:
+def submit(
+    body: TaskSubmitIn, *, submitted_by: str, agent: Agent | None = None
+) -> tuple[Task, bool]:
     """Submit one task; (task, created) as `queue.submit_task` returns it."""
-    return queue.submit_task(submitted_by=submitted_by, **submission(body))
+    return queue.submit_task(submitted_by=submitted_by, **submission(body, agent=agent))
 
 
-def submit_batch(bodies: list[TaskSubmitIn], *, submitted_by: str) -> list[tuple[Task, bool]]:
+def submit_batch(
+    bodies: list[TaskSubmitIn], *, submitted_by: str, agent: Agent | None = None
+) -> list[tuple[Task, bool]]:
     """Submit all or none; a refusal names the entry (`tasks[3].assign_to`)."""
-    submissions = [submission(body, f"tasks[{i}].") for i, body in enumerate(bodies)]
+    submissions = [submission(body, f"tasks[{i}].", agent=agent) for i, body in enumerate(bodies)]
     return queue.submit_tasks(submissions, submitted_by=submitted_by)
 
 

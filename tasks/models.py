@@ -20,6 +20,8 @@ class TaskStatus(models.TextChoices):
     QUEUED = "queued"
     ASSIGNED = "assigned"
     WORKING = "working"
+    # The holder asked its operator a question and waits for the answer (PROTOCOL.md §3.9).
+    INPUT_REQUIRED = "input_required"
     COMPLETED = "completed"
     DEAD_LETTER = "dead_letter"
     CANCELLED = "cancelled"
@@ -32,7 +34,12 @@ class Priority(models.IntegerChoices):
     LOW = 3
 
 
-HELD = (TaskStatus.ASSIGNED, TaskStatus.WORKING)
+# A task waiting for an answer is still held: its agent stays busy with it, the WIP caps
+# count it, the reconnect grace and the deadline apply; only the accept and stuck timers
+# (which select `assigned` and `working`) leave it alone.
+HELD = (TaskStatus.ASSIGNED, TaskStatus.WORKING, TaskStatus.INPUT_REQUIRED)
+# What `task_accepted` and a continued recovery move to `working`.
+ACCEPTABLE = (TaskStatus.ASSIGNED, TaskStatus.WORKING)
 
 
 def new_task_id() -> str:
@@ -63,6 +70,17 @@ COST_FIELDS = (
     "execution_ms",
     "iterations",
     "session_id",
+)
+
+
+QUESTION_FIELDS = (
+    "question",
+    "asked_at",
+    "answer",
+    "answered_by",
+    "answered_at",
+    "answer_id",
+    "answer_seen_id",
 )
 
 
@@ -123,6 +141,18 @@ class Task(ConcurrentTransitionMixin, models.Model):
     last_error = models.TextField(blank=True, default="")
     progress = StoredJSONField(null=True, blank=True)
 
+    # The holder's latest question and the operator's latest answer (PROTOCOL.md §3.9).
+    # `answer_id` counts answers (1, 2, ...); `answer_seen_id` is the last one the holder
+    # showed it has (a `task_progress` or a new question after it): until then the hub
+    # pushes the answer again whenever the holder's recovery continues the task.
+    question = models.TextField(blank=True, default="")
+    asked_at = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(blank=True, default="")
+    answered_by = models.CharField(max_length=256, blank=True, default="")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer_id = models.PositiveIntegerField(default=0)
+    answer_seen_id = models.PositiveIntegerField(default=0)
+
     submitted_by = models.CharField(max_length=256)
     # NULL (not "") for "no key", so the conditional unique constraint ignores it.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
@@ -131,6 +161,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
     )
     # Dependencies not yet completed; the scheduler only looks at tasks with 0.
     waiting_on = models.PositiveIntegerField(default=0)
+    # Delegation: the task whose holder submitted this one, and how many ancestors it
+    # has (0 for a task nobody delegated), so the depth limit needs no walk up the chain.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
 
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -192,6 +228,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         *COST_FIELDS,
         "last_error",
         "progress",
+        *QUESTION_FIELDS,
         "updated_at",
         "assigned_at",
         "accepted_at",
@@ -231,6 +268,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.accepted_at = None
         self.holder_lost_at = None
         self.last_activity_at = None
+        self.answer_seen_id = self.answer_id  # the next holder is not owed the old answer
 
     # --- lifecycle ---------------------------------------------------------------
     @transition(
@@ -245,7 +283,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.holder_lost_at = None
         self.progress = None
 
-    @transition(field=status, source=HELD, target=TaskStatus.WORKING, custom={"admin": False})
+    @transition(field=status, source=ACCEPTABLE, target=TaskStatus.WORKING, custom={"admin": False})
     def accept(self) -> None:
         moment = now()
         self.accepted_at = self.accepted_at or moment
@@ -303,6 +341,40 @@ class Task(ConcurrentTransitionMixin, models.Model):
         if pass_over and pass_over not in self.rejected_by:
             self.rejected_by = [*self.rejected_by, pass_over]
         self._release(requeue=True)
+
+    @transition(
+        field=status,
+        source=TaskStatus.WORKING,
+        target=TaskStatus.INPUT_REQUIRED,
+        custom={"admin": False},
+    )
+    def ask(self, *, question: str) -> None:
+        """The holder waits for an operator; the answer it had is no news to it now."""
+        self.question = question
+        self.asked_at = now()
+        self.answer_seen_id = self.answer_id
+        self.holder_lost_at = None
+
+    @transition(
+        field=status,
+        source=TaskStatus.INPUT_REQUIRED,
+        target=TaskStatus.WORKING,
+        custom={"admin": False},
+    )
+    def give_answer(self, *, answer: str, answered_by: str) -> None:
+        """The operator answered. The stuck timer starts afresh: the wait was not the
+        agent's silence."""
+        moment = now()
+        self.answer = answer
+        self.answered_by = answered_by
+        self.answered_at = moment
+        self.answer_id += 1
+        self.last_activity_at = moment
+
+    @property
+    def answer_undelivered(self) -> bool:
+        """An answer the holder has not shown it received (see `answer_seen_id`)."""
+        return self.answer_id > self.answer_seen_id
 
     @transition(
         field=status,

@@ -20,10 +20,18 @@ from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
 from agentcom_site.core.rows import lock_by_pk, lock_one
 from agents.models import Agent, AgentState
-from tasks import flow, holders
+from tasks import delegation, flow, holders
 from tasks.costs import CostIn, cost_columns, tokens_total
-from tasks.models import HELD, Priority, Task, TaskEvent, TaskStatus, default_title
-from tasks.wire import assign_frame
+from tasks.models import (
+    ACCEPTABLE,
+    HELD,
+    Priority,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    default_title,
+)
+from tasks.wire import assign_frame, input_frame
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +274,13 @@ def submit_task(
     idempotency_key: str | None = None,
     depends_on: list[str] | None = None,
     pinned_to: Agent | None = None,
+    parent_id: str | None = None,
     definition: dict[str, Any] | None = None,
 ) -> tuple[Task, bool]:
     """Queue a new task; returns (task, created).
+
+    `parent_id` makes it a child (delegation): checked against the limits under the
+    parent's lock (`tasks.delegation.admit_child`, 409 when past one).
 
     `definition` holds the checked definition-of-done columns (`tasks.intake.definition`).
 
@@ -296,6 +308,7 @@ def submit_task(
                 idempotency_key=idempotency_key,
                 depends_on=depends_on or [],
                 pinned_to=pinned_to,
+                parent_id=parent_id,
                 **(definition or {}),
             )
     except IntegrityError:
@@ -327,7 +340,10 @@ def submit_tasks(
     return results
 
 
-def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> Task:
+def _create_task(
+    *, depends_on: list[str], title: str | None, parent_id: str | None = None, **fields: Any
+) -> Task:
+    depth = delegation.admit_child(parent_id) if parent_id else 0
     dependency_ids = list(dict.fromkeys(depends_on))
     found = dict(Task.objects.filter(pk__in=dependency_ids).values_list("pk", "status"))
     for index, dependency_id in enumerate(dependency_ids):
@@ -340,6 +356,8 @@ def _create_task(*, depends_on: list[str], title: str | None, **fields: Any) -> 
         metadata=fields.pop("metadata") or {},
         needed_capabilities=fields.pop("needed_capabilities") or [],
         waiting_on=sum(1 for status in found.values() if status != TaskStatus.COMPLETED),
+        parent_id=parent_id,
+        depth=depth,
         **fields,
     )
     record(
@@ -433,7 +451,7 @@ def push_task(*, agent_id: str, submitted_by: str, **fields: Any) -> Task:
 def accept_task(task_id: str, agent: Agent, generation: int | None = None) -> Task:
     """`task_accepted`: assigned → working (a repeat while working is acked again)."""
     with transaction.atomic():
-        task = _fenced("accept", task_id, agent, generation)
+        task = _fenced("accept", task_id, agent, generation, allowed=ACCEPTABLE)
         holder = _locked_agent(agent.pk)
         previous = task.status
         task.accept()
@@ -461,6 +479,8 @@ def record_progress(
         fields = {"last_activity_at": now(), "updated_at": now(), "holder_lost_at": None}
         if progress is not None:
             fields["progress"] = progress
+        if task.answer_undelivered:
+            fields["answer_seen_id"] = task.answer_id  # it is past the answer (§3.9)
         Task.objects.filter(pk=task.pk).update(**fields)
         for name, value in fields.items():
             setattr(task, name, value)
@@ -658,12 +678,18 @@ def on_agent_left(event: Event) -> None:
 
 
 def continue_task(task_id: str, agent: Agent, generation: int | None = None) -> Task:
-    """A recovering holder reports its task: it continues in `working` (§3.7)."""
+    """A recovering holder reports its task: it continues in `working` (§3.7), or stays
+    `input_required` while its question waits. The caller pushes `task_input` again when
+    `task.answer_undelivered` (§3.9)."""
     with transaction.atomic():
         task = _fenced("continue", task_id, agent, generation)
         holder = _locked_agent(agent.pk)
         previous = task.status
-        task.accept()
+        if previous == TaskStatus.INPUT_REQUIRED:
+            # Still waiting for its answer: the grace ends, the state stays (§3.9).
+            task.holder_lost_at = None
+        else:
+            task.accept()
         holders.works(holder)
         record(
             task, "continued", from_status=previous, actor=agent.agent_id, agent_id=agent.agent_id
@@ -742,4 +768,77 @@ def expire_queued(task_id: str) -> Task:
             reason="deadline_exceeded",
         )
         announce(EventKind.TASK_DEAD_LETTER, task_id=task.id)
+    return task
+
+
+# --- questions: input_required (PROTOCOL.md §3.9) -----------------------------------------
+
+INPUT_FEATURE = "input_required"
+
+
+def ask_operator(task_id: str, agent: Agent, generation: int, *, question: str) -> Task:
+    """`task_input_required`: the holder of a `working` task waits for an operator's answer.
+
+    Fenced in §3.3 order, then the agent must have declared the `input_required` feature
+    (`feature_not_declared`). Commits the question and its `input_required` event;
+    announces it (the dashboard's feed) after commit.
+    """
+    with transaction.atomic():
+        task = _fenced("input_required", task_id, agent, generation, allowed=(TaskStatus.WORKING,))
+        holder = _locked_agent(agent.pk)
+        if holder is None or not holder.has_feature(INPUT_FEATURE):
+            raise TaskRefused("input_required", "feature_not_declared", task_id)
+        task.ask(question=question)
+        record(
+            task,
+            "input_required",
+            from_status=TaskStatus.WORKING,
+            actor=agent.agent_id,
+            agent_id=agent.agent_id,
+            reason=question,  # the trail's text: history `details`, the timeline's reason
+            details={"question": question},
+        )
+        announce(EventKind.TASK_INPUT_REQUIRED, task_id=task.id, agent_id=agent.agent_id)
+    return task
+
+
+def answer_task(task_id: str, *, answer: str, actor: str) -> Task:
+    """An operator answers the holder's question: input_required → working.
+
+    Raises 404 `task_not_found` or 409 `invalid_state`. Commits the answer (who, when,
+    `answer_id` + 1) and its `input_answered` event; after commit the holder gets
+    `task_input` if it is connected and declared `input_required`. An offline holder gets
+    it when its recovery continues the task (`continue_task`).
+    """
+    with transaction.atomic():
+        task = _locked_task(task_id)
+        if task is None:
+            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
+        if task.status != TaskStatus.INPUT_REQUIRED:
+            raise conflict(
+                "invalid_state",
+                f"task {task_id} is {task.status}; only a task waiting for input can be answered",
+                task_id=task_id,
+                status=task.status,
+            )
+        holder = _locked_agent(task.holder_id)
+        task.give_answer(answer=answer, answered_by=actor)
+        record(
+            task,
+            "input_answered",
+            from_status=TaskStatus.INPUT_REQUIRED,
+            actor=actor,
+            agent_id=holder.agent_id if holder else "",
+            reason=answer,
+            details={"answer_id": task.answer_id},
+        )
+        reachable = holder is not None and holder.channel_name
+        wants = reachable and holder.has_feature(INPUT_FEATURE)
+        announce(
+            EventKind.TASK_INPUT_ANSWERED,
+            task_id=task.id,
+            agent_id=holder.agent_id if holder else None,
+            channel_name=holder.channel_name if wants else "",
+            frame=input_frame(task) if wants else None,
+        )
     return task

@@ -100,3 +100,11 @@ class TaskExplainOut(Out):
     status: str
     reasons: list[ExplainReasonOut]
     at: int
+
+
+class TaskAnsweredOut(Out):
+    """The task is `working` again; `answer_id` numbers this answer (1, 2, ...)."""
+
+    status: str
+    task_id: str
+    answer_id: int

@@ -147,6 +147,9 @@ class TaskSubmitIn(DefinitionOfDone):
     idempotency_key: text("idempotency_key", min_length=1) | None = None  # type: ignore[valid-type]
     depends_on: Annotated[list[TaskId], Field(max_length=100)] = Field(default_factory=list)  # type: ignore[valid-type]
     assign_to: AgentId | None = None
+    # Delegation: the task this one is part of (an agent's submission defaults to the
+    # task it holds; tasks.delegation).
+    parent: TaskId | None = None  # type: ignore[valid-type]
 
 
 BATCH_MAX = 500
@@ -167,3 +170,9 @@ class PushTaskIn(DefinitionOfDone):
 
 class CancelIn(Strict):
     reason: Annotated[str, Field(max_length=LIMITS["reason"])] = "cancelled"
+
+
+class AnswerIn(Strict):
+    """An operator's answer to the holder's question (PROTOCOL.md §3.9)."""
+
+    answer: text("answer", min_length=1)  # type: ignore[valid-type]

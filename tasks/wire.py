@@ -10,6 +10,7 @@ from pydantic import Field
 
 from agentcom_site.core.clock import to_ms
 from agentcom_site.core.schemas import Out
+from tasks.delegation import children_of
 from tasks.models import Task, TaskEvent
 
 HISTORY_LIMIT = 50
@@ -75,6 +76,27 @@ class CostOut(Out):
     session_id: str | None
 
 
+def question_fields(task: Task) -> dict[str, Any]:
+    """The holder's latest question and the operator's latest answer, if any (§3.9)."""
+    return {
+        "question": task.question or None,
+        "asked_at": to_ms(task.asked_at),
+        "answer": task.answer or None,
+        "answered_by": task.answered_by or None,
+        "answered_at": to_ms(task.answered_at),
+        "answer_id": task.answer_id,
+    }
+
+
+class QuestionOut(Out):
+    question: str | None
+    asked_at: int | None
+    answer: str | None
+    answered_by: str | None
+    answered_at: int | None
+    answer_id: int
+
+
 def history_entry(event: TaskEvent) -> dict[str, Any]:
     return {
         "event": event.event,
@@ -112,6 +134,7 @@ def task_record(task: Task, *, history: bool = True) -> dict[str, Any]:
         result=task.result,
     )
     if history:
+        record["children"] = children_of(task)
         events = task.events.order_by("-seq")[:HISTORY_LIMIT]
         record["history"] = [history_entry(e) for e in events]
     return record
@@ -135,6 +158,7 @@ class TaskCoreOut(Out):
     max_retries: int
     needed_capabilities: list[str]
     depends_on: list[str]
+    parent: str | None
     pinned_to: str | None
     idempotency_key: str | None
     complete_by: int | None
@@ -149,15 +173,23 @@ class TaskCoreOut(Out):
     completed_at: int | None
 
 
-class TaskRecordOut(CostOut, DefinitionOut, TaskCoreOut):
+class TaskRecordOut(QuestionOut, CostOut, DefinitionOut, TaskCoreOut):
     """A task's record (`task_record`) without its history. `metadata`, `progress` and
     `result` are whatever the submitter and the agent sent; the definition of done and
-    the cost fields follow the rest (pydantic takes the bases' fields from the last)."""
+    the cost fields, then the question fields follow the rest (pydantic takes the bases'
+    fields from the last)."""
+
+
+class ChildOut(Out):
+    id: str
+    status: str
 
 
 class TaskDetailOut(TaskRecordOut):
-    """One task: the record plus its last 50 history entries, newest first."""
+    """One task: the record plus its children (the first 100, oldest first, for a task
+    its holder delegated from) and its last 50 history entries, newest first."""
 
+    children: list[ChildOut]
     history: list[HistoryEntryOut]
 
 
@@ -174,6 +206,18 @@ def assign_frame(task: Task) -> dict[str, Any]:
         "complete_by": to_ms(task.complete_by),
         "needed_capabilities": task.needed_capabilities,
         **definition_fields(task),
+    }
+
+
+def input_frame(task: Task) -> dict[str, Any]:
+    """`task_input`: the operator's latest answer to the holder's question (§3.9)."""
+    return {
+        "type": "task_input",
+        "task_id": task.id,
+        "generation": task.generation,
+        "answer_id": task.answer_id,
+        "question": task.question,
+        "answer": task.answer,
     }
 
 
@@ -223,6 +267,7 @@ def _record(
             "max_retries": task.max_retries,
             "needed_capabilities": task.needed_capabilities,
             "depends_on": sorted(d.id for d in task.depends_on.all()),
+            "parent": task.parent_id,
             "pinned_to": task.pinned_to.agent_id if task.pinned_to_id else None,
             "idempotency_key": task.idempotency_key,
             "complete_by": to_ms(task.complete_by),
@@ -237,6 +282,7 @@ def _record(
             "completed_at": to_ms(task.completed_at),
             **definition_fields(task, large=large_definition),
             **cost_fields(task),
+            **question_fields(task),
         }
     )
     if description_truncated is not None:

@@ -33,6 +33,8 @@ class EventKind(StrEnum):
     TASK_CANCELLED = "task_cancelled"
     TASK_REQUEUED = "task_requeued"  # an operator retried a dead letter
     TASK_TAKEN = "task_taken"  # a connected holder lost its task: tell it to stop
+    TASK_INPUT_REQUIRED = "task_input_required"  # the holder asked an operator
+    TASK_INPUT_ANSWERED = "task_input_answered"  # an operator answered (task_input pushed)
     # tasks/flow.py: a pause, resume or WIP cap changed
     DISPATCH_CHANGED = "dispatch_changed"
     # agents

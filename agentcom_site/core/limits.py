@@ -33,6 +33,10 @@ LIMITS = {
     "session_id": 256,
     # What an operator types into the dashboard's message forms (a payload's `text`).
     "chat_text": 4_000,
+    # A holder's question and an operator's answer (PROTOCOL.md §3.9).
+    "question": 4_000,
+    "answer": 8_000,
+    "feature": 64,
 }
 
 # Stored JSON fields, in bytes of their compact JSON.
@@ -63,6 +67,7 @@ DIFF_GLOBS_MAX = 50  # globs of one diff_within step
 VERIFICATION_RETRIES_MAX = 10
 STEP_TIMEOUT_S_MAX = 3600  # one verification step, seconds (from 1)
 COST_USD_MAX = 1_000_000  # dollars one result may cost
+FEATURES_MAX = 16  # features one identify may declare
 # Timestamps (complete_by, time filters) may lie at most this far from now.
 TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 
@@ -76,4 +81,6 @@ AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
 # `._@+-`, within the agent id's 64 characters. The `:` keeps it apart from every agent id.
 OPERATOR_ADDRESS_PATTERN = r"operator:[A-Za-z0-9][A-Za-z0-9._@+-]{0,54}"
 OPERATOR_ADDRESS_RE = re.compile(OPERATOR_ADDRESS_PATTERN)
+# A feature a client declares in identify (`input_required`).
+FEATURE_PATTERN = r"^[a-z0-9_]+$"
 CHANNEL_RE = re.compile(CHANNEL_PATTERN)

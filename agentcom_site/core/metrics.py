@@ -86,7 +86,16 @@ WORK_DURATION = Histogram(
 )
 _event_label = BoundedLabel(32)
 _status_label = BoundedLabel(
-    8, ("queued", "assigned", "working", "completed", "dead_letter", "cancelled")
+    8,
+    (
+        "queued",
+        "assigned",
+        "working",
+        "input_required",
+        "completed",
+        "dead_letter",
+        "cancelled",
+    ),
 )
 
 

@@ -30,6 +30,8 @@ TASK_EVENTS = {
     "task_rejected",
     "task_continued",
     "task_cancelled",
+    "task_input_required",
+    "task_input_answered",
 }
 # Internal names that mean one of the protocol's events for an operator.
 TASK_ALIASES = {"task_requeued": "task_retried"}  # an operator retry of a dead letter

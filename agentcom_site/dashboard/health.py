@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q
 
-from tasks.models import HELD, Task, TaskEvent
+from tasks.models import HELD, Task, TaskEvent, TaskStatus
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -121,7 +121,10 @@ def stuck_task_ids(moment: datetime) -> list[str]:
     is a task whose holder is gone or a sweep that is not running: both need a person.
     """
     cutoff = moment - timedelta(seconds=settings.AGENTCOM_STUCK_AFTER_S)
-    rows = Task.objects.filter(status__in=HELD, last_activity_at__lt=cutoff).order_by(
-        "last_activity_at"
+    # A task waiting for an operator's answer is not stuck: its question has an alert.
+    rows = (
+        Task.objects.filter(status__in=HELD, last_activity_at__lt=cutoff)
+        .exclude(status=TaskStatus.INPUT_REQUIRED)
+        .order_by("last_activity_at")
     )
     return list(rows.values_list("id", flat=True)[: STUCK_IDS_SHOWN + 1])

@@ -89,6 +89,14 @@ class RecentEventOut(Out):
     timestamp: int
 
 
+class WaitingQuestionOut(Out):
+    task_id: str
+    title: str
+    agent_id: str | None
+    question: str
+    asked_at: int | None
+
+
 class DashboardStateOut(Out):
     uptime_ms: int
     timestamp: int
@@ -101,3 +109,4 @@ class DashboardStateOut(Out):
     chart: ChartOut
     series: SeriesOut
     recent_events: list[RecentEventOut]
+    waiting_questions: list[WaitingQuestionOut]

@@ -25,6 +25,7 @@ DEAD_LETTERS_SHOWN = 50
 CHART_BUCKET = timedelta(minutes=5)
 CHART_BUCKETS = 36  # three hours
 RECENT_EVENTS = 40  # the overview's live list, backfilled on load
+QUESTIONS_SHOWN = 50  # tasks waiting for an answer, on top of the overview
 
 _started_ms: int | None = None
 
@@ -78,6 +79,7 @@ def dashboard_state() -> dict[str, Any]:
             ],
         },
         "recent_events": _recent_events(),
+        "waiting_questions": _waiting_questions(),
     }
 
 
@@ -143,6 +145,25 @@ def _dead_letters() -> list[dict[str, Any]]:
             "updated_at": to_ms(row["updated_at"]),
         }
         for row in rows[:DEAD_LETTERS_SHOWN]
+    ]
+
+
+def _waiting_questions() -> list[dict[str, Any]]:
+    """Tasks waiting for an operator's answer, longest waiting first (one query)."""
+    rows = (
+        Task.objects.filter(status=TaskStatus.INPUT_REQUIRED)
+        .order_by("asked_at", "id")
+        .values("id", "title", "holder__agent_id", "question", "asked_at")
+    )
+    return [
+        {
+            "task_id": row["id"],
+            "title": row["title"],
+            "agent_id": row["holder__agent_id"],
+            "question": row["question"],
+            "asked_at": to_ms(row["asked_at"]),
+        }
+        for row in rows[:QUESTIONS_SHOWN]
     ]
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("dashboard/tasks/<str:task_id>", views.task_detail, name="task"),
     path("dashboard/tasks/<str:task_id>/cancel", views.task_cancel, name="task_cancel"),
     path("dashboard/tasks/<str:task_id>/retry", views.task_retry, name="task_retry"),
+    path("dashboard/tasks/<str:task_id>/answer", views.task_answer, name="task_answer"),
     path("dashboard/agents", views.agent_list, name="agents"),
     path("dashboard/dispatch/pause", flow_views.dispatch_pause, name="dispatch_pause"),
     path("dashboard/dispatch/resume", flow_views.dispatch_resume, name="dispatch_resume"),

@@ -17,12 +17,15 @@ from django.views.decorators.http import require_POST
 
 from agentcom_site.core.auth import operator_actor
 from agentcom_site.core.errors import HubError, ValidationFailed
+from agentcom_site.core.limits import LIMITS
+from agentcom_site.core.validation import validate
 from agentcom_site.dashboard import selectors
 from agentcom_site.dashboard.forms import TaskForm
 from agentcom_site.dashboard.state import dashboard_state
 from agents.selectors import agent_named, agent_rows, live_tokens
-from tasks import intake, queue
+from tasks import delegation, intake, queue
 from tasks.models import HELD, Priority, Task, TaskStatus
+from tasks.schemas import AnswerIn
 from tasks.selectors import (
     agent_history,
     agent_tasks,
@@ -133,6 +136,9 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
             "pr_url": result.get("pr_url") if isinstance(result.get("pr_url"), str) else None,
             "can_cancel": task.status in (TaskStatus.QUEUED, *HELD),
             "can_retry": task.status == TaskStatus.DEAD_LETTER,
+            "children": delegation.children_of(task),
+            "children_shown": delegation.CHILDREN_SHOWN,
+            "answer_max": LIMITS["answer"],
         },
     )
 
@@ -181,6 +187,18 @@ def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
     return _task_action(
         request, task_id, queue.retry_dead_letter, f"Task {task_id} is queued again."
     )
+
+
+@staff_member_required
+@require_POST
+def task_answer(request: HttpRequest, task_id: str) -> HttpResponse:
+    """The answer box of a waiting task: the same gate and operation as the API's."""
+
+    def answer(task_id: str, actor: str) -> None:
+        body = validate(AnswerIn, {"answer": request.POST.get("answer", "")})
+        queue.answer_task(task_id, answer=body.answer, actor=actor)
+
+    return _task_action(request, task_id, answer, f"Answer sent for {task_id}.")
 
 
 @staff_member_required

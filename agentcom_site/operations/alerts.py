@@ -129,6 +129,20 @@ def stuck_tasks(f: Facts, t: Thresholds) -> list[Condition]:
     ]
 
 
+def questions_unanswered(f: Facts, t: Thresholds) -> list[Condition]:
+    """One alert per waiting task: it resolves when that question is answered."""
+    return [
+        Condition(
+            "question_unanswered",
+            task_id,
+            f"{task_id} has waited over {_minutes(t.question_after_s)} for an answer",
+            f"{agent or 'its agent'} asked a question; answer it on the task's page",
+            {"task_id": task_id, "agent_id": agent, "asked_at": asked_at},
+        )
+        for task_id, agent, asked_at in f.questions
+    ]
+
+
 def dead_letters(f: Facts, t: Thresholds) -> list[Condition]:
     if not f.dead_letter_count:
         return []
@@ -189,6 +203,7 @@ RULES: dict[str, Callable[[Facts, Thresholds], list[Condition]]] = {
     "queue_growing": queue_growing,
     "failure_rate": failure_rate,
     "stuck_tasks": stuck_tasks,
+    "question_unanswered": questions_unanswered,
     "dead_letters": dead_letters,
     "unplaceable_tasks": unplaceable_tasks,
     "capability_offline": capability_offline,

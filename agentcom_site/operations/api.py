@@ -118,6 +118,7 @@ class ThresholdsIn(Strict):
     stuck_after_s: float | None = Field(None, gt=0, le=30 * 86400)
     dead_letter_window_s: float | None = Field(None, gt=0, le=30 * 86400)
     cooldown_s: float | None = Field(None, ge=0, le=30 * 86400)
+    question_after_s: float | None = Field(None, gt=0, le=30 * 86400)
 
 
 class ThresholdsOut(Out):

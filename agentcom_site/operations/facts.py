@@ -33,6 +33,7 @@ class Thresholds:
     stuck_after_s: float
     dead_letter_window_s: float
     cooldown_s: float
+    question_after_s: float = 900
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Facts:
     # (task_id, agent_id, last activity ms) of working tasks silent past the threshold.
     stuck: list[tuple[str, str, int]] = field(default_factory=list)
     stuck_count: int = 0
+    # (task_id, agent_id, asked at ms) of questions unanswered past the threshold.
+    questions: list[tuple[str, str, int]] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)  # dead-lettered in the window
     dead_letter_count: int = 0
     queued_keys: dict[str, int] = field(default_factory=dict)  # capability key -> queued
@@ -110,6 +113,17 @@ def gather(t: Thresholds, moment: datetime, samples: list[tuple[int, int]]) -> F
         (task_id, agent_id or "", to_ms(at))
         for task_id, agent_id, at in silent.order_by("last_activity_at").values_list(
             "id", "holder__agent_id", "last_activity_at"
+        )[:SUBJECTS_MAX]
+    ]
+
+    waiting = Task.objects.filter(
+        status=TaskStatus.INPUT_REQUIRED,
+        asked_at__lt=moment - timedelta(seconds=t.question_after_s),
+    )
+    facts.questions = [
+        (task_id, agent_id or "", to_ms(at))
+        for task_id, agent_id, at in waiting.order_by("asked_at").values_list(
+            "id", "holder__agent_id", "asked_at"
         )[:SUBJECTS_MAX]
     ]
 

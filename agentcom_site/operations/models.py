@@ -35,6 +35,7 @@ THRESHOLD_DEFAULTS = {
     "stuck_after_s": "AGENTCOM_ALERT_STUCK_AFTER_S",
     "dead_letter_window_s": "AGENTCOM_ALERT_DEAD_LETTER_WINDOW_S",
     "cooldown_s": "AGENTCOM_ALERT_COOLDOWN_S",
+    "question_after_s": "AGENTCOM_ALERT_QUESTION_AFTER_S",
 }
 
 
@@ -61,6 +62,7 @@ class AlertSettings(models.Model):
     stuck_after_s = models.FloatField(null=True, blank=True, validators=SECONDS)
     dead_letter_window_s = models.FloatField(null=True, blank=True, validators=SECONDS)
     cooldown_s = models.FloatField(null=True, blank=True, validators=SECONDS)
+    question_after_s = models.FloatField(null=True, blank=True, validators=SECONDS)
 
     evaluated_at = models.DateTimeField(null=True, blank=True)
     # [[ms, queued], ...] of recent evaluations, for "queue growing"; bounded in alerts.py.

@@ -23,7 +23,8 @@ CLOSING = (
 
 def build_prompt(task: dict[str, Any]) -> str:
     """title, description, and when present success_criteria, file_hints,
-    verification_steps and previous_attempts (earlier attempts' reports)."""
+    verification_steps, previous_attempts (earlier attempts' reports) and
+    operator_answers (answers to the agent's questions)."""
     parts = []
     title = _text(task.get("title"))
     parts.append(f"# Task: {title}" if title else "# Task")
@@ -41,6 +42,9 @@ def build_prompt(task: dict[str, Any]) -> str:
     attempts = task.get("previous_attempts")
     if isinstance(attempts, list) and attempts:
         parts.append(_attempts(attempts[-ATTEMPTS_MAX:]))
+    answers = task.get("operator_answers")
+    if isinstance(answers, list) and answers:
+        parts.append(_answers(answers[-ATTEMPTS_MAX:]))
     parts.append(CLOSING)
     return "\n\n".join(parts) + "\n"
 
@@ -52,6 +56,16 @@ def _attempts(attempts: list[Any]) -> str:
     ]
     for number, attempt in enumerate(attempts, 1):
         lines.append(f"### Attempt {number}\n{_text(attempt)}")
+    return "\n".join(lines)
+
+
+def _answers(answers: list[Any]) -> str:
+    """An operator's answers to questions asked earlier (sidecar.operatoranswers)."""
+    lines = ["## The operator's answers to your questions"]
+    for answer in answers:
+        if isinstance(answer, dict):
+            question, reply = _text(answer.get("question"), 4_000), _text(answer.get("answer"))
+            lines.append(f"Q: {question}\nA: {reply}")
     return "\n".join(lines)
 
 

@@ -63,3 +63,21 @@ def test_a_growing_queue(submit, ops):
     for n in range(3):
         submit(f"more {n}")
     assert ("queue_growing", "") in fired()
+
+
+def test_a_question_waits_past_the_threshold_until_it_is_answered(make_agent, submit, ops):
+    ops.put("/api/alerts/settings", {"question_after_s": 60})
+    asker = make_agent("asker", online=True)
+    asker.features = ["input_required"]
+    asker.save(update_fields=["features"])
+    task = assign(submit("ask").id, asker)
+    queue.accept_task(task.id, asker, task.generation)
+    queue.ask_operator(task.id, asker, task.generation, question="which?")
+    assert fired() == set()  # asked just now
+    Task.objects.filter(pk=task.pk).update(
+        asked_at=now() - timedelta(minutes=5), last_activity_at=now() - timedelta(hours=1)
+    )
+    assert fired() == {("question_unanswered", task.id)}  # and not stuck_tasks
+    queue.answer_task(task.id, answer="this", actor="operator:ops")
+    alerts.run_round()
+    assert Alert.objects.get(rule="question_unanswered").state == "resolved"

@@ -67,3 +67,11 @@ def test_a_task_nobody_can_take_and_a_capability_all_offline():
         ("unplaceable_tasks", capability_key(["rust", "web"])),
         ("capability_offline", "gpu"),
     }
+
+
+def test_a_question_unanswered_past_the_threshold_fires_per_task():
+    f = Facts(moment_ms=NOW, questions=[("task-a", "asker", NOW - 901_000)])
+    found = alerts.questions_unanswered(f, T)
+    assert [(c.rule, c.key) for c in found] == [("question_unanswered", "task-a")]
+    assert found[0].facts == {"task_id": "task-a", "agent_id": "asker", "asked_at": NOW - 901_000}
+    assert ("question_unanswered", "task-a") in rules_fired(f)

@@ -178,6 +178,18 @@ def test_the_prompt_carries_the_task_definition_and_earlier_attempts():
     assert "### Attempt 1\n" in prompt and '"ok": false' in prompt
 
 
+def test_the_prompt_carries_the_operators_answers():
+    task = {
+        "task_id": "task-1",
+        "description": "pick a name",
+        "operator_answers": [{"answer_id": 1, "question": "Which name?", "answer": "Ada"}],
+    }
+
+    prompt = build_prompt(task)
+
+    assert "## The operator's answers to your questions\nQ: Which name?\nA: Ada" in prompt
+
+
 def test_claude_gets_the_prompt_on_stdin_and_resumes_a_session(tmp_path):
     config = config_for(tmp_path, executor="claude", executor_args=["--model", "sonnet"])
     task = {"task_id": "task-1", "description": "fix `it`; $(id)"}

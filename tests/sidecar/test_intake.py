@@ -28,6 +28,7 @@ async def test_identify_frame_matches_the_protocol(hub, make_sidecar):
         "capabilities": ["code", "python"],
         "client_type": "sidecar",
         "presence": False,
+        "features": ["input_required"],
         "protocol_version": 1,
     }
 

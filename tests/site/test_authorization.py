@@ -52,6 +52,7 @@ ROUTES: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/tasks/{task_id}"): (ANY, None),
     ("POST", "/api/tasks/{task_id}/retry"): (ANY, None),
     ("POST", "/api/tasks/{task_id}/cancel"): (OP_OR_SUBMITTER, {"reason": "r"}),
+    ("POST", "/api/tasks/{task_id}/answer"): (OP, {"answer": "a"}),
     ("POST", "/api/admin/push-task"): (OP, {"agent_id": "owner", "description": "x"}),
     ("GET", "/api/tasks/{task_id}/explain"): (ANY, None),
     ("GET", "/api/dispatch"): (OP, None),
@@ -127,6 +128,7 @@ HOLDER_ONLY = {
     "task_rejected",
     "state_report",
     "wake_result",
+    "task_input_required",
 }
 FRAMES_SEEN_AS_ANY_AGENT = {
     "status",
@@ -304,6 +306,7 @@ FRAME_BODIES = {
     "task_rejected": {"generation": 1},
     "state_report": {"generation": 1, "status": "working"},
     "wake_result": {"status": "success"},
+    "task_input_required": {"generation": 1, "question": "which?"},
     "resource_report": {"cpu_percent": 5, "ram_used_bytes": 1, "ram_total_bytes": 2},
     "agent_restarting": {"reason": "upgrade"},
 }
@@ -329,6 +332,10 @@ async def test_task_frames_from_anyone_but_the_holder_are_refused(kind):
     state = await db(world)()
     holder, _ = await db(_agent)("holder")
     await db(lambda: queue.assign_task(state.task_id, _online(holder).pk))()
+    held = "assigned"
+    if kind == "task_input_required":  # only a working task may ask (§3.9)
+        await db(lambda: queue.accept_task(state.task_id, holder))()
+        held = "working"
     socket = await Socket().open()
     try:
         await socket.send({"type": "identify", "agent_id": "owner", "token": state.owner_token})
@@ -343,7 +350,7 @@ async def test_task_frames_from_anyone_but_the_holder_are_refused(kind):
     finally:
         await socket.comm.disconnect()
     task = await db(lambda: Task.objects.select_related("holder").get(pk=state.task_id))()
-    assert (task.status, task.holder.agent_id, task.generation) == ("assigned", "holder", 1)
+    assert (task.status, task.holder.agent_id, task.generation) == (held, "holder", 1)
 
 
 def _online(agent):

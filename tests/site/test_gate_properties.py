@@ -61,6 +61,7 @@ ROUTES: dict[str, tuple[str, str, st.SearchStrategy]] = {
     "submit": ("POST", "/api/tasks", task_body),
     "batch": ("POST", "/api/tasks/batch", body(tasks=st.lists(task_body, max_size=3))),
     "cancel": ("POST", "/api/tasks/{task}/cancel", body(reason=texts)),
+    "answer": ("POST", "/api/tasks/{task}/answer", body(answer=texts)),
     "push": (
         "POST",
         "/api/admin/push-task",
@@ -110,6 +111,7 @@ FRAMES: dict[str, st.SearchStrategy] = {
         status=texts,
         capabilities=st.lists(texts, max_size=3),
         presence=st.booleans(),
+        features=st.lists(texts, max_size=3),
     ),
     "status": body(status=texts),
     "list_agents": body(),
@@ -127,6 +129,7 @@ FRAMES: dict[str, st.SearchStrategy] = {
     "task_failed": body(**TASK_FRAME, error=texts, reason=texts),
     "task_rejected": body(**TASK_FRAME, reason=texts),
     "task_recovering": body(task_id=texts),
+    "task_input_required": body(**TASK_FRAME, question=texts),
     "state_report": body(**TASK_FRAME, status=texts),
     "wake_result": body(
         task_id=texts, status=st.sampled_from(["success", "failed", "x"]), attempt=counters
@@ -204,7 +207,7 @@ def test_http_bodies(world, route):
     path = path.format(task=world["task"])
     client = (
         world["operator"]
-        if route in ("push", "default_repo", "heartbeat", "retention", "token", "cancel")
+        if route in ("push", "default_repo", "heartbeat", "retention", "token", "cancel", "answer")
         else world["agent"]
     )
 

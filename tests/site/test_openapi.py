@@ -403,6 +403,37 @@ def test_tasks(call, world):
     same(pushed, {"status": "pushed", "task_id": pushed["task_id"], "agent_id": "idle-one"})
 
 
+@answering("POST /api/tasks/{task_id}/answer, GET /api/tasks/{task_id}")
+def test_answer(call, world, make_agent, submit):
+    asker = make_agent("asker", online=True)
+    asker.features = ["input_required"]
+    asker.save(update_fields=["features"])
+    task = queue.assign_task(submit("ask first").id, asker.pk)
+    queue.accept_task(task.id, asker, task.generation)
+    queue.ask_operator(task.id, asker, task.generation, question="which one?")
+    call("post", "/api/tasks/{task_id}/answer", 403, task_id=task.id, body={"answer": "a"})
+    answered = call(
+        "post",
+        "/api/tasks/{task_id}/answer",
+        200,
+        caller="operator",
+        task_id=task.id,
+        body={"answer": "the first"},
+    )
+    same(answered, {"status": "working", "task_id": task.id, "answer_id": 1})
+    again = call(
+        "post",
+        "/api/tasks/{task_id}/answer",
+        409,
+        caller="operator",
+        task_id=task.id,
+        body={"answer": "the first"},
+    )
+    assert again["error"] == "invalid_state"
+    record = call("get", "/api/tasks/{task_id}", 200, task_id=task.id)
+    assert (record["question"], record["answer"]) == ("which one?", "the first")
+
+
 @answering("GET /api/costs")
 def test_costs(call, world):
     by_agent = call("get", "/api/costs", 200, caller="operator", query="by=agent")

@@ -84,6 +84,19 @@
     return watching.includes("agents") && event.type !== "task_event";
   }
 
+  // An answer being typed survives a refresh of its region (same id, same text, focus).
+  function swapKeepingTyping(region, replacement) {
+    const typed = [...region.querySelectorAll("textarea[id]")].filter((f) => f.value);
+    const focused = document.activeElement && document.activeElement.id;
+    region.innerHTML = replacement.innerHTML;
+    for (const old of typed) {
+      const field = document.getElementById(old.id);
+      if (field) field.value = old.value;
+    }
+    const again = focused && document.getElementById(focused);
+    if (again && region.contains(again)) again.focus();
+  }
+
   let refreshing = false;
   let again = false;
   async function refreshRegions() {
@@ -96,7 +109,7 @@
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const region of document.querySelectorAll("[data-live-region]")) {
         const replacement = region.id && fresh.getElementById(region.id);
-        if (replacement) region.innerHTML = replacement.innerHTML;
+        if (replacement) swapKeepingTyping(region, replacement);
       }
     } catch (e) {
       console.warn("refresh failed", e);

@@ -8,7 +8,7 @@
   "use strict";
   const Live = window.AgentComLive;
   const PRIORITY = ["urgent", "high", "normal", "low"];
-  const STATUSES = ["queued", "assigned", "working", "completed", "dead_letter", "cancelled"];
+  const STATUSES = ["queued", "assigned", "working", "input_required", "completed", "dead_letter", "cancelled"];
   const ACTIVITY_SHOWN = 40;
   const COMPLETIONS_SHOWN = 10;
 
@@ -138,8 +138,21 @@
       : `<p class="muted">The dead letter queue is empty.</p>`;
   }
 
+  // Tasks whose agent asked a question come first: the answer box is on the task's page.
+  function drawQuestions(rows, now) {
+    $("questions-panel").hidden = !rows.length;
+    $("question-count").textContent = rows.length ? `(${rows.length})` : "";
+    $("questions").innerHTML = rows.map((q) => `<article class="waiting" data-question-task="${esc(q.task_id)}">
+      <p>${taskLink(q.task_id, q.title)} · ${q.agent_id ? agentLink(q.agent_id) : "no agent"}
+        <span class="muted small">asked ${q.asked_at ? ago(q.asked_at, now) : ""}</span></p>
+      <blockquote class="question-text">${esc(q.question)}</blockquote>
+      <a class="button primary" href="/dashboard/tasks/${encodeURIComponent(q.task_id)}#answer">Answer</a>
+    </article>`).join("");
+  }
+
   function draw(state) {
     const now = state.timestamp;
+    drawQuestions(state.waiting_questions || [], now);
     drawHealth(state.health);
     drawQueue(state.queue);
     drawThroughput(state.throughput);
