@@ -2,8 +2,9 @@
 
 Starts `runhub --demo` on a fresh data directory of its own (the operator's data is never
 touched), lets the demo agents work until a few tasks have finished, then photographs
-each dashboard page, the admin's task list, task page, agent list and agent page, and the
-overview on a 390 px wide screen, with Debian's Chromium through Playwright. For the
+each dashboard page (a channel with an operator's posts among them), the admin's task
+list, task page, agent list and agent page, and the overview on a 390 px wide screen,
+with Debian's Chromium through Playwright. For the
 page of a verified task, the script itself plays an agent over the real protocol: it
 takes a task with verification steps, reports a failed and a passing attempt and asks
 for the change's risk tier (`task-verification.png`). Writes `docs/screenshots/*.png`
@@ -159,6 +160,26 @@ async def stage_verified_task(url: str, env: dict[str, str]) -> str:
     return assign["task_id"]
 
 
+CHANNEL_POSTS = [
+    "Morning, fleet. The release branch is frozen at 17:00 UTC today.",
+    "After the freeze only fixes for failing checks, please; anything else waits a day.",
+]
+
+
+async def post_to_a_channel(page, url: str) -> None:
+    """A channel with an operator's posts in it, made through the dashboard's own forms
+    (the demo's agents work on tasks and do not chat)."""
+    await page.goto(f"{url}/dashboard/channels")
+    await page.fill("#new-channel [name=name]", "fleet")
+    await page.fill("#new-channel [name=description]", "announcements for every agent")
+    await page.click("#new-channel button")
+    await page.wait_for_url(f"{url}/dashboard/channels/fleet")
+    for text in CHANNEL_POSTS:
+        await page.fill("#channel-post textarea", text)
+        await page.click("#channel-post button")
+        await page.wait_for_url(f"{url}/dashboard/channels/fleet")
+
+
 async def take(url: str, out: Path, env: dict[str, str]) -> list[Path]:
     from playwright.async_api import async_playwright
 
@@ -207,6 +228,8 @@ async def take(url: str, out: Path, env: dict[str, str]) -> list[Path]:
         await shot("task.png", f"/dashboard/tasks/{first_task}")
         await shot("agents.png", "/dashboard/agents")
         await shot("task-form.png", "/dashboard/tasks/new")
+        await post_to_a_channel(page, url)
+        await shot("channel.png", "/dashboard/channels/fleet", wait_for="#channel-messages")
         await shot("admin-tasks.png", "/admin/tasks/task/")
         await shot("admin-task.png", f"/admin/tasks/task/{first_task}/change/")
         await shot("admin-agents.png", "/admin/agents/agent/")

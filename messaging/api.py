@@ -13,14 +13,13 @@ from agentcom_site.core import ratelimit
 from agentcom_site.core.auth import (
     Principal,
     legacy_auth,
-    require_agent,
     require_operator,
     require_self,
 )
 from agentcom_site.core.limits import COUNTER_MAX
 from agentcom_site.core.pages import within_budget
 from agentcom_site.core.schemas import BODY_GUARD, refusals
-from agentcom_site.core.validation import AgentId, TimeMs, check_agent_id
+from agentcom_site.core.validation import Recipient, TimeMs, check_agent_id
 from messaging import mailbox, retention, routing, selectors, threads, topics, wire
 from messaging.api_channels import router as channels_router
 from messaging.api_config import router as config_router
@@ -59,10 +58,10 @@ router.add_router("", config_router)
     summary="Send a direct or broadcast message",
 )
 def send(request: HttpRequest, body: MessageIn):
-    principal = require_agent(request)
+    principal: Principal = request.auth  # an agent, or an operator as `operator:<name>`
     principal.charge(ratelimit.BROADCAST if routing.is_broadcast(body.to) else ratelimit.MESSAGE)
     message = routing.send_message(
-        sender=principal.name,
+        sender=principal.actor,
         to=body.to,
         payload=body.payload,
         message_type=body.type or DEFAULT_MESSAGE_TYPE,
@@ -122,8 +121,8 @@ def ack(request: HttpRequest, agent_id: str, body: AckIn):
 
 
 class HistoryQuery(Schema):
-    sender: AgentId | None = Field(None, alias="from")
-    to: AgentId | None = None
+    sender: Recipient | None = Field(None, alias="from")  # operators too: operator:<name>
+    to: Recipient | None = None
     channel: str | None = None
     start_time: TimeMs | None = None
     end_time: TimeMs | None = None

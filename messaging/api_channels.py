@@ -83,11 +83,11 @@ def unsubscribe(request: HttpRequest, channel: str):
     summary="Publish on a channel",
 )
 def publish(request: HttpRequest, channel: str, body: PublishIn):
-    principal = require_agent(request)
+    principal: Principal = request.auth  # an agent, or an operator as `operator:<name>`
     principal.charge(ratelimit.PUBLISH)
     message = topics.publish(
         name=channel,
-        sender=principal.name,
+        sender=principal.actor,
         payload=body.payload,
         message_type=body.type or DEFAULT_MESSAGE_TYPE,
         reply_to=body.reply_to,

@@ -68,7 +68,7 @@ async def _group_work(
 
 def on_event(event: Event) -> None:
     data = event.data
-    if event.kind == EventKind.MESSAGE_ROUTED:
+    if event.kind == EventKind.MESSAGE_ROUTED and data["targets"]:
         transport.hand_over(lambda: _route(data))
     elif event.kind == EventKind.CHANNEL_PUBLISHED:
         transport.hand_over(

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from agentcom_site.core.auth import OPERATOR_PREFIX
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import unknown_agent
 from agentcom_site.core.events import EventKind, announce
@@ -36,13 +37,19 @@ def send_message(
 
     Direct (`to` an agent id): pushed if the recipient is online, else mailboxed; an id
     nobody registered is refused with `unknown_agent` before anything is stored.
+    To a person (`to` `operator:<username>`): kept in the history for the dashboard,
+    neither pushed nor mailboxed.
     Broadcast (`to` null or "broadcast"): pushed to every online agent, the sender
     included, and mailboxed once for every registered offline agent except the sender.
-    Committed before any push is sent.
+    Committed before any push is sent. `sender` is an agent id or, for a person,
+    `operator:<username>` (which no agent id can spell: ids have no `:`).
     """
     broadcast = is_broadcast(to)
+    to_operator = not broadcast and to.startswith(OPERATOR_PREFIX)
     with transaction.atomic():
-        if not broadcast:
+        if to_operator:
+            recipient_socket = ""  # a person reads it on the dashboard, nothing is pushed
+        elif not broadcast:
             recipient = Agent.objects.filter(agent_id=to)
             recipient_socket = recipient.values_list("channel_name", flat=True).first()
             if recipient_socket is None:  # nobody registered it: no mailbox either
@@ -67,6 +74,8 @@ def send_message(
                 .exclude(agent_id=sender)
                 .values_list("agent_id", flat=True)
             )
+        elif to_operator:
+            online, offline = [], []
         else:
             online = [(to, recipient_socket)] if recipient_socket else []
             offline = [] if recipient_socket else [to]
@@ -77,12 +86,15 @@ def send_message(
             recipients=[agent_id for agent_id, _ in online] + offline,
             moment=message.created_at,
         )
-        if online:
+        # A message between an operator and an agent is announced even with nobody
+        # online to push it to: the dashboard's conversation with the agent shows it.
+        if online or to_operator or sender.startswith(OPERATOR_PREFIX):
             announce(
                 EventKind.MESSAGE_ROUTED,
                 agent_id=sender,
                 message_pk=message.pk,
                 frame=wire.message_push(message),
                 targets=online,
+                recipient=message.recipient,
             )
     return message

@@ -11,7 +11,7 @@ from agentcom_site.core.errors import invalid
 from agentcom_site.core.limits import COUNTER_MAX, JSON_FIELD_BYTES
 from agentcom_site.core.validation import (
     LIMITS,
-    AgentId,
+    Recipient,
     Strict,
     json_size,
     stored_json,
@@ -39,7 +39,7 @@ def check_broadcast_payload(to: str | None, payload: dict[str, Any] | None) -> N
 
 
 class MessageFrame(Strict):
-    to: AgentId | None = None
+    to: Recipient | None = None
     message_type: MessageType | None = None  # type: ignore[valid-type]
     payload: Payload | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
@@ -72,7 +72,7 @@ class HistoryFrame(Strict):
 
 class MessageIn(Strict):
     payload: Payload  # type: ignore[valid-type]
-    to: AgentId | None = None
+    to: Recipient | None = None
     type: MessageType | None = None  # type: ignore[valid-type]
     reply_to: ReplyTo | None = None
 

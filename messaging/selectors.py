@@ -1,10 +1,13 @@
-"""Read-side queries over the global message history (PROTOCOL.md §4.2)."""
+"""Read-side queries over the message history (PROTOCOL.md §4.2) and the reads the
+dashboard's conversation pages make: channels by last activity, a channel's history a
+page at a time, and what operators and one agent said to each other."""
 
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
-from messaging.models import HISTORY_KINDS, Message, MessageKind, Subscription
+from agentcom_site.core.auth import OPERATOR_PREFIX
+from messaging.models import HISTORY_KINDS, Channel, Message, MessageKind, Subscription
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -58,3 +61,40 @@ def message_history(
         # Stored times carry microseconds: everything within the end millisecond counts.
         messages = messages.filter(created_at__lt=_at(end_ms + 1))
     return list(messages.order_by("seq")[:limit])
+
+
+def channels_by_activity(limit: int) -> list[Channel]:
+    """At most `limit` channels, the most recently active first, each with
+    `subscriber_count` and `last_message_at` (None before the first message)."""
+    channels = Channel.objects.annotate(
+        subscriber_count=Count("subscriptions", distinct=True),
+        last_message_at=Max("messages__created_at"),
+    ).order_by(F("last_message_at").desc(nulls_last=True), "name")
+    return list(channels[:limit])
+
+
+def channel_page(channel: Channel, *, before: int | None, limit: int) -> list[Message]:
+    """The `limit` messages of `channel` just below channel seq `before` (the newest
+    when None), oldest first."""
+    messages = Message.objects.filter(channel=channel).select_related("channel")
+    if before is not None:
+        messages = messages.filter(channel_seq__lt=before)
+    return list(reversed(messages.order_by("-channel_seq")[:limit]))
+
+
+def conversation_with(agent_id: str, *, limit: int) -> list[Message]:
+    """The last `limit` messages between operators and one agent, oldest first: what
+    operators sent it directly, what it sent to operators, and what it said in the
+    threads operators' messages began."""
+    from_operators = Message.objects.filter(
+        kind=MessageKind.DIRECT, recipient=agent_id, sender__startswith=OPERATOR_PREFIX
+    )
+    to_operators = Message.objects.filter(
+        kind=MessageKind.DIRECT, sender=agent_id, recipient__startswith=OPERATOR_PREFIX
+    )
+    replies = Message.objects.filter(
+        sender=agent_id, thread_root__in=from_operators.values("thread_root")
+    )
+    both = from_operators | to_operators | replies
+    newest = both.select_related("channel").order_by("-seq")[:limit]
+    return list(reversed(newest))

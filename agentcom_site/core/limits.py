@@ -34,6 +34,8 @@ LIMITS = {
     # What a result cost (PROTOCOL.md §3.2).
     "model": 128,
     "session_id": 256,
+    # What an operator types into the dashboard's message forms (a payload's `text`).
+    "chat_text": 4_000,
     # A holder's question and an operator's answer (PROTOCOL.md §3.9).
     "question": 4_000,
     "answer": 8_000,
@@ -81,6 +83,10 @@ TIME_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 AGENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 CHANNEL_PATTERN = r"#?[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+# A person as a message's `to`: `operator:` and a username of ASCII letters, digits and
+# `._@+-`, within the agent id's 64 characters. The `:` keeps it apart from every agent id.
+OPERATOR_ADDRESS_PATTERN = r"operator:[A-Za-z0-9][A-Za-z0-9._@+-]{0,54}"
+OPERATOR_ADDRESS_RE = re.compile(OPERATOR_ADDRESS_PATTERN)
 # A feature a client declares in identify (`input_required`).
 FEATURE_PATTERN = r"^[a-z0-9_]+$"
 CHANNEL_RE = re.compile(CHANNEL_PATTERN)

@@ -29,6 +29,7 @@ from agentcom_site.core.limits import (
     JSON_FIELD_BYTES,
     JSON_MAX_DEPTH,
     LIMITS,
+    OPERATOR_ADDRESS_RE,
     TIME_WINDOW_MS,
 )
 
@@ -365,6 +366,22 @@ def _agent_id(value: str) -> str:
 # one is refused rather than echoed back in a 404.
 AgentId = Annotated[
     str, StringConstraints(min_length=1, max_length=LIMITS["agent_id"]), AfterValidator(_agent_id)
+]
+
+
+def _recipient(value: str) -> str:
+    if not agent_id_ok(value) and OPERATOR_ADDRESS_RE.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "invalid_value", "a recipient is an agent id or operator:<username>"
+        )
+    return value
+
+
+# A direct message's `to`: an agent, or a person as `operator:<username>` (PROTOCOL.md §4.6).
+Recipient = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=LIMITS["agent_id"]),
+    AfterValidator(_recipient),
 ]
 
 

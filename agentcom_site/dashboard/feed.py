@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from agentcom_site.core import transport
+from agentcom_site.core.auth import OPERATOR_PREFIX
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, subscribe
 
@@ -85,8 +86,27 @@ def compact(event: Event) -> list[dict[str, Any]]:
         ]
     if kind == "agent_state":
         return [_agent_state(event.agent_id, event.data.get("fsm_state"), moment)]
+    if kind in ("channel_published", "message_routed"):
+        return _conversation(event, moment)
     if kind == "agent_idle":
         return [_agent_state(event.agent_id, "idle", moment)]
+    return []
+
+
+def _conversation(event: Event, moment: int) -> list[dict[str, Any]]:
+    """Chat that the dashboard's conversation pages show: every channel message, and
+    direct messages from or to operators or answering someone (`reply_to`). Only who and
+    where: the pages read the text from the database and render it escaped."""
+    frame = event.data.get("frame", {})
+    base = {"id": frame.get("id"), "from": frame.get("from"), "timestamp": moment}
+    if event.kind == "channel_published":
+        return [{"type": "channel_message", "channel": frame.get("channel"), **base}]
+    recipient = event.data.get("recipient") or None
+    sender = frame.get("from") or ""
+    if sender.startswith(OPERATOR_PREFIX):
+        return [{"type": "direct_message", "agent_id": recipient, "to": recipient, **base}]
+    if frame.get("reply_to") or (recipient or "").startswith(OPERATOR_PREFIX):
+        return [{"type": "direct_message", "agent_id": sender, "to": recipient, **base}]
     return []
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agentcom_site.dashboard import flow_views, repo_views, views
+from agentcom_site.dashboard import chat_views, flow_views, repo_views, views
 
 app_name = "dashboard"
 
@@ -22,6 +22,10 @@ urlpatterns = [
     path("dashboard/dispatch/pause", flow_views.dispatch_pause, name="dispatch_pause"),
     path("dashboard/dispatch/resume", flow_views.dispatch_resume, name="dispatch_resume"),
     path("dashboard/drain/<path:agent_id>", flow_views.agent_drain, name="agent_drain"),
+    path("dashboard/message/<path:agent_id>", chat_views.agent_message, name="agent_message"),
     path("dashboard/agents/<path:agent_id>", views.agent_detail, name="agent"),
+    path("dashboard/channels", chat_views.channel_list, name="channels"),
+    path("dashboard/channels/<str:name>", chat_views.channel_detail, name="channel"),
+    path("dashboard/channels/<str:name>/post", chat_views.channel_post, name="channel_post"),
     path("static/<path:path>", views.static_file, name="static"),
 ]

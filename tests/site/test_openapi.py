@@ -657,7 +657,8 @@ def test_refusals(call, world, settings):
     )
     assert call("get", "/api/threads/{message_id}", 404, message_id="0" * 16)["message_id"]
     assert call("post", "/api/channels", 409, body={"name": "builds"})["error"] == "channel_exists"
-    assert call("post", "/api/message", 403, caller="operator", body={"payload": {}})["detail"]
+    subscribe = "/api/channels/{channel}/subscribe"
+    assert call("post", subscribe, 403, caller="operator", channel="builds")["detail"]
     stranger = {"agent_id": "worker", "join_key": "guess"}
     assert call("post", "/api/onboard/register", 403, caller="nobody", body=stranger)
     taken = {"agent_id": "worker", "join_key": JOIN_KEY}

@@ -3,7 +3,7 @@
  * Keeps one socket open, reconnecting with backoff; after a reconnect the server's
  * snapshot resyncs the page. Pages subscribe with AgentComLive.on(frame => ...).
  * Server-rendered pages mark a [data-live-region] and what they watch on <body>
- * (data-watch="tasks|agents", data-watch-task, data-watch-agent); a relevant event
+ * (data-watch="tasks|agents", data-watch-task, data-watch-agent, data-watch-channel); a relevant event
  * re-reads the page and swaps the regions in, so they never need a reload.
  */
 (function () {
@@ -69,11 +69,16 @@
   const watching = (body.dataset.watch || "").split(/\s+/).filter(Boolean);
   const watchTask = body.dataset.watchTask;
   const watchAgent = body.dataset.watchAgent;
+  const watchChannel = body.dataset.watchChannel;
+  // Conversation events concern their channel's page and the agent's page only.
+  const CHAT = ["channel_message", "direct_message"];
   const hasRegions = document.querySelector("[data-live-region]") !== null;
 
   function relevant(event) {
     if (watchTask && event.task_id === watchTask) return true;
     if (watchAgent && event.agent_id === watchAgent) return true;
+    if (watchChannel && event.type === "channel_message") return event.channel === watchChannel;
+    if (CHAT.includes(event.type)) return false;
     if (watching.includes("tasks") && event.type === "task_event") return true;
     // Task moves reach the agents page through the agent_state events they cause.
     return watching.includes("agents") && event.type !== "task_event";

@@ -183,6 +183,8 @@
       case "agent_left": return `${agentLink(e.agent_id)} left`;
       case "agent_state": return `${agentLink(e.agent_id)} is ${esc(e.fsm_state)}`;
       case "status_changed": return `${agentLink(e.agent_id)} status: ${esc(e.status)}`;
+      case "channel_message": return `${esc(e.from)} wrote in <a href="/dashboard/channels/${encodeURIComponent(e.channel)}">#${esc(e.channel)}</a>`;
+      case "direct_message": return `${esc(e.from)} wrote to ${e.to ? agentLink(e.to) : "operators"}`;
       default: return esc(e.type);
     }
   }
@@ -214,7 +216,8 @@
       if (stale) { stale = false; wantSnapshot(); }
     } else if (frame.type === "events") {
       addActivity(frame.data);
-      wantSnapshot();
+      // Chat changes nothing the snapshot shows.
+      if (frame.data.some((e) => !e.type.endsWith("_message"))) wantSnapshot();
     } else if (frame.type === "retry_result") {
       const ok = frame.status === "requeued";
       Live.flash(ok ? `Task ${frame.task_id} is queued again.` : `Task ${frame.task_id} was not retried: ${frame.status.replace("_", " ")}.`, ok ? "success" : "error");
