@@ -34,6 +34,7 @@ from django.db.models import Q, QuerySet
 from agentcom_site.core import metrics, transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
+from agentcom_site.core.rows import values as fixed_rows
 from agents.models import Agent, AgentState
 from tasks import flow, queue
 from tasks.models import CAPABILITY_SEPARATOR
@@ -70,17 +71,16 @@ def _needed(key: str) -> frozenset[str]:
 def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> Iterator[Candidate]:
     """Idle, reachable, not busy, not draining agents (all, or the one named), longest
     idle first."""
-    idle = (
-        Agent.objects.filter(state=AgentState.IDLE, busy=False, draining=False)
-        .exclude(channel_name="")
-        .order_by("idle_since", "pk")
-    )
+    # Fixed SQL (core/rows.py): every placement and every freed agent asks.
+    where = '"state" = %s AND "busy" = %s AND "draining" = %s AND "channel_name" <> \'\''
+    params: list = [AgentState.IDLE, False, False]
     if agent_pk is not None:
-        idle = idle.filter(pk=agent_pk)
+        where, params = f'{where} AND "id" = %s', [*params, agent_pk]
     if agent_id is not None:
-        idle = idle.filter(agent_id=agent_id)
-    rows = idle.values_list("pk", "agent_id", "capabilities").iterator(chunk_size=IDLE_CHUNK)
-    for pk, name, capabilities in rows:
+        where, params = f'{where} AND "agent_id" = %s', [*params, agent_id]
+    columns = ("id", "agent_id", "capabilities")
+    found = fixed_rows(Agent, columns, where, params, order='"idle_since", "id"', chunk=IDLE_CHUNK)
+    for pk, name, capabilities in found:
         yield Candidate(pk, name, frozenset(capabilities))
 
 

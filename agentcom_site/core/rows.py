@@ -1,11 +1,12 @@
-"""Row locks on the hot path, without the ORM's query compiler.
+"""Row locks and writes on the hot path, without the ORM's query compiler.
 
 Every task frame locks its task and agent rows by primary key. Building that SELECT
 through a QuerySet costs ~0.4 ms of Python per call (the SQL itself ~0.03 ms); a
-fixed statement per (model, condition) through `Model.objects.raw` keeps the model
-instance (field converters, the FSM's conditional save) for about a third of that.
+fixed statement per (model, condition), its row turned into a model instance with the
+ORM's own converters, keeps the instance (the FSM's conditional save) for a fraction.
 """
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -16,9 +17,29 @@ from django_fsm import ConcurrentTransition, FSMFieldMixin
 M = TypeVar("M", bound=Model)
 
 
+def _converters(model: type[Model], fields: list) -> tuple:
+    """Per column, the ORM's converters from the database value to the field's value."""
+    found = []
+    for f in fields:
+        col = f.get_col(model._meta.db_table)
+        found.append(
+            (col, (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)))
+        )
+    return tuple(found)
+
+
+@lru_cache(maxsize=64)
+def _read_plan(model: type[Model]) -> tuple[str, tuple[str, ...], tuple]:
+    """The column list of a whole row, its attribute names and its converters."""
+    fields = model._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    return columns, tuple(f.attname for f in fields), _converters(model, fields)
+
+
 @lru_cache(maxsize=64)
 def _lock_sql(model: type[Model], where: str, skip_locked: bool) -> str:
-    sql = f"SELECT * FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}"
+    columns = _read_plan(model)[0]
+    sql = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}"
     features = connection.features
     if features.has_select_for_update:  # SQLite locks the whole database instead
         sql += " FOR UPDATE"
@@ -30,13 +51,20 @@ def _lock_sql(model: type[Model], where: str, skip_locked: bool) -> str:
 def lock_one(
     model: type[M], where: str, params: list[Any], *, skip_locked: bool = False
 ) -> M | None:
-    """`SELECT * … WHERE <where> FOR UPDATE` (inside a transaction): the first row, or None.
+    """`SELECT <row> … WHERE <where> FOR UPDATE` (inside a transaction): the first row, or None.
 
     `where` is literal SQL with `%s` placeholders and quoted column names, written once
-    by the caller; values always go through `params`.
+    by the caller; values always go through `params`. The row becomes a model instance
+    as a QuerySet would make it (the same converters, `Model.from_db`).
     """
-    rows = list(model.objects.raw(_lock_sql(model, where, skip_locked), params))
-    return rows[0] if rows else None
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(model, where, skip_locked), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    _, names, converters = _read_plan(model)
+    values = _converted(row, converters)
+    return model.from_db(connection.alias, names, values)
 
 
 def lock_by_pk(model: type[M], pk: Any) -> M | None:
@@ -124,3 +152,61 @@ def insert_row(instance: Model) -> None:
     instance._state.db = connection.alias
     if hasattr(instance, "_update_initial_state"):
         instance._update_initial_state()
+
+
+# --- small reads on the hot path -------------------------------------------------------
+
+
+@lru_cache(maxsize=128)
+def _values_sql(
+    model: type[Model], columns: tuple[str, ...], where: str, order: str, limit: int | None
+) -> tuple[str, tuple]:
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in columns]
+    sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(model._meta.db_table)}"
+    if where:
+        sql += f" WHERE {where}"
+    if order:
+        sql += f" ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, _converters(model, fields)
+
+
+def _converted(row: tuple, converters: tuple) -> tuple:
+    if not any(functions for _, functions in converters):
+        return row
+    values = []
+    for value, (col, functions) in zip(row, converters, strict=True):
+        for convert in functions:
+            value = convert(value, col, connection)
+        values.append(value)
+    return tuple(values)
+
+
+def values(
+    model: type[Model],
+    columns: tuple[str, ...],
+    where: str = "",
+    params: list[Any] | tuple = (),
+    *,
+    order: str = "",
+    limit: int | None = None,
+    chunk: int | None = None,
+) -> Iterator[tuple]:
+    """`Model.objects.filter(…).order_by(…).values_list(*columns)[:limit]` as one fixed
+    statement: rows of the named fields, converted as the ORM converts them.
+
+    `where` and `order` are literal SQL with `%s` placeholders and quoted column names,
+    written once by the caller; values always go through `params`. The rows are read
+    `chunk` at a time while the caller iterates (all at once without `chunk`).
+    """
+    sql, converters = _values_sql(model, columns, where, order, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        while True:
+            rows = cursor.fetchmany(chunk) if chunk else cursor.fetchall()
+            for row in rows:
+                yield _converted(row, converters)
+            if not chunk or len(rows) < chunk:
+                return

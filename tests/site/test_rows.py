@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields
+from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, values
 from agents.models import Agent, AgentState
 from tasks.models import Task, TaskEvent, capability_key
 
@@ -111,3 +111,33 @@ def test_a_saved_state_is_the_state_the_next_save_is_conditional_on(make_agent):
         locked.start_working()
         save_fields(locked, Agent.LIFECYCLE_FIELDS)  # conditional on `assigned` now
     assert Agent.objects.get(pk=agent.pk).state == AgentState.WORKING
+
+
+def test_values_reads_what_values_list_reads(make_agent):
+    for n, capabilities in enumerate((["python"], [], ["code", "js"])):
+        agent = make_agent(f"agent-{n}", capabilities=capabilities, online=True)
+    Agent.objects.filter(pk=agent.pk).update(idle_since=None)  # NULLs sort as the ORM's do
+    columns = ("id", "agent_id", "capabilities", "idle_since", "busy")
+    expected = list(Agent.objects.order_by("idle_since", "pk").values_list(*columns))
+
+    fixed = list(values(Agent, columns, order='"idle_since", "id"', chunk=2))
+
+    assert fixed == expected
+    assert fixed[0][2] == ["code", "js"] and fixed[1][3].tzinfo is not None
+
+
+def test_values_filters_orders_and_limits_with_parameters(make_agent):
+    for name in ("b", "a", "c"):
+        make_agent(name)
+    found = values(Agent, ("agent_id",), '"agent_id" <> %s', ["c"], order='"agent_id"', limit=1)
+    assert list(found) == [("a",)]
+
+
+def test_lock_one_builds_the_instance_a_queryset_builds(make_agent):
+    agent = make_agent("worker", capabilities=["python"], online=True)
+    with transaction.atomic():
+        locked = lock_by_pk(Agent, agent.pk)
+    expected = Agent.objects.get(pk=agent.pk)
+    for field in Agent._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
+    assert not locked._state.adding
