@@ -123,7 +123,9 @@ def test_values_reads_what_values_list_reads(make_agent):
     fixed = list(values(Agent, columns, order='"idle_since", "id"', chunk=2))
 
     assert fixed == expected
-    assert fixed[0][2] == ["code", "js"] and fixed[1][3].tzinfo is not None
+    by_id = {row[1]: row for row in fixed}
+    assert by_id["agent-2"][2] == ["code", "js"]
+    assert by_id["agent-0"][3].tzinfo is not None
 
 
 def test_values_filters_orders_and_limits_with_parameters(make_agent):
