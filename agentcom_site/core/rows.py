@@ -62,9 +62,19 @@ def lock_one(
         row = cursor.fetchone()
     if row is None:
         return None
+    return from_row(model, row)
+
+
+def columns_of(model: type[Model], alias: str) -> str:
+    """A whole row's columns (`alias`.`column`, …), in the order `from_row` reads them."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def from_row(model: type[M], row: tuple | list) -> M:
+    """The model instance for a row read as `columns_of(model)` (converted as the ORM does)."""
     _, names, converters = _read_plan(model)
-    values = _converted(row, converters)
-    return model.from_db(connection.alias, names, values)
+    return model.from_db(connection.alias, names, _converted(tuple(row), converters))
 
 
 def lock_by_pk(model: type[M], pk: Any) -> M | None:
