@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 
+from agentcom_site.core import rows
 from agentcom_site.core.errors import HubError
 from agentcom_site.core.events import EventKind, announce
 from tasks import repos
@@ -84,18 +84,20 @@ def caps_in_force() -> bool:
     return bool(
         default_limit(FlowScope.CAPABILITY)
         or default_limit(FlowScope.SUBMITTER)
-        or WipCap.objects.exists()
+        or next(rows.values(WipCap, ("id",), limit=1), None)
     )
 
 
 def limits_for(needed: Iterable[str], submitted_by: str) -> list[Limit]:
     """The caps that bind a task: a row where one exists, else the default; sorted."""
     needed = sorted(set(needed))
-    rows = WipCap.objects.filter(
-        Q(scope=FlowScope.CAPABILITY, key__in=needed)
-        | Q(scope=FlowScope.SUBMITTER, key=submitted_by)
-    ).values_list("scope", "key", "limit")
-    explicit = {(scope, key): limit for scope, key, limit in rows}
+    # Fixed SQL: every claim asks (rows.values); the IN list is left out when empty.
+    where, params = '"scope" = %s AND "key" = %s', [FlowScope.SUBMITTER, submitted_by]
+    if needed:
+        where = f'("scope" = %s AND "key" IN ({", ".join(["%s"] * len(needed))})) OR ({where})'
+        params = [FlowScope.CAPABILITY, *needed, *params]
+    found = rows.values(WipCap, ("scope", "key", "limit"), where, params)
+    explicit = {(scope, key): limit for scope, key, limit in found}
     wanted = [(FlowScope.CAPABILITY, name) for name in needed]
     wanted.append((FlowScope.SUBMITTER, submitted_by))
     limits = []
@@ -138,12 +140,9 @@ def _signed32(value: int) -> int:
 def paused_for(needed: Iterable[str]) -> str | None:
     """The pause that stops a task needing `needed`: ALL, a capability, or None."""
     names = [ALL, *needed]
-    return (
-        DispatchPause.objects.filter(capability__in=names)
-        .values_list("capability", flat=True)
-        .order_by("capability")
-        .first()
-    )
+    where = f'"capability" IN ({", ".join(["%s"] * len(names))})'
+    found = rows.values(DispatchPause, ("capability",), where, names, order='"capability"', limit=1)
+    return next((capability for (capability,) in found), None)
 
 
 def admit_locked(task: Task) -> None:
@@ -279,7 +278,7 @@ class Gate:
 def read_gate() -> Gate:
     """A few small reads (pauses, caps, repo holds), and one of the held tasks only when
     a cap is set."""
-    paused = set(DispatchPause.objects.values_list("capability", flat=True))
+    paused = {capability for (capability,) in rows.values(DispatchPause, ("capability",))}
     repo_holds, fleet_hold = repos.holds()
     gate = Gate(
         paused_all=ALL in paused,
@@ -289,7 +288,7 @@ def read_gate() -> Gate:
         repo_holds=repo_holds,
         fleet_hold=fleet_hold,
     )
-    for scope, key, limit in WipCap.objects.values_list("scope", "key", "limit"):
+    for scope, key, limit in rows.values(WipCap, ("scope", "key", "limit")):
         target = gate.cap_limits if scope == FlowScope.CAPABILITY else gate.submitter_limits
         target[key] = limit
     if gate.cap_limits or gate.submitter_limits or gate.default_cap or gate.default_submitter:

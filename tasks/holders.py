@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from agentcom_site.core.events import EventKind, announce
-from agentcom_site.core.rows import lock_by_pk
+from agentcom_site.core.rows import lock_by_pk, save_fields
 from agents.models import Agent, AgentState
 from tasks.models import HELD, Task, TaskStatus
 
@@ -31,7 +31,7 @@ def free(agent: Agent | None, *, busy: bool = False, unresponsive: bool = False)
     agent.set_busy(busy)
     if unresponsive:
         agent.flag_unresponsive()
-    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
+    save_fields(agent, Agent.LIFECYCLE_FIELDS)
     if agent.state == AgentState.IDLE:
         announce(EventKind.AGENT_IDLE, agent_id=agent.agent_id)
 
@@ -45,7 +45,7 @@ def works(agent: Agent | None) -> None:
     if agent.state == AgentState.ASSIGNED:
         agent.start_working()
     agent.responded()
-    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
+    save_fields(agent, Agent.LIFECYCLE_FIELDS)
 
 
 def idle_reset(agent_pk: int) -> None:

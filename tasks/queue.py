@@ -18,7 +18,7 @@ from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
-from agentcom_site.core.rows import lock_by_pk, lock_one
+from agentcom_site.core.rows import insert_row, lock_by_pk, lock_one, save_fields
 from agents.models import Agent, AgentState
 from tasks import delegation, flow, holders, risk, verification
 from tasks.costs import CostIn, cost_columns, record_attempt, reports_cost, tokens_total
@@ -29,6 +29,7 @@ from tasks.models import (
     Task,
     TaskEvent,
     TaskStatus,
+    capability_key,
     default_title,
 )
 from tasks.schemas import DiffShape, VerificationAttempt
@@ -104,14 +105,15 @@ def record(
     if event in LOOPING_EVENTS and task.event_count >= 3 and not details:
         folded = _fold_repeat(task, event, from_status, actor, agent_id, reason)
         if folded is not None:
-            task.save(update_fields=Task.TRANSITION_FIELDS)
+            save_fields(task, Task.TRANSITION_FIELDS)
             return folded
     task.event_count += 1
     if created:
-        task.save(force_insert=True)
+        task.capability_key = capability_key(task.needed_capabilities)
+        insert_row(task)
     else:
-        task.save(update_fields=Task.TRANSITION_FIELDS)
-    return TaskEvent.objects.create(
+        save_fields(task, Task.TRANSITION_FIELDS)
+    row = TaskEvent(
         task=task,
         seq=task.event_count,
         event=event,
@@ -123,6 +125,8 @@ def record(
         generation=task.generation,
         details=details or {},
     )
+    insert_row(row)
+    return row
 
 
 def _observed(
@@ -409,7 +413,7 @@ def assign_task(task_id: str, agent_pk: int, *, actor: str = SCHEDULER) -> Task:
 def _assign_locked(task: Task, agent: Agent, *, actor: str) -> None:
     task.assign(agent)
     agent.take_task()
-    agent.save(update_fields=Agent.LIFECYCLE_FIELDS)
+    save_fields(agent, Agent.LIFECYCLE_FIELDS)
     record(task, "assigned", from_status=TaskStatus.QUEUED, actor=actor, agent_id=agent.agent_id)
     announce(
         EventKind.TASK_ASSIGNED,

@@ -29,15 +29,20 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.models import Q, QuerySet
 
 from agentcom_site.core import metrics, transport
 from agentcom_site.core.clock import now_ms
 from agentcom_site.core.events import Event, EventKind, subscribe
+from agentcom_site.core.rows import values as fixed_rows
 from agents.models import Agent, AgentState
 from tasks import budgets, flow, queue
 from tasks.models import CAPABILITY_SEPARATOR
-from tasks.selectors import eligible_queued, queued_capability_keys, queued_pinned_agent_pks
+from tasks.selectors import (
+    eligible_page,
+    eligible_queued,
+    queued_capability_keys,
+    queued_pinned_agent_pks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +75,16 @@ def _needed(key: str) -> frozenset[str]:
 def _idle_in_order(agent_pk: int | None = None, agent_id: str | None = None) -> Iterator[Candidate]:
     """Idle, reachable, not busy, not draining agents (all, or the one named), longest
     idle first."""
-    idle = (
-        Agent.objects.filter(state=AgentState.IDLE, busy=False, draining=False)
-        .exclude(channel_name="")
-        .order_by("idle_since", "pk")
-    )
+    # Fixed SQL (core/rows.py): every placement and every freed agent asks.
+    where = '"state" = %s AND "busy" = %s AND "draining" = %s AND "channel_name" <> \'\''
+    params: list = [AgentState.IDLE, False, False]
     if agent_pk is not None:
-        idle = idle.filter(pk=agent_pk)
+        where, params = f'{where} AND "id" = %s', [*params, agent_pk]
     if agent_id is not None:
-        idle = idle.filter(agent_id=agent_id)
-    rows = idle.values_list("pk", "agent_id", "capabilities").iterator(chunk_size=IDLE_CHUNK)
-    for pk, name, capabilities in rows:
+        where, params = f'{where} AND "agent_id" = %s', [*params, agent_id]
+    columns = ("id", "agent_id", "capabilities")
+    found = fixed_rows(Agent, columns, where, params, order='"idle_since", "id"', chunk=IDLE_CHUNK)
+    for pk, name, capabilities in found:
         yield Candidate(pk, name, frozenset(capabilities))
 
 
@@ -252,21 +256,17 @@ def _candidates(idle: list[Candidate], gate: flow.Gate) -> Iterator[TaskCandidat
     or at its cap has no stream (or its stream stops once the cap fills), and each page
     leaves out the submitters at their cap, so withheld work is not walked.
     """
-    queued = eligible_queued().values_list(*TaskCandidate._fields)
-    unpinned = queued.filter(pinned_to__isnull=True)
     # No stream can hand out more tasks than there are idle agents.
     first = min(len(idle), CHUNK)
     streams = [
-        _pages(
-            _admitted(unpinned.filter(capability_key=key), gate), first, _wanted(key, idle, gate)
-        )
+        _pages({"capability_key": key}, gate, first, _wanted(key, idle, gate))
         for key in queued_capability_keys()
     ]
     # Pinned agents are asked apart from their tasks: with an ORDER BY and an IN list
     # together, SQLite would walk the whole queue in order instead of the pinned index.
     pinned = queued_pinned_agent_pks([agent.pk for agent in idle])
     streams += [
-        _pages(_admitted(queued.filter(pinned_to=agent.pk), gate), first, _still_idle(agent, idle))
+        _pages({"pinned_pk": agent.pk}, gate, first, _still_idle(agent, idle))
         for agent in idle
         if agent.pk in pinned
     ]
@@ -278,44 +278,32 @@ def _wanted(key: str, idle: list[Candidate], gate: flow.Gate) -> Callable[[], bo
     return lambda: gate.admits_key(needed) and any(_fits(needed, agent) for agent in idle)
 
 
-def _admitted(rows: QuerySet, gate: flow.Gate) -> Callable[[], QuerySet]:
-    """`rows` without the tasks of submitters at their cap and of held repos, as the gate
-    knows them now."""
-
-    def admitted() -> QuerySet:
-        rows_now = rows.exclude(submitted_by__in=gate.full_submitters())
-        return rows_now.exclude(repo__in=list(gate.repo_holds)) if gate.repo_holds else rows_now
-
-    return admitted
-
-
 def _still_idle(agent: Candidate, idle: list[Candidate]) -> Callable[[], bool]:
     return lambda: agent in idle
 
 
 def _pages(
-    rows: Callable[[], QuerySet], size: int, wanted: Callable[[], bool]
+    stream: dict, gate: flow.Gate, size: int, wanted: Callable[[], bool]
 ) -> Iterator[TaskCandidate]:
-    """`rows()` (TaskCandidate's fields in queue order) a page at a time, for as long as
-    `wanted()` says an idle agent may still take one; pages double up to CHUNK."""
+    """One stream's tasks (`selectors.eligible_page`) a page at a time, for as long as
+    `wanted()` says an idle agent may still take one; pages double up to CHUNK. Each
+    page leaves out the submitters at their cap and the held repos, as the gate knows
+    them then."""
     last = None
     while wanted():
-        window = rows() if last is None else rows().filter(_after(*last))
-        page = [TaskCandidate._make(row) for row in window[:size]]
+        window = eligible_page(
+            **stream,
+            leave_out=gate.full_submitters(),
+            leave_out_repos=sorted(gate.repo_holds),
+            after=last,
+            size=size,
+        )
+        page = [TaskCandidate._make(row) for row in window]
         yield from page
         if len(page) < size:
             return
         last = page[-1][:3]
         size = min(2 * size, CHUNK)
-
-
-def _after(priority: int, created_at: datetime, task_id: str) -> Q:
-    """Keyset pagination in queue order: rows strictly after the last one read."""
-    return (
-        Q(priority__gt=priority)
-        | Q(priority=priority, created_at__gt=created_at)
-        | Q(priority=priority, created_at=created_at, id__gt=task_id)
-    )
 
 
 # --- triggers ------------------------------------------------------------------------

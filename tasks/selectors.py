@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from agentcom_site.core import rows
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import invalid
 from tasks.models import Priority, Task, TaskEvent, TaskStatus
@@ -24,6 +25,67 @@ def eligible_queued() -> QuerySet[Task]:
             Q(complete_by__isnull=True) | Q(complete_by__gt=moment)
         )
     )
+
+
+# What a scheduling pass reads of a queued task, the first three fields its queue order.
+CANDIDATE_FIELDS = (
+    "priority",
+    "created_at",
+    "id",
+    "capability_key",
+    "rejected_by",
+    "pinned_to_id",
+    "held_off",
+    "submitted_by",
+    "repo",
+)
+_ELIGIBLE_SQL = (
+    '"status" = %s AND "waiting_on" = 0 AND ("complete_by" IS NULL OR "complete_by" > %s)'
+)
+_AFTER_SQL = (
+    ' AND ("priority" > %s OR ("priority" = %s AND "created_at" > %s)'
+    ' OR ("priority" = %s AND "created_at" = %s AND "id" > %s))'
+)
+
+
+def eligible_page(
+    *,
+    capability_key: str | None = None,
+    pinned_pk: int | None = None,
+    leave_out: list[str] | tuple = (),
+    leave_out_repos: list[str] | tuple = (),
+    after: tuple | None = None,
+    size: int,
+) -> list[tuple]:
+    """One page of `eligible_queued()` in queue order, as CANDIDATE_FIELDS tuples: the
+    unpinned tasks of one capability key, or the tasks pinned to one agent; without the
+    submitters in `leave_out` and the repos in `leave_out_repos`; strictly after the
+    (priority, created_at, id) `after`.
+
+    Fixed SQL (core/rows.py): each pass reads a page per stream, and building it through
+    a QuerySet cost more than running it. Same rule and same index as the QuerySet.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    where, params = _ELIGIBLE_SQL, [TaskStatus.QUEUED, adapt(now())]
+    if pinned_pk is None:
+        where += ' AND "pinned_to_id" IS NULL AND "capability_key" = %s'
+        params.append(capability_key)
+    else:
+        where += ' AND "pinned_to_id" = %s'
+        params.append(pinned_pk)
+    if leave_out:
+        where += f' AND NOT ("submitted_by" IN ({", ".join(["%s"] * len(leave_out))}))'
+        params.extend(leave_out)
+    if leave_out_repos:
+        where += f' AND NOT ("repo" IN ({", ".join(["%s"] * len(leave_out_repos))}))'
+        params.extend(leave_out_repos)
+    if after is not None:
+        priority, created_at, task_id = after
+        where += _AFTER_SQL
+        created_at = adapt(created_at)
+        params.extend([priority, priority, created_at, priority, created_at, task_id])
+    order = '"priority", "created_at", "id"'
+    return list(rows.values(Task, CANDIDATE_FIELDS, where, params, order=order, limit=size))
 
 
 # A loose index scan over the task_capability_queue index: each step seeks the first

@@ -1,0 +1,145 @@
+"""The hot path's fixed statements (agentcom_site/core/rows.py) write and read what the
+ORM would: the same columns, the same conversions, the same refusal of a moved row."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django_fsm import ConcurrentTransition
+
+from agentcom_site.core.clock import now
+from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, values
+from agents.models import Agent, AgentState
+from tasks.models import Task, TaskEvent, capability_key
+
+pytestmark = pytest.mark.django_db
+
+
+def raw_row(model, pk) -> dict:
+    """The stored row as the database holds it (no converters)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM {quote(model._meta.db_table)} "
+            f"WHERE {quote(model._meta.pk.column)} = %s",
+            [pk],
+        )
+        names = [col[0] for col in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def a_task(**fields) -> Task:
+    return Task(
+        description="write the report",
+        title="report",
+        submitted_by="ops",
+        metadata={"nested": {"list": [1, 2.5, "ü"]}},
+        needed_capabilities=["python", "code"],
+        **fields,
+    )
+
+
+def test_insert_row_stores_what_save_stores():
+    by_orm, by_rows = a_task(), a_task()
+    by_rows.capability_key = capability_key(by_rows.needed_capabilities)  # Task.save does it
+    by_orm.created_at = by_rows.created_at = now()
+    by_orm.save(force_insert=True)
+    insert_row(by_rows)
+
+    orm, fixed = raw_row(Task, by_orm.pk), raw_row(Task, by_rows.pk)
+    for row in (orm, fixed):
+        row.pop("id")
+        row.pop("updated_at")  # auto_now: stamped at each write
+    assert fixed == orm
+    assert not by_rows._state.adding
+    assert Task.objects.get(pk=by_rows.pk).metadata == {"nested": {"list": [1, 2.5, "ü"]}}
+
+
+def test_insert_row_sets_an_auto_primary_key():
+    task = a_task()
+    insert_row(task)
+    event = TaskEvent(
+        task=task, seq=1, event="queued", to_status="queued", actor="ops", generation=0
+    )
+    insert_row(event)
+    assert event.pk is not None
+    assert TaskEvent.objects.get(pk=event.pk).task_id == task.pk
+    assert TaskEvent.objects.get(pk=event.pk).details == {}
+
+
+def test_save_fields_writes_only_the_fields_named(make_agent):
+    task = a_task()
+    insert_row(task)
+    agent = make_agent("worker", online=True)
+    Task.objects.filter(pk=task.pk).update(description="changed elsewhere")
+    with transaction.atomic():
+        locked = lock_by_pk(Task, task.pk)
+        locked.assign(agent)
+        locked.result = {"kept": [1, 2]}
+        save_fields(locked, Task.TRANSITION_FIELDS)
+
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.status, stored.holder_id, stored.generation) == ("assigned", agent.pk, 1)
+    assert stored.result == {"kept": [1, 2]}
+    assert stored.description == "changed elsewhere"  # not in the field list: untouched
+    assert stored.updated_at > task.updated_at  # auto_now stamped
+
+
+def test_save_fields_refuses_a_row_whose_state_moved(make_agent):
+    agent = make_agent("worker", online=True)
+    stale = Agent.objects.get(pk=agent.pk)  # read while idle
+    Agent.objects.filter(pk=agent.pk).update(state=AgentState.OFFLINE)
+    stale.take_task()
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        save_fields(stale, Agent.LIFECYCLE_FIELDS)
+    assert Agent.objects.get(pk=agent.pk).state == AgentState.OFFLINE
+
+
+def test_save_fields_refuses_a_row_that_is_gone():
+    task = a_task()
+    insert_row(task)
+    Task.objects.filter(pk=task.pk).delete()
+    task.progress = {"step": 2}
+    with pytest.raises(DatabaseError):
+        save_fields(task, ("progress",))
+
+
+def test_a_saved_state_is_the_state_the_next_save_is_conditional_on(make_agent):
+    agent = make_agent("worker", online=True)
+    with transaction.atomic():
+        locked = lock_by_pk(Agent, agent.pk)
+        locked.take_task()
+        save_fields(locked, Agent.LIFECYCLE_FIELDS)
+        locked.start_working()
+        save_fields(locked, Agent.LIFECYCLE_FIELDS)  # conditional on `assigned` now
+    assert Agent.objects.get(pk=agent.pk).state == AgentState.WORKING
+
+
+def test_values_reads_what_values_list_reads(make_agent):
+    for n, capabilities in enumerate((["python"], [], ["code", "js"])):
+        agent = make_agent(f"agent-{n}", capabilities=capabilities, online=True)
+    Agent.objects.filter(pk=agent.pk).update(idle_since=None)  # NULLs sort as the ORM's do
+    columns = ("id", "agent_id", "capabilities", "idle_since", "busy")
+    expected = list(Agent.objects.order_by("idle_since", "pk").values_list(*columns))
+
+    fixed = list(values(Agent, columns, order='"idle_since", "id"', chunk=2))
+
+    assert fixed == expected
+    by_id = {row[1]: row for row in fixed}
+    assert by_id["agent-2"][2] == ["code", "js"]
+    assert by_id["agent-0"][3].tzinfo is not None
+
+
+def test_values_filters_orders_and_limits_with_parameters(make_agent):
+    for name in ("b", "a", "c"):
+        make_agent(name)
+    found = values(Agent, ("agent_id",), '"agent_id" <> %s', ["c"], order='"agent_id"', limit=1)
+    assert list(found) == [("a",)]
+
+
+def test_lock_one_builds_the_instance_a_queryset_builds(make_agent):
+    agent = make_agent("worker", capabilities=["python"], online=True)
+    with transaction.atomic():
+        locked = lock_by_pk(Agent, agent.pk)
+    expected = Agent.objects.get(pk=agent.pk)
+    for field in Agent._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
+    assert not locked._state.adding
