@@ -11,10 +11,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.e2e.agents import wait_until
 from tests.sidecar.harness import SELF_WAKE, SidecarProcess, fast_config, sidecar_env
+
+# Every sidecar a test started, killed when the test ends (stop_sidecars).
+STARTED: list[SidecarProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_sidecars():
+    """Autouse in every module that imports it: no sidecar outlives its test."""
+    yield
+    while STARTED:
+        STARTED.pop().kill()
 
 
 def start_sidecar(backend, hub, workdir: Path, name: str, **overrides: Any) -> SidecarProcess:
@@ -25,7 +37,9 @@ def start_sidecar(backend, hub, workdir: Path, name: str, **overrides: Any) -> S
     directory.mkdir(parents=True, exist_ok=True)
     config = fast_config(hub.ws_url, agent_id=name, token=token, **SELF_WAKE)
     config.update(overrides)
-    return SidecarProcess(directory, config).start()
+    sidecar = SidecarProcess(directory, config).start()
+    STARTED.append(sidecar)
+    return sidecar
 
 
 async def socket_ready(sidecar: SidecarProcess) -> Path:

@@ -9,7 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar import agenttools
-from tests.e2e.mcp_session import call, session, socket_ready, start_sidecar
+from tests.e2e.mcp_session import (
+    call,
+    session,
+    socket_ready,
+    start_sidecar,
+    stop_sidecars,  # noqa: F401 - autouse: no sidecar outlives its test
+)
 
 pytestmark = pytest.mark.e2e
 

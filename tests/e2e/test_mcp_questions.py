@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.agents import wait_until
 from tests.e2e.mcp_session import (
+    STARTED,
     call,
     held,
     record,
@@ -18,6 +19,7 @@ from tests.e2e.mcp_session import (
     session,
     socket_ready,
     start_sidecar,
+    stop_sidecars,  # noqa: F401 - autouse: no sidecar outlives its test
     submit,
     task_env,
 )
@@ -89,6 +91,7 @@ async def test_a_delegated_child_runs_on_another_agent_before_the_parent_complet
     helper = SidecarProcess(
         helper_dir, fast_config(hub.ws_url, agent_id="helper", token=helper_token)
     ).start()
+    STARTED.append(helper)
     await socket_ready(lead)
     await socket_ready(helper)
     parent_id = await submit(hub, ops, description="ship the feature", assign_to="lead")

@@ -20,6 +20,7 @@ from tests.e2e.mcp_session import (
     session,
     socket_ready,
     start_sidecar,
+    stop_sidecars,  # noqa: F401 - autouse: no sidecar outlives its test
     submit,
     task_env,
 )
