@@ -316,7 +316,7 @@ class TaskWork:
     async def _on_result(self, task: LocalTask, epoch: int, text: str) -> None:
         outcome = parse_result(text)
         if not outcome.success:
-            frame = frames.task_failed(task, outcome.reason or "unknown")
+            frame = frames.task_failed(task, outcome.reason or "unknown", outcome.result)
             await self.finish(task, with_reports(frame, attempts_of(task)))
             return
         # Verification and submit may take long: they run beside the poll loop, which

@@ -135,6 +135,9 @@ async def test_a_crash_half_way_fails_the_task_with_the_cli_error(
         "claude_error: exit code 1 without a result event: API Error: 529 overloaded"
     )
     assert len(runs(tmp_path)) == 1
+    # What the attempt spent before it crashed goes with the failure (budgets count it).
+    assert failed["session_id"] == "c4a5b6c7-1111-4d4d-9e9e-444455556666"
+    assert failed["tokens_in"] == progress[-1]["tokens_in"] and "executor" not in failed
 
 
 async def test_a_cli_that_fails_before_any_event_is_retried_as_a_wake(
