@@ -54,8 +54,9 @@ with exit status 0, or {{"status":"error","error":"<code>",...}} with exit statu
 commands:
   start-task  '{{"agent_id","task_id","description"[,"base"]}}': a clean tree, then a
               fresh branch <agent>/<slug> from origin/<base> (default main)
-  submit      '{{"agent_id","task_id","task"[,"risk"]}}': push the task branch and open a
-              pull request with gh (risk {{"tier","reasons"}}: a Risk section and a
+  submit      '{{"agent_id","task_id","task"[,"risk"][,"base"]}}': push the task branch and
+              open a pull request with gh against origin/<base> (default the task's
+              base_branch, else main; risk {{"tier","reasons"}}: a Risk section and a
               risk:tier-N label)
   status      '{{}}': the branch, commits ahead of origin/main, uncommitted files
 
@@ -127,9 +128,7 @@ def start_task(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
     `base` names another)."""
     agent_id, task_id = _text(args, "agent_id"), _text(args, "task_id")
     description = _text(args, "description")
-    base = _text(args, "base") or "main"
-    if base.startswith("-") or not _is_branch_name(ctx, base):
-        raise CommandError("invalid_base", base=base)
+    base = _base(ctx, _text(args, "base"))
     dirty = _lines(ctx.git("status", "--porcelain"))
     if dirty:
         raise CommandError("dirty_working_tree", files=dirty)
@@ -156,13 +155,15 @@ def submit(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
     agent_id, task_id = _text(args, "agent_id"), _text(args, "task_id")
     task = dict(args["task"]) if isinstance(args.get("task"), dict) else {}
     task.setdefault("task_id", task_id)
+    # The pull request goes to the branch the task started from (start-task's base).
+    base = _base(ctx, _text(args, "base") or _text(task, "base_branch"))
     branch = ctx.git("rev-parse", "--abbrev-ref", "HEAD")
-    if branch in MAIN_BRANCHES:
+    if branch in MAIN_BRANCHES or branch == base:
         raise CommandError("on_main_branch", branch=branch)
     uncommitted = _lines(ctx.git("status", "--porcelain"))
     if uncommitted:
         print(json.dumps({"warning": "uncommitted_changes", "files": uncommitted}), file=sys.stderr)
-    if _commits_ahead(ctx) == 0:
+    if _commits_ahead(ctx, base) == 0:
         raise CommandError(
             "no_commits", branch=branch, hint="the agent made no commits on this branch"
         )
@@ -172,11 +173,11 @@ def submit(ctx: RepoContext, args: dict[str, Any]) -> dict[str, Any]:
         raise CommandError("push_failed", branch=branch, message=str(exc)) from exc
     diff_stat = ""
     with contextlib.suppress(StepFailed):
-        diff_stat = ctx.git("diff", "--stat", "origin/main...HEAD")
+        diff_stat = ctx.git("diff", "--stat", f"origin/{base}...HEAD")
     if shutil.which("gh") is None:
         raise CommandError("gh_not_installed", branch=branch, pushed=True, detail=GH_MISSING_DETAIL)
     risk = risk_of(args.get("risk"))
-    pr_url = _open_pull_request(ctx, task, agent_id, branch, diff_stat, risk)
+    pr_url = _open_pull_request(ctx, task, agent_id, branch, base, diff_stat, risk)
     return {"pr_url": pr_url, "branch": branch}
 
 
@@ -219,6 +220,7 @@ def _open_pull_request(
     task: dict[str, Any],
     agent_id: str,
     branch: str,
+    base: str,
     diff_stat: str,
     risk: dict[str, Any] | None = None,
 ) -> str:
@@ -234,7 +236,7 @@ def _open_pull_request(
     descriptor, body_path = tempfile.mkstemp(prefix="agentcom-pr-body-", suffix=".md")
     with os.fdopen(descriptor, "w", encoding="utf-8") as body_file:
         body_file.write(pr_body(task, agent_id, diff_stat, ctx.hub_api_url, risk))
-    command = ["pr", "create", "--base=main", f"--head={branch}", f"--title={pr_title(task)}"]
+    command = ["pr", "create", f"--base={base}", f"--head={branch}", f"--title={pr_title(task)}"]
     command += [f"--body-file={body_path}", *(f"--label={label}" for label in labels)]
     if ctx.reviewer:
         command += [f"--reviewer={ctx.reviewer}"]
@@ -257,9 +259,17 @@ def _is_branch_name(ctx: RepoContext, name: str) -> bool:
     return True
 
 
-def _commits_ahead(ctx: RepoContext) -> int:
+def _base(ctx: RepoContext, name: str) -> str:
+    """The base branch named (main when none), refused unless git takes it as a branch."""
+    base = name or "main"
+    if base.startswith("-") or not _is_branch_name(ctx, base):
+        raise CommandError("invalid_base", base=base)
+    return base
+
+
+def _commits_ahead(ctx: RepoContext, base: str = "main") -> int:
     try:
-        return int(ctx.git("rev-list", "--count", "origin/main..HEAD") or 0)
+        return int(ctx.git("rev-list", "--count", f"origin/{base}..HEAD") or 0)
     except (StepFailed, ValueError):
         return 0
 

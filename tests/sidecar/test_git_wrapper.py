@@ -297,3 +297,47 @@ def test_hostile_task_text_reaches_gh_as_values_never_as_options(repo, tmp_path)
 )
 def test_the_short_agent_name_is_a_safe_ref_component(agent_id, short):
     assert short_agent(agent_id) == short
+
+
+def test_a_task_started_from_another_base_opens_its_pull_request_against_it(repo, tmp_path):
+    git(repo, "checkout", "--quiet", "-b", "develop")
+    (repo / "dev.txt").write_text("dev\n")
+    git(repo, "add", "dev.txt")
+    git(repo, "commit", "--quiet", "-m", "chore: develop moves ahead of main")
+    git(repo, "push", "--quiet", "origin", "develop")
+    git(repo, "checkout", "--quiet", "main")
+    bin_dir = tmp_path / "bin-gh"
+    bin_dir.mkdir()
+    log = tmp_path / "gh-calls.jsonl"
+    (bin_dir / "gh").write_text(GH_RECORDER.format(python=PYTHON, log=str(log)))
+    (bin_dir / "gh").chmod(0o755)
+    wrapper(repo, "start-task", {**START_ARGS, "base": "develop"})
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "--quiet", "-m", "fix: a")
+    task = {"task_id": START_ARGS["task_id"], "description": "x", "base_branch": "develop"}
+
+    code, answer = wrapper(
+        repo,
+        "submit",
+        {"agent_id": "gcu-sleeper", "task_id": task["task_id"], "task": task},
+        PATH=f"{bin_dir}:{path_without_gh(tmp_path)}",
+    )
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    create = next(call for call in calls if call["args"][:2] == ["pr", "create"])
+    assert code == 0, answer
+    assert "--base=develop" in create["args"]
+    # The diff in the body is the task's own change, not develop's lead over main.
+    assert "a.txt" in create["body"] and "dev.txt" not in create["body"]
+
+
+def test_submit_refuses_a_base_git_would_read_as_an_option(repo):
+    wrapper(repo, "start-task", START_ARGS)
+    task = {"task_id": START_ARGS["task_id"], "description": "x", "base_branch": "--upload-pack=x"}
+
+    code, answer = wrapper(
+        repo, "submit", {"agent_id": "gcu-sleeper", "task_id": task["task_id"], "task": task}
+    )
+
+    assert (code, answer["error"]) == (1, "invalid_base")
