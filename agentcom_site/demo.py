@@ -57,7 +57,8 @@ SAMPLE_TASKS = [
 WAKE = (
     'case "$AGENTCOM_TASK_DESCRIPTION" in *"(flaky)"*) o=$([ $(($$ % 2)) -eq 0 ] '
     "&& echo failure || echo success);; *) o=success;; esac; "
-    "{python} -m sidecar.fake_agent --delay {delay} --outcome $o --tokens $(($$ % 900 + 100))"
+    "{python} -m sidecar.fake_agent --delay {delay} --outcome $o --tokens $(($$ % 900 + 100)) "
+    "--usd-per-mtok 15"
 )
 
 DEMO_DIR_NAME = "demo"

@@ -69,6 +69,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="tokens_used to report (default: %(default)s)",
     )
     parser.add_argument(
+        "--usd-per-mtok",
+        type=float,
+        default=0.0,
+        help="also report tokens_in/tokens_out, a model and cost_usd at this price per "
+        "million tokens (default: %(default)s, none)",
+    )
+    parser.add_argument(
         "--progress", action="store_true", help="write <id>.progress before the result"
     )
     parser.add_argument(
@@ -109,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             "output": f"done: {description}",
             "tokens_used": options.tokens,
         }
+        if options.usd_per_mtok > 0:  # what an executor reports (PROTOCOL.md §6.5)
+            tokens_out = options.tokens // 10
+            result |= {
+                "tokens_in": options.tokens - tokens_out,
+                "tokens_out": tokens_out,
+                "model": "fake-model",
+                "cost_usd": round(options.tokens * options.usd_per_mtok / 1e6, 6),
+            }
     else:
         result = {"status": "failed", "reason": options.reason}
     write_renamed(results_dir / f"{options.task_id}.json", json.dumps(result))

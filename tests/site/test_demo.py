@@ -113,6 +113,12 @@ async def test_demo_runs_and_its_sidecars_stop_with_the_hub(backend, tmp_path, s
         await wait_until(flowing, timeout=45, interval=0.5)
         assert {a["agent_id"] for a in state()["agents"]} == {"demo-alpha", "demo-beta"}
         assert 'id="snapshot"' in log_in(base, *login.groups())[1]
+        # The demo's agents report what their results cost, so the cost panel has figures.
+        request = urllib.request.Request(f"{base}/api/costs")
+        request.add_header("Authorization", f"Bearer {ops}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            costs = json.loads(response.read())
+        assert costs["totals"]["cost_usd"] > 0, costs
         children += sidecar_children(hub.pid)
         assert len(children) == 2
         configs = sorted(p.parent.name for p in (demo_dir / "sidecars").glob("*/config.json"))
