@@ -202,6 +202,22 @@ def _locked_task(task_id: str) -> Task | None:
     return lock_by_pk(Task, task_id)
 
 
+def _operator_task(task_id: str, allowed: tuple[str, ...], refusal: str) -> Task:
+    """The task an operator acts on, locked: 404 `task_not_found`, or 409 `invalid_state`
+    (`refusal` formatted with its id and status) unless its status is in `allowed`."""
+    task = _locked_task(task_id)
+    if task is None:
+        raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
+    if task.status not in allowed:
+        raise conflict(
+            "invalid_state",
+            refusal.format(task_id=task_id, status=task.status),
+            task_id=task_id,
+            status=task.status,
+        )
+    return task
+
+
 def _locked_agent(pk: int | None) -> Agent | None:
     if pk is None:
         return None
@@ -753,16 +769,11 @@ def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
     Raises 404 `task_not_found` or 409 `invalid_state` (completed, dead_letter, cancelled).
     """
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None:
-            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
-        if task.status not in (TaskStatus.QUEUED, *HELD):
-            raise conflict(
-                "invalid_state",
-                f"task {task_id} is {task.status} and cannot be cancelled",
-                task_id=task_id,
-                status=task.status,
-            )
+        task = _operator_task(
+            task_id,
+            (TaskStatus.QUEUED, *HELD),
+            "task {task_id} is {status} and cannot be cancelled",
+        )
         holder = _locked_agent(task.holder_id) if task.is_held else None
         previous = task.status
         task.cancel()
@@ -783,16 +794,11 @@ def cancel_task(task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
 def retry_dead_letter(task_id: str, *, actor: str) -> Task:
     """dead_letter → queued with a fresh retry budget. 404 / 409 `invalid_state` otherwise."""
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None:
-            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
-        if task.status != TaskStatus.DEAD_LETTER:
-            raise conflict(
-                "invalid_state",
-                f"task {task_id} is {task.status}; only dead-letter tasks can be retried",
-                task_id=task_id,
-                status=task.status,
-            )
+        task = _operator_task(
+            task_id,
+            (TaskStatus.DEAD_LETTER,),
+            "task {task_id} is {status}; only dead-letter tasks can be retried",
+        )
         task.retry()
         record(task, "queued", from_status=TaskStatus.DEAD_LETTER, actor=actor, reason="retry")
         announce(EventKind.TASK_REQUEUED, task_id=task.id)
@@ -857,16 +863,11 @@ def answer_task(task_id: str, *, answer: str, actor: str) -> Task:
     it when its recovery continues the task (`continue_task`).
     """
     with transaction.atomic():
-        task = _locked_task(task_id)
-        if task is None:
-            raise not_found("task_not_found", f"no task {task_id}", task_id=task_id)
-        if task.status != TaskStatus.INPUT_REQUIRED:
-            raise conflict(
-                "invalid_state",
-                f"task {task_id} is {task.status}; only a task waiting for input can be answered",
-                task_id=task_id,
-                status=task.status,
-            )
+        task = _operator_task(
+            task_id,
+            (TaskStatus.INPUT_REQUIRED,),
+            "task {task_id} is {status}; only a task waiting for input can be answered",
+        )
         holder = _locked_agent(task.holder_id)
         task.give_answer(answer=answer, answered_by=actor)
         record(
