@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
+from agentcom_site.core import rows
 from agentcom_site.core.clock import now, to_ms
 from agentcom_site.core.events import EventKind, announce
 from tasks.models import AttemptCost, FleetBudget, FlowChange, FlowScope
@@ -39,10 +40,10 @@ def next_day_start_ms(moment: datetime | None = None) -> int:
 
 def spent_today(repos: Iterable[str] | None = None, moment: datetime | None = None) -> Decimal:
     """Dollars spent today by the attempts of `repos` (names), or of the whole fleet."""
-    rows = AttemptCost.objects.filter(reported_at__gte=day_start(moment))
+    attempts = AttemptCost.objects.filter(reported_at__gte=day_start(moment))
     if repos is not None:
-        rows = rows.filter(repo__in=list(repos))
-    return rows.aggregate(total=Sum("cost_usd"))["total"] or ZERO
+        attempts = attempts.filter(repo__in=list(repos))
+    return attempts.aggregate(total=Sum("cost_usd"))["total"] or ZERO
 
 
 def spent_per_repo_today(
@@ -52,19 +53,20 @@ def spent_per_repo_today(
     names = list(names)
     if not names:
         return {}
-    rows = (
+    totals = (
         AttemptCost.objects.filter(reported_at__gte=day_start(moment), repo__in=names)
         .values("repo")
         .annotate(total=Sum("cost_usd"))
         .values_list("repo", "total")
     )
-    return {repo: total or ZERO for repo, total in rows}
+    return {repo: total or ZERO for repo, total in totals}
 
 
 def fleet_budget() -> Decimal | None:
     """The fleet's daily budget in force, or None when there is none."""
-    row = FleetBudget.objects.filter(pk=FLEET_ROW).values_list("daily_budget_usd", flat=True)
-    value = row.first()
+    # Fixed SQL (core/rows.py): every pass and every claim asks.
+    found = list(rows.values(FleetBudget, ("daily_budget_usd",), '"id" = %s', [FLEET_ROW]))
+    value = found[0][0] if found else None
     if value is None:
         default = settings.AGENTCOM_FLEET_DAILY_BUDGET_USD
         return Decimal(str(default)) if default > 0 else None

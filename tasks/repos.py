@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
+from agentcom_site.core import rows
 from agentcom_site.core.clock import now, to_ms
 from agentcom_site.core.errors import conflict, not_found
 from tasks import budgets
@@ -36,7 +36,9 @@ def find(ref: str) -> Repo | None:
     """The registered repo a task's `repo` names, by name or by URL."""
     if not ref:
         return None
-    return Repo.objects.filter(Q(name=ref) | Q(url=ref)).order_by("pk").first()
+    # Fixed SQL (core/rows.py): every claim of a task with a repo asks.
+    found = rows.select(Repo, '"name" = %s OR "url" = %s', [ref, ref], order='"id"', limit=1)
+    return found[0] if found else None
 
 
 def canonical(ref: str) -> str:
@@ -210,14 +212,15 @@ def fleet_hold() -> Hold | None:
 def holds() -> tuple[dict[str, Hold], Hold | None]:
     """{name or url: hold} of every repo whose tasks wait now, and the fleet's hold.
     Three small queries: the paused or budgeted repos, their spend, the fleet's."""
-    rows = list(
-        Repo.objects.filter(Q(paused=True) | Q(daily_budget_usd__isnull=False))[:HOLDS_READ]
+    # Fixed SQL (core/rows.py): every pass reads them.
+    held = rows.select(
+        Repo, '"paused" = %s OR "daily_budget_usd" IS NOT NULL', [True], limit=HOLDS_READ
     )
     spent = budgets.spent_per_repo_today(
-        r.name for r in rows if not r.paused and r.daily_budget_usd is not None
+        r.name for r in held if not r.paused and r.daily_budget_usd is not None
     )
     found: dict[str, Hold] = {}
-    for repo in rows:
+    for repo in held:
         hold = _hold_of(repo, spent.get(repo.name, budgets.ZERO))
         if hold is not None:
             found[repo.name] = found[repo.url] = hold

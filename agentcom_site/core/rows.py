@@ -77,6 +77,29 @@ def from_row(model: type[M], row: tuple | list) -> M:
     return model.from_db(connection.alias, names, _converted(tuple(row), converters))
 
 
+def select(
+    model: type[M], where: str, params: list[Any], *, order: str = "", limit: int | None = None
+) -> list[M]:
+    """`Model.objects.filter(…).order_by(…)[:limit]` as one fixed statement, no lock:
+    whole rows as instances (`where` and `order` as for `lock_one`)."""
+    sql = _select_sql(model, where, order, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [from_row(model, row) for row in found]
+
+
+@lru_cache(maxsize=64)
+def _select_sql(model: type[Model], where: str, order: str, limit: int | None) -> str:
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT {_read_plan(model)[0]} FROM {table} WHERE {where}"
+    if order:
+        sql += f" ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql
+
+
 def lock_by_pk(model: type[M], pk: Any) -> M | None:
     column = connection.ops.quote_name(model._meta.pk.column)
     return lock_one(model, f"{column} = %s", [pk])

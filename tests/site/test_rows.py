@@ -1,14 +1,16 @@
 """The hot path's fixed statements (agentcom_site/core/rows.py) write and read what the
 ORM would: the same columns, the same conversions, the same refusal of a moved row."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, values
+from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, select, values
 from agents.models import Agent, AgentState
-from tasks.models import Task, TaskEvent, capability_key
+from tasks.models import Repo, Task, TaskEvent, capability_key
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +145,22 @@ def test_lock_one_builds_the_instance_a_queryset_builds(make_agent):
     for field in Agent._meta.concrete_fields:
         assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
     assert not locked._state.adding
+
+
+def test_select_builds_the_instances_a_queryset_builds():
+    for name, paused, budget in (("b", False, "2.50"), ("a", True, None), ("c", False, None)):
+        Repo.objects.create(
+            name=name, url=f"https://example.com/{name}.git", paused=paused, daily_budget_usd=budget
+        )
+    where = '"paused" = %s OR "daily_budget_usd" IS NOT NULL'
+
+    found = select(Repo, where, [True], order='"name"')
+
+    expected = list(Repo.objects.filter(name__in=["a", "b"]).order_by("name"))
+    assert [r.name for r in found] == ["a", "b"]
+    for got, want in zip(found, expected, strict=True):
+        for field in Repo._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+        assert not got._state.adding
+    assert found[1].daily_budget_usd == Decimal("2.50")
+    assert [r.name for r in select(Repo, where, [True], order='"name"', limit=1)] == ["a"]
