@@ -297,8 +297,9 @@ def submit_task(
     pinned_to: Agent | None = None,
     parent_id: str | None = None,
     definition: dict[str, Any] | None = None,
+    batched: bool = False,
 ) -> tuple[Task, bool]:
-    """Queue a new task; returns (task, created).
+    """Queue a new task; returns (task, created). `batched`: inside `submit_tasks`.
 
     `parent_id` makes it a child (delegation): checked against the limits under the
     parent's lock (`tasks.delegation.admit_child`, 409 when past one).
@@ -316,7 +317,9 @@ def submit_task(
         if existing is not None:
             return existing, False
     try:
-        with transaction.atomic():
+        # A batch is rolled back whole on any refusal: a savepoint per task only where
+        # a key may lose its race.
+        with transaction.atomic(savepoint=bool(idempotency_key) or not batched):
             task = _create_task(
                 description=description,
                 submitted_by=submitted_by,
@@ -355,7 +358,7 @@ def submit_tasks(
     with transaction.atomic():
         for index, fields in enumerate(submissions):
             try:
-                results.append(submit_task(submitted_by=submitted_by, **fields))
+                results.append(submit_task(submitted_by=submitted_by, batched=True, **fields))
             except ValidationFailed as refusal:
                 raise refusal.within(f"tasks[{index}].") from None
     return results
@@ -366,7 +369,11 @@ def _create_task(
 ) -> Task:
     depth = delegation.admit_child(parent_id) if parent_id else 0
     dependency_ids = list(dict.fromkeys(depends_on))
-    found = dict(Task.objects.filter(pk__in=dependency_ids).values_list("pk", "status"))
+    found = (
+        dict(Task.objects.filter(pk__in=dependency_ids).values_list("pk", "status"))
+        if dependency_ids
+        else {}
+    )
     for index, dependency_id in enumerate(dependency_ids):
         if dependency_id not in found:
             raise invalid(
