@@ -114,9 +114,9 @@ def lock_by_pk(model: type[M], pk: Any) -> M | None:
 
 # Field types whose database value is the Python value itself, on SQLite and Postgres,
 # when that value is of the exact type named (an enum member or any other subclass still
-# goes through the field, as the ORM would send it). A lifecycle converts ~230 values;
-# the field's own `get_db_prep_save` costs ~10 µs each, mostly in the connection proxy.
-_TEXT, _WHOLE, _FLAG = (str, type(None)), (int, type(None)), (bool, type(None))
+# goes through the field, as the ORM would send it); None is NULL for every field. A
+# lifecycle writes ~230 values; a field's own `get_db_prep_save` costs ~10 µs each.
+_TEXT, _WHOLE, _FLAG = (str,), (int,), (bool,)
 _AS_IS = {
     "CharField": _TEXT,
     "TextField": _TEXT,
@@ -147,7 +147,8 @@ def _params(instance: Model, writers: tuple, add: bool, db: Any) -> list[Any]:
     params = []
     for field, attname, as_is, stamps in writers:
         value = field.pre_save(instance, add) if stamps else getattr(instance, attname)
-        params.append(value if type(value) in as_is else field.get_db_prep_save(value, db))
+        as_it_is = value is None or type(value) in as_is
+        params.append(value if as_it_is else field.get_db_prep_save(value, db))
     return params
 
 
