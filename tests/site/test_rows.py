@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, values
+from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, set_by_pks, values
 from agents.models import Agent, AgentState
 from tasks.models import Task, TaskEvent, capability_key
 
@@ -143,3 +143,17 @@ def test_lock_one_builds_the_instance_a_queryset_builds(make_agent):
     for field in Agent._meta.concrete_fields:
         assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
     assert not locked._state.adding
+
+
+def test_set_by_pks_stores_what_update_stores(make_agent):
+    by_orm, first, second, untouched = (make_agent(name) for name in ("a", "b", "c", "d"))
+    moment = now()
+    before = raw_row(Agent, untouched.pk)["last_seen"]
+    Agent.objects.filter(pk__in=[by_orm.pk]).update(last_seen=moment)
+
+    assert set_by_pks(Agent, "last_seen", moment, [first.pk, second.pk]) == 2
+    expected = raw_row(Agent, by_orm.pk)["last_seen"]
+    assert raw_row(Agent, first.pk)["last_seen"] == expected
+    assert raw_row(Agent, second.pk)["last_seen"] == expected
+    assert raw_row(Agent, untouched.pk)["last_seen"] == before != expected
+    assert set_by_pks(Agent, "last_seen", moment, []) == 0
