@@ -8,7 +8,6 @@ workers in scaled mode (`run_scheduler_and_sweep`).
 import asyncio
 import logging
 import resource
-import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -34,17 +33,22 @@ _tasks: list[asyncio.Task] = []
 
 async def liveness_loop() -> None:
     """Close silent sockets and refresh `last_seen` of the active ones."""
-    last_touch = time.monotonic()
     while True:
         await asyncio.sleep(min(LIVENESS_PERIOD_S, settings.AGENTCOM_PING_TTL_S / 3))
         try:
-            await connections.close_silent()
-            active = connections.identified_agent_pks(since=last_touch)
-            last_touch = time.monotonic()
-            for start in range(0, len(active), TOUCH_BATCH):
-                await database_sync_to_async(presence.touch)(active[start : start + TOUCH_BATCH])
+            await check_liveness()
         except Exception:
             log.exception("liveness check failed")
+
+
+async def check_liveness() -> None:
+    """One round: only the sockets whose deadline passed are looked at
+    (agents/connections.py), and the agents heard from since the last round get their
+    `last_seen`, a batch per statement through the database thread."""
+    await connections.close_silent()
+    heard = connections.take_heard()
+    for start in range(0, len(heard), TOUCH_BATCH):
+        await database_sync_to_async(presence.touch)(heard[start : start + TOUCH_BATCH])
 
 
 def _beat_and_release(hosting: bool) -> list[str]:

@@ -1,7 +1,12 @@
 """Daphne, as `runhub` serves it. Import this (and its `reactor`) before anything Twisted:
 daphne.server installs the asyncio reactor."""
 
+import asyncio
 import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError
 
 from autobahn.websocket import ConnectionDeny
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -12,8 +17,13 @@ from twisted.internet import reactor
 
 from agentcom_site.core.errors import payload_too_large
 
+# Daphne's own logger: what the application check reports reads as it always did.
+log = logging.getLogger("daphne.server")
+
 TIMEOUT_CHECK_INTERVAL_S = 2
 TIMEOUT_CHECK_SLICE = 500
+APPLICATION_CHECK_INTERVAL_S = 1
+APPLICATION_CHECK_SLICE = 500
 # After a refused body the client gets this long to read the 413 before the
 # connection is cut; meanwhile nothing more is read from it.
 REFUSAL_LINGER_S = 2
@@ -107,11 +117,12 @@ class HubHTTPFactory(HTTPFactory):
 
 
 class HubServer(Server):
-    """Daphne's server with its per-socket timeout scan spread out.
+    """Daphne's server with its per-connection scans spread out.
 
-    Daphne checks every connection's timeouts in one pass every two seconds; with
-    10 000 agents connected that pass held the event loop long enough to show in
-    dispatch latency. Here the same checks run a slice at a time, yielding between.
+    Daphne checks every connection's timeouts in one pass every two seconds, and every
+    connection's application once a second; with 10 000 agents connected each pass
+    held the event loop long enough to show in dispatch latency. Here the same checks
+    run a slice of connections per reactor turn, then wait the same interval.
     HTTP requests are `HubWebRequest`s, which bound the body while it arrives, and
     sockets `HubWebSocketProtocol`s, which close on an oversized message.
     """
@@ -135,14 +146,76 @@ class HubServer(Server):
         self._ws_factory = factory
 
     def timeout_checker(self) -> None:
-        self._check_timeouts(list(self.connections), 0)
+        self._scan(
+            list(self.connections),
+            0,
+            TIMEOUT_CHECK_SLICE,
+            lambda protocol: protocol.check_timeouts(),
+            (TIMEOUT_CHECK_INTERVAL_S, self.timeout_checker),
+        )
 
-    def _check_timeouts(self, sockets: list, start: int) -> None:
-        end = start + TIMEOUT_CHECK_SLICE
-        for protocol in sockets[start:end]:
-            if protocol in self.connections:  # not closed since the scan began
-                protocol.check_timeouts()
-        if end < len(sockets):
-            reactor.callLater(0, self._check_timeouts, sockets, end)
+    def application_checker(self) -> None:
+        self._scan(
+            list(self.connections),
+            0,
+            APPLICATION_CHECK_SLICE,
+            self._check_application,
+            (APPLICATION_CHECK_INTERVAL_S, self.application_checker),
+        )
+
+    def _scan(
+        self,
+        protocols: list,
+        start: int,
+        size: int,
+        check: Callable[[object], None],
+        then: tuple[float, Callable[[], None]],
+    ) -> None:
+        """`check` the connections of `protocols[start:start + size]` still open, the
+        next slice on the next reactor turn; after the last, start over after a pause."""
+        end = start + size
+        for protocol in protocols[start:end]:
+            if protocol in self.connections:  # not gone since the scan began
+                check(protocol)
+        if end < len(protocols):
+            reactor.callLater(0, self._scan, protocols, end, size, check, then)
         else:
-            reactor.callLater(TIMEOUT_CHECK_INTERVAL_S, self.timeout_checker)
+            reactor.callLater(*then)
+
+    def _check_application(self, protocol) -> None:
+        """Daphne's application check for one connection: an application that outlived
+        its connection by `application_close_timeout` is cancelled; a finished one is
+        reaped, its exception logged (and, while the client is still there, shown to
+        it); a connection whose client left and whose application is gone is dropped."""
+        details = self.connections[protocol]
+        disconnected = details.get("disconnected")
+        instance = details.get("application_instance")
+        if (
+            disconnected
+            and time.time() - disconnected > self.application_close_timeout
+            and instance
+            and not instance.done()
+        ):
+            log.warning(
+                "Application instance %r for connection %r outlived its connection by "
+                "more than %s s and was cancelled.",
+                instance,
+                protocol,
+                self.application_close_timeout,
+            )
+            instance.cancel()
+        if instance and instance.done():
+            try:
+                error = instance.exception()
+            except (CancelledError, asyncio.CancelledError):
+                error = None  # cancelled: nothing to report
+            if isinstance(error, KeyboardInterrupt):
+                self.stop()  # the application asks the server to exit
+            elif error is not None:
+                log.error("Exception inside application: %s", error, exc_info=error)
+                if not disconnected:
+                    protocol.handle_exception(error)
+            del details["application_instance"]
+            instance = None
+        if not instance and disconnected:
+            del self.connections[protocol]

@@ -107,6 +107,7 @@ class AgentConsumer(HubConsumer):
     # --- inbound -------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_frame_at = time.monotonic()
+        connections.heard(self)
         if self.closing:
             return
         kind = None

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
+from agentcom_site.core import rows
 from agentcom_site.core.clock import now
 from agentcom_site.core.errors import invalid_token
 from agentcom_site.core.events import EventKind, announce
@@ -104,9 +105,8 @@ def update_status(agent_pk: int, status: str) -> Agent:
 
 
 def touch(agent_pks: list[int]) -> None:
-    """Refresh `last_seen` for sockets this process saw frames from (one query)."""
-    if agent_pks:
-        Agent.objects.filter(pk__in=agent_pks).update(last_seen=now())
+    """Refresh `last_seen` for sockets this process saw frames from (one fixed UPDATE)."""
+    rows.set_by_pks(Agent, "last_seen", now(), agent_pks)
 
 
 def reset_all_offline() -> int:

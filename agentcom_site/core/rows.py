@@ -286,3 +286,26 @@ def values(
                 yield _converted(row, converters)
             if not chunk or len(rows) < chunk:
                 return
+
+
+# --- one column set on many rows -------------------------------------------------------
+
+
+def set_by_pks(model: type[Model], name: str, value: Any, pks: list[Any]) -> int:
+    """`Model.objects.filter(pk__in=pks).update(**{name: value})` as one fixed UPDATE
+    (no `auto_now` stamping, as `update` does none); returns the rows changed.
+    Keep `pks` to a few hundred: each is a placeholder."""
+    if not pks:
+        return 0
+    quote = connection.ops.quote_name
+    field, pk = model._meta.get_field(name), model._meta.pk
+    marks = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {quote(field.column)} = %s "
+        f"WHERE {quote(pk.column)} IN ({marks})"
+    )
+    params = [field.get_db_prep_save(value, connection)]
+    params.extend(pk.get_db_prep_value(p, connection) for p in pks)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -8,7 +8,14 @@ from django.db import DatabaseError, connection, transaction
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
-from agentcom_site.core.rows import insert_row, lock_by_pk, save_fields, select, values
+from agentcom_site.core.rows import (
+    insert_row,
+    lock_by_pk,
+    save_fields,
+    select,
+    set_by_pks,
+    values,
+)
 from agents.models import Agent, AgentState
 from tasks.models import Repo, Task, TaskEvent, capability_key
 
@@ -164,3 +171,17 @@ def test_select_builds_the_instances_a_queryset_builds():
         assert not got._state.adding
     assert found[1].daily_budget_usd == Decimal("2.50")
     assert [r.name for r in select(Repo, where, [True], order='"name"', limit=1)] == ["a"]
+
+
+def test_set_by_pks_stores_what_update_stores(make_agent):
+    by_orm, first, second, untouched = (make_agent(name) for name in ("a", "b", "c", "d"))
+    moment = now()
+    before = raw_row(Agent, untouched.pk)["last_seen"]
+    Agent.objects.filter(pk__in=[by_orm.pk]).update(last_seen=moment)
+
+    assert set_by_pks(Agent, "last_seen", moment, [first.pk, second.pk]) == 2
+    expected = raw_row(Agent, by_orm.pk)["last_seen"]
+    assert raw_row(Agent, first.pk)["last_seen"] == expected
+    assert raw_row(Agent, second.pk)["last_seen"] == expected
+    assert raw_row(Agent, untouched.pk)["last_seen"] == before != expected
+    assert set_by_pks(Agent, "last_seen", moment, []) == 0
