@@ -12,6 +12,10 @@ The floor, measured in the same run on the same server: `GET /health` round trip
 `ping`->`pong` on `/ws`, and one single-row INSERT+COMMIT on the hub's database from
 the bench process. floor = p50(http) + p50(ws) + p50(commit): one request in, one frame
 out, one commit, the least a dispatch could cost. Latency / floor uses p50s.
+
+`--defences off` runs the hub with its input gate, rate limits, revocation checks and
+metrics switched off (`bench/defences_off.py`); the result is reported as
+`<server>+defences-off`, beside the run with them on.
 """
 
 from __future__ import annotations
@@ -174,6 +178,7 @@ async def run(args) -> int:
         else None,
         "hub_cpu_ms_per_dispatch": round(1000 * cpu / max(1, result["submitted"]), 3),
         "agents": args.agents,
+        "defences": args.defences,
     }
     if infeasible:
         figures["infeasible"] = infeasible
@@ -204,7 +209,8 @@ async def run(args) -> int:
     )
     if costs:
         harness.print_profile(costs)
-    harness.print_figures("dispatch_latency", args.mode, args.server, figures, verdicts, path)
+    server = harness.server_label(args.mode, args.server, harness.params_of(args))
+    harness.print_figures("dispatch_latency", args.mode, server, figures, verdicts, path)
     return 0
 
 
@@ -212,6 +218,7 @@ def main() -> None:
     harness.ensure_venv()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     harness.add_common_args(parser)
+    harness.add_defences_arg(parser)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=50)

@@ -713,6 +713,17 @@ def verdict(name: str, value: float | None, op: str, target: float, unit: str = 
     }
 
 
+def server_label(mode: str, server: str, params: dict) -> str:
+    """The server as results and the report name it: variants of a run get their own row."""
+    if params.get("stock_redis") and mode == "scaled":
+        server = f"{server}+stock-redis"
+    if params.get("presence"):
+        server = f"{server}+presence"
+    if params.get("defences") == "off":
+        server = f"{server}+defences-off"
+    return server
+
+
 def write_result(
     scenario: str,
     mode: str,
@@ -724,10 +735,7 @@ def write_result(
 ) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if params.get("stock_redis") and mode == "scaled":
-        server = f"{server}+stock-redis"
-    if params.get("presence"):
-        server = f"{server}+presence"
+    server = server_label(mode, server, params)
     path = RESULTS / f"{scenario}-{mode}-{server}-{stamp}.json"
     doc = {
         "scenario": scenario,
@@ -914,13 +922,30 @@ def add_common_args(parser) -> None:
     )
 
 
+def add_defences_arg(parser) -> None:
+    parser.add_argument(
+        "--defences",
+        choices=("on", "off"),
+        default="on",
+        help="off: the hub's input gate, rate limits, revocation checks and metrics "
+        "switched off (bench/defences_off.py), to measure what they cost",
+    )
+
+
+def defences_env(args) -> dict[str, str]:
+    """What a hub process needs in its environment for `--defences`."""
+    from bench.hubwrap import DEFENCES_SWITCH
+
+    return {DEFENCES_SWITCH: "off"} if getattr(args, "defences", "on") == "off" else {}
+
+
 def hubset(args, backend: Backend, env: dict[str, str] | None = None) -> HubSet:
     return HubSet(
         backend,
         server=args.server,
         hubs=args.hubs,
         workers=args.workers,
-        env=env or {},
+        env={**(env or {}), **defences_env(args)},
         stock_redis=getattr(args, "stock_redis", False),
     )
 

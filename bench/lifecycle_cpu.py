@@ -13,7 +13,10 @@ Figure: process CPU (both threads) ÷ lifecycles. It leaves out what the servers
 (HTTP parsing, WebSocket frames, the input gate, bearer auth), which `throughput.py` and
 `dispatch_latency.py` measure with the hub in its own process; it is far less sensitive
 to other load on the machine, so it is the figure to iterate on. `--profile` prints
-the cProfile of the measured phase (cumulative, then self).
+the cProfile of the measured phase (cumulative, then self). `--defences off` switches
+off what of the hub's defences these operations reach (`bench/defences_off.py`: here the
+metrics and the re-check of stored JSON on reads; the gate, rate limits and token checks
+sit in the servers' path) and is reported as `none+defences-off`.
 """
 
 from __future__ import annotations
@@ -117,6 +120,11 @@ def run(args) -> int:
         setup_django(backend)
         from django.db import connection
 
+        if args.defences == "off":
+            from bench import defences_off
+
+            defences_off.apply()
+
         start_outbox()
         agents = make_agents(args.agents)
         run_lifecycles(agents, min(200, args.tasks), args.batch)  # warm caches
@@ -136,6 +144,7 @@ def run(args) -> int:
         "database": vendor,
         "agents": args.agents,
         "batch": args.batch,
+        "defences": args.defences,
         "lifecycles": done,
         "cpu_ms_per_lifecycle": round(cpu * 1000 / done, 3),
         "wall_ms_per_lifecycle": round(wall * 1000 / done, 3),
@@ -149,7 +158,8 @@ def run(args) -> int:
     path = harness.write_result(
         "lifecycle_cpu", args.mode, "none", harness.params_of(args), figures, []
     )
-    harness.print_figures("lifecycle_cpu", args.mode, "none", figures, [], path)
+    server = harness.server_label(args.mode, "none", harness.params_of(args))
+    harness.print_figures("lifecycle_cpu", args.mode, server, figures, [], path)
     return 0
 
 
@@ -161,6 +171,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
+    harness.add_defences_arg(parser)
     args = parser.parse_args()
     sys.exit(run(args))
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import PLOTS, RESULTS, ROOT, ensure_venv
 
 DOC = ROOT / "BENCHMARKS.md"
-ORDER = ["dispatch_latency", "throughput", "connections", "queue_depth", "recovery"]
+ORDER = ["dispatch_latency", "throughput", "connections", "queue_depth", "recovery", "soak"]
 CONFIGS = [
     ("embedded", "daphne"),
     ("embedded", "uvicorn"),
@@ -220,6 +220,32 @@ def rows_for(doc: dict) -> list[tuple[str, str, str]]:
             (
                 "first task reassigned (ms, per round)",
                 ", ".join(f"{x:.0f}" for x in first) or "none",
+                "",
+            )
+        )
+    elif s == "soak":
+        per_minute = f["lifecycles_per_s_per_minute"]
+        rows.append(
+            (
+                f"RSS start → end over {f['window_s'] / 60:.3g} min (MB); slope",
+                f"{f['rss_start_mb']:.1f} → {f['rss_end_mb']:.1f}; "
+                f"{f['rss_slope_kb_per_min']:+.0f} KB/min ({f['rss_slope_mb_per_hour']:+.2f} MB/h)",
+                _v(v, "RSS growth over the window (fit)"),
+            )
+        )
+        rows.append(
+            (
+                "lifecycles/s achieved of offered (per minute: min / median)",
+                f"{f['lifecycles_per_s']:.0f} of {f['offered_per_s']:g}"
+                f" ({per_minute['min']} / {per_minute['median']})",
+                _v(v, "lifecycles/s achieved"),
+            )
+        )
+        rows.append(
+            (
+                "dispatch p50 / p99 (ms); hub CPU per lifecycle",
+                f"{_ms(f['dispatch_ms'], 'p50')} / {_ms(f['dispatch_ms'], 'p99')}; "
+                f"{f['hub_cpu_ms_per_lifecycle']:.1f} ms",
                 "",
             )
         )

@@ -1,12 +1,13 @@
 """Run every scenario in every mode and server, then rewrite the table and the plots.
 
-    python bench/run_all.py                 # the full run (about an hour on 2 cores)
+    python bench/run_all.py                 # the full run (about two hours on 2 cores)
     python bench/run_all.py --quick         # small sizes, a few minutes
     python bench/run_all.py --only dispatch_latency,recovery --configs embedded/daphne
     python bench/run_all.py --report-only   # just rebuild the table, plots and BENCHMARKS.md
 
 Each scenario runs as its own process (`python bench/<scenario>.py --mode M --server S`);
-a failure is logged and the run goes on. Output goes to bench/results/run_all-<time>.log.
+a failure is logged and the run goes on. The soak (30 minutes each) runs in the embedded
+configurations only. Output goes to bench/results/run_all-<time>.log.
 Profiled runs (`--profile`: embedded/daphne dispatch latency and throughput) are kept
 apart from the table's figures and feed BENCHMARKS.md's "Where the time goes".
 """
@@ -24,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import BENCH, RESULTS, ROOT, ensure_venv, python
 
-SCENARIOS = ["queue_depth", "dispatch_latency", "recovery", "throughput", "connections"]
+SCENARIOS = ["queue_depth", "dispatch_latency", "recovery", "throughput", "connections", "soak"]
 CONFIGS = ["embedded/daphne", "embedded/uvicorn", "scaled/daphne", "scaled/uvicorn"]
 TIMEOUT_S = 20 * 60
+TIMEOUT_S_OF = {"soak": 45 * 60}
 
 
 def plan(args) -> list[list[str]]:
@@ -38,6 +40,8 @@ def plan(args) -> list[list[str]]:
             continue
         for config in args.configs:
             mode, server = config.split("/")
+            if scenario == "soak" and mode != "embedded":
+                continue
             runs.append([scenario, "--mode", mode, "--server", server])
         if scenario == "recovery" and "scaled/daphne" in args.configs:
             # The stock Redis client settings (5 s socket timeout): consumers die when idle.
@@ -113,7 +117,7 @@ def main() -> None:
                         stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT,
                         text=True,
-                        timeout=TIMEOUT_S,
+                        timeout=TIMEOUT_S_OF.get(run[0], TIMEOUT_S),
                     )
                     output, code = proc.stdout, proc.returncode
                 except subprocess.TimeoutExpired as exc:

@@ -15,6 +15,10 @@ and the load curve is skipped (the backlog would be counted in it).
 Load curve (`--curve`, on by default): open-loop submission at fixed rates for
 `--step-seconds` each; per rate, the achieved lifecycles/s and the latency from the
 POST to `task_assign` (p50/p95/p99): the data of docs/bench/throughput_vs_load.png.
+
+`--defences off` runs the hub with its input gate, rate limits, revocation checks and
+metrics switched off (`bench/defences_off.py`); the result is reported as
+`<server>+defences-off`, beside the run with them on.
 """
 
 from __future__ import annotations
@@ -233,6 +237,7 @@ async def run(args) -> int:
         else None,
         "client_cpu_s": round(sum(r["cpu_s"] for r in results if r), 2),
         "agents": args.agents,
+        "defences": args.defences,
         "concurrency": args.concurrency,
     }
     if curve:
@@ -264,7 +269,8 @@ async def run(args) -> int:
     )
     if costs:
         harness.print_profile(costs)
-    harness.print_figures("throughput", args.mode, args.server, figures, verdicts, path)
+    server = harness.server_label(args.mode, args.server, harness.params_of(args))
+    harness.print_figures("throughput", args.mode, server, figures, verdicts, path)
     return 0
 
 
@@ -272,6 +278,7 @@ def main() -> None:
     harness.ensure_venv()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     harness.add_common_args(parser)
+    harness.add_defences_arg(parser)
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8, help="HTTP connections submitting")
