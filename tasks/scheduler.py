@@ -38,6 +38,7 @@ from agents.models import Agent, AgentState
 from tasks import budgets, flow, queue
 from tasks.models import CAPABILITY_SEPARATOR
 from tasks.selectors import (
+    any_queued,
     eligible_page,
     eligible_queued,
     queued_capability_keys,
@@ -190,6 +191,8 @@ def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -
 
 
 def _match(agent_pk: int | None, agent_id: str | None) -> int:
+    if not any_queued():
+        return 0
     idle = list(_idle_in_order(agent_pk, agent_id))
     if not idle:
         return 0

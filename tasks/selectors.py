@@ -105,6 +105,12 @@ QUEUED_KEYS_SQL = """
 """
 
 
+def any_queued() -> bool:
+    """Is any task queued (eligible now or not)? A pass over an empty queue stops here,
+    before it reads the idle agents: a large, idle fleet is the usual state."""
+    return bool(list(rows.values(Task, ("id",), '"status" = %s', [TaskStatus.QUEUED], limit=1)))
+
+
 def queued_capability_keys() -> list[str]:
     """The distinct capability keys of queued tasks (eligible now or not), in key order."""
     sql = QUEUED_KEYS_SQL.format(table=connection.ops.quote_name(Task._meta.db_table))
@@ -119,17 +125,23 @@ def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
     Plain SQL: every pass asks, and the answer is almost always empty. The IN list
     leads, so the planner probes the pinned_to index per agent; asked by status
     first, SQLite (no statistics) walked every queued task."""
-    if not agent_pks:
-        return set()
     table = connection.ops.quote_name(Task._meta.db_table)
-    slots = ", ".join(["%s"] * len(agent_pks))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT pinned_to_id FROM {table} "
-            f"WHERE pinned_to_id IN ({slots}) AND status = %s",
-            [*agent_pks, TaskStatus.QUEUED],
-        )
-        return {pk for (pk,) in cursor.fetchall()}
+    found: set[int] = set()
+    # In slices: an idle fleet of tens of thousands would pass SQLite's variable limit.
+    for start in range(0, len(agent_pks), PINNED_ASKED_AT_ONCE):
+        some = agent_pks[start : start + PINNED_ASKED_AT_ONCE]
+        slots = ", ".join(["%s"] * len(some))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT pinned_to_id FROM {table} "
+                f"WHERE pinned_to_id IN ({slots}) AND status = %s",
+                [*some, TaskStatus.QUEUED],
+            )
+            found.update(pk for (pk,) in cursor.fetchall())
+    return found
+
+
+PINNED_ASKED_AT_ONCE = 500
 
 
 def task_stats() -> dict:

@@ -18,14 +18,15 @@ M = TypeVar("M", bound=Model)
 
 
 def _converters(model: type[Model], fields: list) -> tuple:
-    """Per column, the ORM's converters from the database value to the field's value."""
+    """Per column, the ORM's converters from the database value to the field's value;
+    () when no column has any (the rows are used as read)."""
     found = []
     for f in fields:
         col = f.get_col(model._meta.db_table)
         found.append(
             (col, (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)))
         )
-    return tuple(found)
+    return tuple(found) if any(functions for _, functions in found) else ()
 
 
 @lru_cache(maxsize=64)
@@ -249,7 +250,7 @@ def _values_sql(
 
 
 def _converted(row: tuple, converters: tuple) -> tuple:
-    if not any(functions for _, functions in converters):
+    if not converters:  # `_converters` found none for any column
         return row
     db = connections[DEFAULT_DB_ALIAS]
     values = []

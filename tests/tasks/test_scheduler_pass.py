@@ -11,7 +11,7 @@ from agents.models import Agent
 from tasks import scheduler
 from tasks.models import Task
 from tasks.scheduler import schedule_pass
-from tasks.selectors import queued_capability_keys
+from tasks.selectors import queued_capability_keys, queued_pinned_agent_pks
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +182,29 @@ def test_decision_queries_do_not_grow_with_the_queue(agents, task):
     for i in range(200):
         task(f"deep {i}", needed_capabilities=[["code"], ["js"]][i % 2], priority=3)
     assert queries_for_one_decision() == shallow
+
+
+def test_a_pass_over_an_empty_queue_reads_no_agents(agents, task):
+    agents(*(f"idle-{i}" for i in range(30)))
+    done = task("done")
+    Task.objects.filter(pk=done.pk).update(status="completed")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert schedule_pass() == 0
+
+    assert len(queries) == 1 and "agents_agent" not in queries[0]["sql"]
+
+
+def test_pinned_tasks_are_found_among_more_idle_agents_than_one_query_asks(
+    agents, task, monkeypatch
+):
+    monkeypatch.setattr("tasks.selectors.PINNED_ASKED_AT_ONCE", 4)
+    idle = agents(*(f"agent-{i}" for i in range(10)))
+    task("for the ninth", pinned_to=idle[8])
+    task("for the second", pinned_to=idle[1])
+
+    assert queued_pinned_agent_pks([a.pk for a in idle]) == {idle[8].pk, idle[1].pk}
+    assert schedule_pass() == 2
 
 
 def test_queued_capability_keys_are_distinct_and_only_queued(agents, task):
