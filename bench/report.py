@@ -43,6 +43,21 @@ def load_latest(include_profiled: bool = False) -> dict[tuple[str, str, str], di
     return latest
 
 
+def newest_curves() -> dict[tuple[str, str], list]:
+    """The newest open-loop load curve of each configuration: a `--no-curve` run (the
+    newest throughput figure, often) has none, and must not hide an earlier curve."""
+    curves: dict[tuple[str, str], list] = {}
+    for path in sorted(RESULTS.glob("throughput-*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError:
+            continue
+        curve = doc.get("figures", {}).get("curve")
+        if curve and not doc.get("profiled") and (doc["mode"], doc["server"]) in CONFIGS:
+            curves[(doc["mode"], doc["server"])] = curve
+    return curves
+
+
 def _v(verdicts: list[dict], name: str) -> str:
     for v in verdicts:
         if v["target"] == name:
@@ -378,12 +393,7 @@ def plots(latest: dict) -> list[Path]:
         made.append(_save(fig, "dispatch_latency.png"))
 
     # 2. throughput and latency against offered load (open loop)
-    curves = {
-        c: latest[("throughput", *c)]["figures"].get("curve")
-        for c in CONFIGS
-        if ("throughput", *c) in latest
-    }
-    curves = {c: v for c, v in curves.items() if v}
+    curves = newest_curves()
     if curves:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
         for c, curve in curves.items():
@@ -498,7 +508,7 @@ def plots(latest: dict) -> list[Path]:
         axes[0].set_yscale("log")
         axes[0].set_title("Dispatch latency vs connected agents")
         axes[0].set_ylabel("ms")
-        axes[1].axhline(50, color="grey", ls="--", lw=1, label="target 50 KB")
+        axes[1].axhline(35, color="grey", ls="--", lw=1, label="target 35 KB")
         axes[1].set_title("Hub RSS per connection")
         axes[1].set_ylabel("KB")
         axes[2].set_title("Time for all agents to identify")
