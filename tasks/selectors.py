@@ -119,6 +119,11 @@ def queued_capability_keys() -> list[str]:
         return [key for (key,) in cursor.fetchall()]
 
 
+# Agent ids one pinned-task query asks about: an idle fleet of tens of thousands would
+# pass SQLite's variable limit in one IN list.
+PINNED_ASKED_AT_ONCE = 500
+
+
 def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
     """Which of these agents have queued tasks pinned to them (usually none).
 
@@ -127,7 +132,6 @@ def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
     first, SQLite (no statistics) walked every queued task."""
     table = connection.ops.quote_name(Task._meta.db_table)
     found: set[int] = set()
-    # In slices: an idle fleet of tens of thousands would pass SQLite's variable limit.
     for start in range(0, len(agent_pks), PINNED_ASKED_AT_ONCE):
         some = agent_pks[start : start + PINNED_ASKED_AT_ONCE]
         slots = ", ".join(["%s"] * len(some))
@@ -139,9 +143,6 @@ def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
             )
             found.update(pk for (pk,) in cursor.fetchall())
     return found
-
-
-PINNED_ASKED_AT_ONCE = 500
 
 
 def task_stats() -> dict:

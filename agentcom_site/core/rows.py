@@ -39,8 +39,7 @@ def _read_plan(model: type[Model]) -> tuple[str, tuple[str, ...], tuple]:
 
 @lru_cache(maxsize=64)
 def _lock_sql(model: type[Model], where: str, skip_locked: bool) -> str:
-    columns = _read_plan(model)[0]
-    sql = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}"
+    sql = _select_sql(model, where, "", None)
     features = connection.features
     if features.has_select_for_update:  # SQLite locks the whole database instead
         sql += " FOR UPDATE"
