@@ -106,9 +106,7 @@ def authenticate(token: str) -> Principal | None:
     refreshed at most once a minute, as for `agent_token`."""
     hashed = hash_token(token)
     stale = connection.ops.adapt_datetimefield_value(now() - LAST_USED_RESOLUTION)
-    with connection.cursor() as cursor:
-        cursor.execute(_lookup_sql(connection.vendor), [stale, hashed, stale, hashed])
-        found = cursor.fetchone()
+    found = rows.fetch_one(_lookup_sql(connection.vendor), [stale, hashed, stale, hashed])
     if found is None:
         return None
     kind, token_pk, refresh, name, *agent_row = found

@@ -126,11 +126,10 @@ LOCK_SPACE = 0x41C0
 def _lock_cap(limit: Limit) -> None:
     """Serialise the claims under one cap until their transactions end (Postgres)."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                [LOCK_SPACE, _signed32(zlib.crc32(f"{limit.scope}:{limit.key}".encode()))],
-            )
+        rows.fetch_one(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [LOCK_SPACE, _signed32(zlib.crc32(f"{limit.scope}:{limit.key}".encode()))],
+        )
 
 
 def _signed32(value: int) -> int:

@@ -18,7 +18,7 @@ from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
-from agentcom_site.core.rows import insert_row, lock_by_pk, lock_one, save_fields
+from agentcom_site.core.rows import execute_sql, insert_row, lock_by_pk, lock_one, save_fields
 from agents.models import Agent, AgentState
 from tasks import delegation, flow, holders, risk, verification
 from tasks.costs import CostIn, cost_columns, record_attempt, reports_cost, tokens_total
@@ -258,13 +258,11 @@ def _release_dependents(task_id: str) -> int:
     links = Task.depends_on.through._meta
     dependent = quote(links.get_field("from_task").column)
     dependency = quote(links.get_field("to_task").column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {tasks} SET waiting_on = waiting_on - 1 WHERE waiting_on > 0 AND id IN "
-            f"(SELECT {dependent} FROM {quote(links.db_table)} WHERE {dependency} = %s)",
-            [task_id],
-        )
-        return cursor.rowcount
+    return execute_sql(
+        f"UPDATE {tasks} SET waiting_on = waiting_on - 1 WHERE waiting_on > 0 AND id IN "
+        f"(SELECT {dependent} FROM {quote(links.db_table)} WHERE {dependency} = %s)",
+        [task_id],
+    )
 
 
 def _tell_holder_it_is_gone(task: Task, agent: Agent | None, reason: str) -> None:

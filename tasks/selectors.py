@@ -114,9 +114,7 @@ def any_queued() -> bool:
 def queued_capability_keys() -> list[str]:
     """The distinct capability keys of queued tasks (eligible now or not), in key order."""
     sql = QUEUED_KEYS_SQL.format(table=connection.ops.quote_name(Task._meta.db_table))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [TaskStatus.QUEUED, TaskStatus.QUEUED])
-        return [key for (key,) in cursor.fetchall()]
+    return [key for (key,) in rows.fetch_all(sql, [TaskStatus.QUEUED, TaskStatus.QUEUED])]
 
 
 # Agent ids one pinned-task query asks about: an idle fleet of tens of thousands would
@@ -135,13 +133,12 @@ def queued_pinned_agent_pks(agent_pks: list[int]) -> set[int]:
     for start in range(0, len(agent_pks), PINNED_ASKED_AT_ONCE):
         some = agent_pks[start : start + PINNED_ASKED_AT_ONCE]
         slots = ", ".join(["%s"] * len(some))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT DISTINCT pinned_to_id FROM {table} "
-                f"WHERE pinned_to_id IN ({slots}) AND status = %s",
-                [*some, TaskStatus.QUEUED],
-            )
-            found.update(pk for (pk,) in cursor.fetchall())
+        pinned = rows.fetch_all(
+            f"SELECT DISTINCT pinned_to_id FROM {table} "
+            f"WHERE pinned_to_id IN ({slots}) AND status = %s",
+            [*some, TaskStatus.QUEUED],
+        )
+        found.update(pk for (pk,) in pinned)
     return found
 
 

@@ -4,11 +4,15 @@ ORM would: the same columns, the same conversions, the same refusal of a moved r
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
 from agentcom_site.core.rows import (
+    execute_sql,
+    fetch_one,
     insert_row,
     lock_by_pk,
     save_fields,
@@ -185,3 +189,39 @@ def test_set_by_pks_stores_what_update_stores(make_agent):
     assert raw_row(Agent, second.pk)["last_seen"] == expected
     assert raw_row(Agent, untouched.pk)["last_seen"] == before != expected
     assert set_by_pks(Agent, "last_seen", moment, []) == 0
+
+
+# --- the driver's cursor keeps what Django's cursor guarantees -------------------------
+
+
+def test_a_statement_refused_by_the_database_raises_djangos_error():
+    insert_row(kept := a_task(capability_key=capability_key(["python", "code"])))
+    duplicate = a_task(capability_key=capability_key(["python", "code"]))
+    duplicate.id = kept.id
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(duplicate)
+    assert Task.objects.filter(pk=kept.pk).count() == 1
+
+
+def test_a_broken_transaction_is_refused_before_the_statement_runs():
+    with transaction.atomic():
+        insert_row(kept := a_task(capability_key="code"))
+        transaction.set_rollback(True)
+        connection.needs_rollback = True
+        with pytest.raises(TransactionManagementError):
+            lock_by_pk(Task, kept.pk)
+
+
+def test_a_literal_percent_sign_survives_the_placeholder_rewrite():
+    found = fetch_one("SELECT %s || '%%s' || %s", ["a", "b"])
+    assert found == ("a%sb",)
+    assert execute_sql("UPDATE tasks_task SET title = %s WHERE title LIKE '100%%'", ["x"]) == 0
+
+
+def test_recorded_queries_see_the_fixed_statements(make_agent):
+    agent = make_agent("seen")
+    with CaptureQueriesContext(connection) as captured:
+        lock_by_pk(Agent, agent.pk)
+        set_by_pks(Agent, "status_text", "busy", [agent.pk])
+    assert len(captured) == 2
+    assert captured[0]["sql"].startswith('SELECT "id", "agent_id"')
