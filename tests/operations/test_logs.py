@@ -4,6 +4,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentcom_site.core import logs
 from agentcom_site.core.metrics import OTHER, BoundedLabel
@@ -50,6 +52,23 @@ def test_secrets_are_masked(message):
     for secret in (TOKEN, "op-secret-123", "hunter2hunter2", "letmein-please", "abc-def-ghi"):
         assert secret not in line
     assert logs.REDACTED in line
+
+
+def every_pattern(text: str) -> str:
+    for pattern, replacement in logs._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# Pieces the patterns look for, in any case, between arbitrary text.
+_pieces = st.sampled_from(
+    ["bearer ", "Token=", "JOIN_KEY: ", "'secret': '", "password=", TOKEN, "ab12", " ", "&"]
+)
+
+
+@given(st.lists(st.one_of(_pieces, st.text(max_size=20)), max_size=8).map("".join))
+def test_a_line_skipped_as_harmless_is_one_the_patterns_leave_alone(text):
+    assert logs.redact(text, []) == every_pattern(text)
 
 
 def test_a_context_value_from_the_client_is_masked_too():
