@@ -10,9 +10,10 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from agentcom_site.core.clock import now
+from agentcom_site.core.transitions import ConcurrentTransitions
 
 
 class AgentState(models.TextChoices):
@@ -23,7 +24,7 @@ class AgentState(models.TextChoices):
     BLOCKED = "blocked"
 
 
-class Agent(ConcurrentTransitionMixin, models.Model):
+class Agent(ConcurrentTransitions, models.Model):
     agent_id = models.CharField(max_length=128, unique=True)
     name = models.CharField(max_length=256, blank=True)
     capabilities = models.JSONField(default=list, blank=True)

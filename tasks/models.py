@@ -10,10 +10,11 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from agentcom_site.core.clock import now, now_ms
 from agentcom_site.core.storedjson import StoredJSONField
+from agentcom_site.core.transitions import ConcurrentTransitions
 
 
 class TaskStatus(models.TextChoices):
@@ -84,7 +85,7 @@ QUESTION_FIELDS = (
 )
 
 
-class Task(ConcurrentTransitionMixin, models.Model):
+class Task(ConcurrentTransitions, models.Model):
     id = models.CharField(primary_key=True, max_length=21, default=new_task_id, editable=False)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField()

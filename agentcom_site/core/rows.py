@@ -15,7 +15,9 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import Field, Model
 from django.utils.asyncio import async_unsafe
-from django_fsm import ConcurrentTransition, FSMFieldMixin
+from django_fsm import ConcurrentTransition, ConcurrentTransitionMixin
+
+from agentcom_site.core.transitions import state_fields_of
 
 M = TypeVar("M", bound=Model)
 R = TypeVar("R")
@@ -219,9 +221,9 @@ def _params(instance: Model, writers: tuple, add: bool, db: Any) -> list[Any]:
 
 def _state_columns(model: type[Model]) -> tuple[str, ...]:
     """The columns django-fsm's ConcurrentTransitionMixin conditions an UPDATE on."""
-    if not hasattr(model, "_update_initial_state"):
+    if not issubclass(model, ConcurrentTransitionMixin):
         return ()
-    return tuple(f.attname for f in model._meta.concrete_fields if isinstance(f, FSMFieldMixin))
+    return tuple(f.attname for f in state_fields_of(model))
 
 
 @lru_cache(maxsize=64)
