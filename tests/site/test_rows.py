@@ -4,9 +4,10 @@ ORM would: the same columns, the same conversions, the same refusal of a moved r
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models.signals import post_init
 from django.db.transaction import TransactionManagementError
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, isolate_apps
 from django_fsm import ConcurrentTransition
 
 from agentcom_site.core.clock import now
@@ -225,3 +226,62 @@ def test_recorded_queries_see_the_fixed_statements(make_agent):
         set_by_pks(Agent, "status_text", "busy", [agent.pk])
     assert len(captured) == 2
     assert captured[0]["sql"].startswith('SELECT "id", "agent_id"')
+
+
+# --- instances built from a row ----------------------------------------------------------
+
+
+def fields_of(instance) -> dict:
+    return {k: v for k, v in vars(instance).items() if k != "_state"}
+
+
+def test_an_instance_from_a_row_is_the_one_the_orm_builds():
+    insert_row(task := a_task(capability_key="code"))
+    with transaction.atomic():
+        built = lock_by_pk(Task, task.pk)
+    by_orm = Task.objects.get(pk=task.pk)
+    assert fields_of(built) == fields_of(by_orm)
+    assert (built._state.adding, built._state.db) == (False, by_orm._state.db)
+    # django-fsm's mixin has the state as read: a save after it moved changes nothing.
+    Task.objects.filter(pk=task.pk).update(status="cancelled")
+    built.title = "renamed"
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        save_fields(built, ("title",))
+
+
+def test_an_instance_goes_through_init_while_someone_listens_to_it():
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    insert_row(task := a_task(capability_key="code"))
+    post_init.connect(listener, sender=Task)
+    try:
+        with transaction.atomic():
+            built = lock_by_pk(Task, task.pk)
+    finally:
+        post_init.disconnect(listener, sender=Task)
+    assert seen == [built]
+
+
+@isolate_apps("tasks")
+def test_a_model_with_its_own_init_is_built_by_its_init():
+    class Noted(models.Model):  # two columns of the repo table, in a registry of its own
+        name = models.CharField(max_length=100)
+
+        class Meta:
+            app_label = "tasks"
+            db_table = Repo._meta.db_table
+            managed = False
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.noted = True
+
+        def __str__(self) -> str:
+            return self.name
+
+    Repo.objects.create(name="n", url="https://example.com/n.git")
+    (found,) = select(Noted, '"name" = %s', ["n"])
+    assert (found.name, found.noted) == ("n", True)
