@@ -38,8 +38,13 @@ async def send_to_socket(channel_name: str, message: dict[str, Any]) -> bool:
 
 
 async def send_to_group(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group):
+        # Every member of an in-memory group is a socket of this process, so there is no
+        # one to tell; the layer would still sweep every channel for expiry first.
+        return
     try:
-        await get_channel_layer().group_send(group, message)
+        await layer.group_send(group, message)
     except ChannelFull:
         log.warning("group %s is full; dropped %s", group, message.get("type"))
 

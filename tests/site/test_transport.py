@@ -3,6 +3,8 @@
 import asyncio
 import threading
 
+from channels.layers import get_channel_layer
+
 from agentcom_site.core import transport
 from agents.push import PRESENCE_GROUP, push_message
 
@@ -61,3 +63,26 @@ async def test_without_an_outbox_a_thread_delivers_before_returning(monkeypatch)
     await asyncio.to_thread(transport.to_socket, "socket-2", {"type": "agent.push"})
 
     assert delivered == ["socket-2"]
+
+
+async def test_a_group_of_the_in_memory_layer_with_no_members_is_not_swept_for(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    calls = []
+    real = layer.group_send
+
+    async def counting(group, message):
+        calls.append(group)
+        await real(group, message)
+
+    layer.group_send = counting
+    try:
+        await transport.send_to_group("nobody-here", {"type": "x"})
+        assert calls == []
+        await layer.group_add("somebody-here", "inbox-1")
+        await transport.send_to_group("somebody-here", {"type": "x"})
+        assert calls == ["somebody-here"]
+        assert await layer.receive("inbox-1") == {"type": "x"}
+    finally:
+        del layer.group_send
+        await layer.group_discard("somebody-here", "inbox-1")
