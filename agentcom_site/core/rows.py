@@ -33,7 +33,7 @@ def _rowcount(cursor: Any) -> int:
 
 
 # --- executing a fixed statement --------------------------------------------------------
-# Django's cursor costs ~40 µs of Python per statement on top of the driver: a wrapper
+# Django's cursor costs ~30 µs of Python per statement on top of the driver: a wrapper
 # object per cursor, a debug check, and on SQLite a regex rewriting `%s` into `?` every
 # time. This module's statements are fixed strings, so they run on the driver's cursor
 # with the rewrite done once per statement, keeping what the wrapper guarantees.
@@ -47,7 +47,8 @@ def _qmark(sql: str) -> str:
 
 @async_unsafe
 def _run(sql: str, params: list[Any], read: Callable[[Any], R]) -> R:
-    """Executes one fixed statement (`%s` placeholders) and returns `read(cursor)`.
+    """Executes one fixed statement (`%s` placeholders) on the default database and
+    returns `read(cursor)`.
 
     As `connection.cursor()` would: the health check, connecting on first use, refusing
     a broken transaction, the driver's errors raised as `django.db` ones. While queries
@@ -130,7 +131,7 @@ def lock_one(
 
     `where` is literal SQL with `%s` placeholders and quoted column names, written once
     by the caller; values always go through `params`. The row becomes a model instance
-    as a QuerySet would make it (the same converters, `Model.from_db`).
+    as a QuerySet would make it (the same converters; see `from_row`).
     """
     row = _run(_lock_sql(model, where, skip_locked), params, _one)
     if row is None:
