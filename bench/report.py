@@ -1,8 +1,13 @@
 """Summary table, plots and the generated parts of BENCHMARKS.md, from bench/results/*.json.
 
     python bench/report.py            # table to stdout, plots to docs/bench/, BENCHMARKS.md updated
+    python bench/report.py --only profile    # rewrite only the profile block
 
 For each (scenario, mode, server) the newest result that was not profiled is used.
+Results are not kept in git: after re-running some scenarios on a fresh checkout, a
+full report would drop every scenario not re-run, so `--only` rewrites just the named
+blocks (and draws no plots unless "plots" is named).
+
 BENCHMARKS.md keeps hand-written text; only the blocks between
 `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` are rewritten
 (NAME = machine, table, profile).
@@ -10,6 +15,7 @@ BENCHMARKS.md keeps hand-written text; only the blocks between
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -572,21 +578,32 @@ def _save(fig, name: str) -> Path:
     return path
 
 
+PARTS = ("machine", "table", "profile", "plots")
+
+
 def main() -> None:
     ensure_venv()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parts = set(parser.parse_args().only)
     latest = load_latest()
     text = table(latest)
     print(text)
-    made = plots(latest)
-    for path in made:
-        print(f"plot: {path.relative_to(ROOT)}")
+    if "plots" in parts:
+        for path in plots(latest):
+            print(f"plot: {path.relative_to(ROOT)}")
     if DOC.exists():
         doc = DOC.read_text()
-        doc = replace_block(doc, "machine", machine_block(latest))
-        doc = replace_block(doc, "table", text)
-        doc = replace_block(doc, "profile", profile_block())
+        blocks = {
+            "machine": lambda: machine_block(latest),
+            "table": lambda: text,
+            "profile": profile_block,
+        }
+        for name, body in blocks.items():
+            if name in parts:
+                doc = replace_block(doc, name, body())
         DOC.write_text(doc)
-        print(f"updated {DOC.relative_to(ROOT)}")
+        print(f"updated {DOC.name}: {', '.join(sorted(parts & set(blocks)))}")
 
 
 if __name__ == "__main__":
