@@ -19,6 +19,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,13 +36,18 @@ CONFIGS = [
 ]
 
 
-def load_latest(include_profiled: bool = False) -> dict[tuple[str, str, str], dict]:
-    latest: dict[tuple[str, str, str], dict] = {}
-    for path in sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime):
+def _results(pattern: str = "*.json") -> Iterator[tuple[Path, dict]]:
+    """Each readable result file matching `pattern`, oldest first."""
+    for path in sorted(RESULTS.glob(pattern), key=lambda p: p.stat().st_mtime):
         try:
-            doc = json.loads(path.read_text())
+            yield path, json.loads(path.read_text())
         except ValueError:
             continue
+
+
+def load_latest(include_profiled: bool = False) -> dict[tuple[str, str, str], dict]:
+    latest: dict[tuple[str, str, str], dict] = {}
+    for path, doc in _results():
         if "scenario" not in doc or bool(doc.get("profiled")) != include_profiled:
             continue
         doc["_path"] = str(path.relative_to(ROOT))
@@ -53,11 +59,7 @@ def newest_curves() -> dict[tuple[str, str], list]:
     """The newest open-loop load curve of each configuration: a `--no-curve` run (the
     newest throughput figure, often) has none, and must not hide an earlier curve."""
     curves: dict[tuple[str, str], list] = {}
-    for path in sorted(RESULTS.glob("throughput-*.json"), key=lambda p: p.stat().st_mtime):
-        try:
-            doc = json.loads(path.read_text())
-        except ValueError:
-            continue
+    for _, doc in _results("throughput-*.json"):
         curve = doc.get("figures", {}).get("curve")
         if curve and not doc.get("profiled") and (doc["mode"], doc["server"]) in CONFIGS:
             curves[(doc["mode"], doc["server"])] = curve
