@@ -19,7 +19,7 @@ from django.db.models.functions import TruncDate
 from pydantic import Field, StringConstraints
 
 from agentcom_site.core.limits import COST_USD_MAX, COUNTER_MAX, LIMITS, TOKENS_USED_MAX
-from agentcom_site.core.rows import insert_row
+from agentcom_site.core.rows import insert_row, new
 from agentcom_site.core.validation import Strict
 from tasks import repos
 from tasks.models import CAPABILITY_SEPARATOR, AttemptCost, AttemptOutcome, Task
@@ -106,7 +106,8 @@ def record_attempt(task: Task, agent_id: str, columns: dict[str, Any], *, comple
     """Keep what this attempt of `task` cost (inside the completion's or failure's
     transaction). The repo is counted under its registered name, so a task naming the
     URL and one naming the name share one budget."""
-    attempt = AttemptCost(
+    attempt = new(
+        AttemptCost,
         task=task,
         generation=task.generation,
         outcome=AttemptOutcome.COMPLETED if completed else AttemptOutcome.FAILED,

@@ -18,7 +18,14 @@ from agentcom_site.core.clock import now
 from agentcom_site.core.errors import HubError, ValidationFailed, conflict, invalid, not_found
 from agentcom_site.core.events import Event, EventKind, announce
 from agentcom_site.core.limits import TOKENS_USED_MAX
-from agentcom_site.core.rows import execute_sql, insert_row, lock_by_pk, lock_one, save_fields
+from agentcom_site.core.rows import (
+    execute_sql,
+    insert_row,
+    lock_by_pk,
+    lock_one,
+    new,
+    save_fields,
+)
 from agents.models import Agent, AgentState
 from tasks import delegation, flow, holders, risk, verification
 from tasks.costs import CostIn, cost_columns, record_attempt, reports_cost, tokens_total
@@ -113,7 +120,8 @@ def record(
         insert_row(task)
     else:
         save_fields(task, Task.TRANSITION_FIELDS)
-    row = TaskEvent(
+    row = new(
+        TaskEvent,
         task=task,
         seq=task.event_count,
         event=event,
@@ -173,11 +181,15 @@ def _fold_repeat(
     task: Task, event: str, from_status: str, actor: str, agent_id: str, reason: str
 ) -> TaskEvent | None:
     """Count `event` on the rows it repeats, or None when it repeats nothing."""
-    new = (event, from_status, task.status, actor, agent_id, reason)
+    this = (event, from_status, task.status, actor, agent_id, reason)
     rows = list(task.events.filter(seq__gt=task.event_count - 3).order_by("seq"))
-    if rows and _signature(rows[-1]) == new:
+    if rows and _signature(rows[-1]) == this:
         return _count_again(rows[-1], task.generation)
-    if len(rows) == 3 and _signature(rows[1]) == new and _signature(rows[0]) == _signature(rows[2]):
+    if (
+        len(rows) == 3
+        and _signature(rows[1]) == this
+        and _signature(rows[0]) == _signature(rows[2])
+    ):
         first, second, trailing = rows
         # The trailing X joins its twin; its seq is reused by the next event.
         first.repeats += trailing.repeats
@@ -377,7 +389,8 @@ def _create_task(
             raise invalid(
                 f"depends_on[{index}]", "not_found", f"no task {dependency_id} to depend on"
             )
-    task = Task(
+    task = new(
+        Task,
         title=title or default_title(fields["description"]),
         metadata=fields.pop("metadata") or {},
         needed_capabilities=fields.pop("needed_capabilities") or [],

@@ -149,11 +149,7 @@ def from_row(model: type[M], row: tuple | list) -> M:
     """The model instance for a row read as `columns_of(model)` (converted as the ORM does)."""
     _, names, converters = _read_plan(model)
     values = _converted(tuple(row), converters)
-    if (
-        not _builds_plainly(model)
-        or pre_init.has_listeners(model)
-        or post_init.has_listeners(model)
-    ):
+    if not _builds_directly(model):
         return model.from_db(DEFAULT_DB_ALIAS, names, values)
     # What `Model.__init__` does for a whole row, less its per-field loop (~30 µs for a
     # task's 60 fields): on a new instance each field's setattr lands in `__dict__`.
@@ -165,6 +161,72 @@ def from_row(model: type[M], row: tuple | list) -> M:
     if isinstance(instance, ConcurrentTransitionMixin):
         instance._update_initial_state()
     return instance
+
+
+def new(model: type[M], /, **given: Any) -> M:
+    """`model(**given)` for a row about to be inserted: the given fields (by name, a
+    related instance for a foreign key, or by attname) and every other field's default.
+
+    Built as `from_row` builds, when the model allows it; otherwise, or for a keyword
+    that is not a concrete field, through `model(**given)` itself."""
+    if not _builds_directly(model):
+        return model(**given)
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    attributes = instance.__dict__
+    taken = 0
+    for name, attname, related, default in _new_plan(model):
+        if name in given:
+            value = given[name]
+            taken += 1
+            if related and value is not None:
+                if not isinstance(value, Model):
+                    return model(**given)  # the descriptor's own error
+                # What the foreign key's descriptor does: the key's value, and the
+                # instance kept so reading the relation costs no query.
+                for local, remote in related:
+                    attributes[local] = getattr(value, remote)
+                instance._state.fields_cache[name] = value
+                instance._state.db = instance._state.db or value._state.db or DEFAULT_DB_ALIAS
+                continue
+        elif attname in given:
+            value = given[attname]
+            taken += 1
+        else:
+            value = default()
+        attributes[attname] = value
+    if taken != len(given):  # a property, a reverse relation or a mistake: the ORM decides
+        return model(**given)
+    if isinstance(instance, ConcurrentTransitionMixin):
+        instance._update_initial_state()
+    return instance
+
+
+@lru_cache(maxsize=64)
+def _new_plan(model: type[Model]) -> tuple:
+    """Per concrete field: its name, attname, the (local, remote) attnames of a foreign
+    key (None for other fields) and its default."""
+    return tuple(
+        (
+            f.name,
+            f.attname,
+            tuple((lh.attname, rh.attname) for lh, rh in f.related_fields)
+            if f.many_to_one or f.one_to_one
+            else None,
+            f.get_default,
+        )
+        for f in model._meta.concrete_fields
+    )
+
+
+def _builds_directly(model: type[Model]) -> bool:
+    """Whether an instance may skip `__init__`: its own does nothing more than Django's,
+    and nothing listens to the init signals."""
+    return (
+        _builds_plainly(model)
+        and not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+    )
 
 
 @lru_cache(maxsize=64)

@@ -1,6 +1,7 @@
 """The hot path's fixed statements (agentcom_site/core/rows.py) write and read what the
 ORM would: the same columns, the same conversions, the same refusal of a moved row."""
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -16,13 +17,14 @@ from agentcom_site.core.rows import (
     fetch_one,
     insert_row,
     lock_by_pk,
+    new,
     save_fields,
     select,
     set_by_pks,
     values,
 )
 from agents.models import Agent, AgentState
-from tasks.models import Repo, Task, TaskEvent, capability_key
+from tasks.models import AttemptCost, Repo, Task, TaskEvent, capability_key
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +287,63 @@ def test_a_model_with_its_own_init_is_built_by_its_init():
     Repo.objects.create(name="n", url="https://example.com/n.git")
     (found,) = select(Noted, '"name" = %s', ["n"])
     assert (found.name, found.noted) == ("n", True)
+
+
+# --- new instances ----------------------------------------------------------------------
+
+
+def comparable(instance) -> dict:
+    """The instance's attributes, its cached relations and its FSM state; not what each
+    construction stamps anew (`now()` defaults, a generated id)."""
+    found = {k: v for k, v in fields_of(instance).items() if not isinstance(v, datetime)}
+    found.pop("id")
+    found["cached"] = dict(instance._state.fields_cache)
+    found["adding"] = (instance._state.adding, instance._state.db)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("model", "given"),
+    [
+        (Task, {"description": "d", "submitted_by": "ops", "priority": 1, "metadata": {"a": 1}}),
+        (TaskEvent, {"seq": 1, "event": "queued", "to_status": "queued", "actor": "ops"}),
+        (AttemptCost, {"generation": 1, "agent_id": "a", "model": "m", "tokens_in": 3}),
+    ],
+)
+def test_a_new_instance_is_the_one_the_constructor_builds(model, given):
+    if model is not Task:
+        given = {"task": a_task(), **given}
+    assert comparable(new(model, **given)) == comparable(model(**given))
+
+
+def test_a_new_instance_keeps_its_related_instance_and_its_fsm_state():
+    insert_row(task := a_task(capability_key="code"))
+    event = new(TaskEvent, task=task, seq=1, event="queued", to_status="queued", actor="ops")
+    assert event.task_id == task.pk
+    with CaptureQueriesContext(connection) as queries:
+        assert event.task is task
+    assert not queries.captured_queries
+    fresh = new(Task, description="d", submitted_by="ops")
+    assert fresh._ConcurrentTransitionMixin__initial_states == {"status": "queued"}
+
+
+def test_a_new_instance_by_attname_or_through_the_constructor_when_not_a_field():
+    assert new(TaskEvent, task_id="t-1", seq=2).task_id == "t-1"
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        new(TaskEvent, seq=1, not_a_field=True)
+    with pytest.raises(ValueError, match="must be a"):
+        new(TaskEvent, task="t-1")  # the foreign key's descriptor refuses a bare key
+
+
+def test_a_new_instance_goes_through_init_while_someone_listens_to_it():
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(listener, sender=TaskEvent)
+    try:
+        built = new(TaskEvent, seq=1)
+    finally:
+        post_init.disconnect(listener, sender=TaskEvent)
+    assert seen == [built]
