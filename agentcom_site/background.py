@@ -160,6 +160,24 @@ def prepare(*, fresh_start: bool) -> None:
     close_old_connections()
 
 
+# How long a clean stop waits for the claims under way, then for their frames to leave.
+WIND_DOWN_S = 5.0
+
+
+async def wind_down() -> int:
+    """A clean stop's first half, in order: this process admits no new socket and
+    assigns nothing more; the claims it already made commit and their frames leave;
+    then every socket closes with 1000 `shutdown`. A sidecar reconnecting meanwhile is
+    refused (503) and retries until the next process serves it; every task this process
+    assigned reached its holder's socket before the close. Returns the sockets closed."""
+    connections.stop_admitting()
+    if not await asyncio.to_thread(scheduler.stop_assigning, WIND_DOWN_S):
+        log.warning("stopping with a scheduling pass still running")
+    if not await transport.settle(WIND_DOWN_S):
+        log.warning("stopping with pushes still pending")
+    return await connections.close_all(1000, "shutdown")
+
+
 def release_this_process() -> list[str]:
     """A clean stop: this process's agents go offline and its heartbeat row goes."""
     gone = presence.release_process(processes.PROCESS_ID)

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from agentcom_site.core.errors import HubError, hub_full, too_many_unidentified
+from agentcom_site.core.errors import HubError, hub_full, shutting_down, too_many_unidentified
 from agents.deadlines import Deadlines
 
 # Deadline entries looked at between two yields to the event loop.
@@ -37,6 +37,7 @@ _deadlines: Deadlines[Any] = Deadlines(_deadline)
 _heard: set[int] = set()  # pks of agents whose sockets sent a frame since the last take
 _waiting: dict[str, set[Any]] = {}  # client address -> its unidentified sockets
 _waiting_total = 0
+_admitting = True  # False once this process stops (`stop_admitting`)
 
 
 def unidentified_cap() -> int:
@@ -47,9 +48,24 @@ def unidentified_cap() -> int:
     return max(1, soft // 2)
 
 
+def stop_admitting() -> None:
+    """A clean stop: every socket opened from now on is refused (503 `shutting_down`).
+    A sidecar reconnecting meanwhile retries until the next process serves it, instead
+    of binding its agent to one about to exit."""
+    global _admitting
+    _admitting = False
+
+
+def resume_admitting() -> None:
+    global _admitting
+    _admitting = True
+
+
 def admit(consumer: Any, address: str) -> HubError | None:
     """Register a new, unidentified socket, or say why it is refused."""
     global _waiting_total
+    if not _admitting:
+        return shutting_down()
     per_address = settings.AGENTCOM_MAX_UNIDENTIFIED_PER_ADDRESS
     waiting = _waiting.get(address, set())
     if len(waiting) >= per_address:

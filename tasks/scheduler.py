@@ -15,15 +15,17 @@ ten tasks are queued or a hundred thousand.
 """
 
 import asyncio
+import functools
 import heapq
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -56,6 +58,78 @@ CHUNK = 256
 # Placing one task usually takes the first idle agent: with thousands idle, reading
 # (and decoding the capabilities of) 256 rows to use one cost more than the claim.
 IDLE_CHUNK = 16
+
+
+# --- whether this process assigns -------------------------------------------------------
+
+
+class _Assigning:
+    """Whether this process still assigns, and how many placements and passes run now.
+
+    A clean stop closes it and waits for those to end (`stop_assigning`): from then on
+    every claim this process made is committed and its `task_assign` handed over, so the
+    frame can leave before the sockets are told goodbye. A claim whose frame could not
+    leave would wait out the holder's whole reconnect grace (PROTOCOL.md §3.7)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.open = True
+        self.running = 0
+
+    def enter(self) -> bool:
+        with self._changed:
+            if self.open:
+                self.running += 1
+            return self.open
+
+    def leave(self) -> None:
+        with self._changed:
+            self.running -= 1
+            self._changed.notify_all()
+
+    def close(self, timeout_s: float) -> bool:
+        with self._changed:
+            self.open = False
+            return self._changed.wait_for(lambda: self.running == 0, timeout_s)
+
+    def reopen(self) -> None:
+        with self._changed:
+            self.open = True
+
+
+_assigning = _Assigning()
+R = TypeVar("R")
+
+
+def stop_assigning(timeout_s: float) -> bool:
+    """Blocking: no placement or pass starts in this process any more; waits up to
+    `timeout_s` for those under way. False if some were still running then."""
+    return _assigning.close(timeout_s)
+
+
+def resume_assigning() -> None:
+    _assigning.reopen()
+
+
+def _while_assigning(nothing: R) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Runs the function while this process assigns; else returns `nothing` at once."""
+
+    def wrap(func: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(func)
+        def guarded(*args: Any, **kwargs: Any) -> R:
+            if not _assigning.enter():
+                return nothing
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _assigning.leave()
+
+        return guarded
+
+    return wrap
+
+
+# --- matching ------------------------------------------------------------------------
 
 
 @dataclass
@@ -139,6 +213,7 @@ def _pick(
     return None
 
 
+@_while_assigning(False)
 def place_task(task_id: str, placement: queue.Placement | None = None) -> bool:
     """A task just became schedulable: give it to the best idle agent, if one fits.
 
@@ -182,6 +257,7 @@ def feed_agent(agent_id: str) -> bool:
     return schedule_pass(agent_id=agent_id) > 0
 
 
+@_while_assigning(0)
 def schedule_pass(*, agent_pk: int | None = None, agent_id: str | None = None) -> int:
     """Match queued tasks to idle agents (all, or one); returns how many were assigned."""
     started = time.perf_counter()

@@ -92,6 +92,14 @@ def too_many_unidentified(limit: int) -> HubError:
     )
 
 
+def shutting_down() -> HubError:
+    return HubError(
+        "shutting_down",
+        "this hub process is stopping; retry to reach the next one",
+        http_status=503,
+    )
+
+
 def hub_full() -> HubError:
     return HubError(
         "hub_full", "the hub holds too many unidentified sockets; retry later", http_status=503

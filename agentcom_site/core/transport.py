@@ -72,6 +72,8 @@ class Outbox:
                 await job()
             except Exception:
                 log.exception("handed-over job %r failed", job)
+            finally:
+                lane.task_done()
 
 
 _outbox: Outbox | None = None
@@ -91,6 +93,20 @@ def detach_outbox() -> None:
         for task in _outbox.tasks:
             task.cancel()
     _outbox = None
+
+
+async def settle(timeout_s: float) -> bool:
+    """Waits up to `timeout_s` until the pushes to single sockets handed over so far have
+    run (a clean stop, before the sockets close); False if some were still pending."""
+    await asyncio.sleep(0)  # hand-overs already queued to this loop reach their lane
+    joins = [asyncio.ensure_future(_outbox.lanes[DIRECT].join())] if _outbox else []
+    waiting = [*joins, *_in_flight]
+    if not waiting:
+        return True
+    _, pending = await asyncio.wait(waiting, timeout=timeout_s)
+    for join in joins:
+        join.cancel()
+    return not pending
 
 
 def delivers_from_here() -> bool:

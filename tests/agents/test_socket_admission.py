@@ -92,3 +92,17 @@ async def test_an_unidentified_socket_is_closed_after_the_identify_timeout(setti
     assert closed == {"type": "websocket.close", "code": 4001, "reason": "identify timeout"}
     await sock.close()
     assert connections.unidentified_count() == 0
+
+
+async def test_a_stopping_process_refuses_new_sockets_with_503():
+    opened = from_address("10.0.2.1")
+    assert (await handshake(opened))["type"] == "websocket.accept"
+    connections.stop_admitting()
+    try:
+        late = from_address("10.0.2.2")
+        assert (await handshake(late))["status"] == 503
+        body = await late.receive_output(timeout=2)
+        assert b'"error": "shutting_down"' in body["body"]
+    finally:
+        connections.resume_admitting()
+    assert (await handshake(from_address("10.0.2.2")))["type"] == "websocket.accept"

@@ -296,6 +296,31 @@ async def test_hub_shutdown_closes_sockets_with_1000(backend, start_hub):
     assert await stopping == 0
 
 
+async def test_a_stopping_hub_binds_no_agent_that_reconnects_to_it(backend, start_hub):
+    """A sidecar reconnects ~0.1 s after the 1000 `shutdown`, while the old process is
+    still exiting. Bound there, the agent would look online and could be assigned a task
+    whose frame dies with the process (then waiting out the whole reconnect grace)."""
+    hub = start_hub()
+    token = backend.create_agent("witness")
+    agent = await AgentClient(hub, "witness", token).connect()
+    stopping = asyncio.create_task(asyncio.to_thread(hub.stop))
+    with pytest.raises(websockets.ConnectionClosed):
+        await agent.recv_type("never", timeout=10)
+    outcomes: list[object] = []
+    while not stopping.done():  # reconnect at once, again and again, until it has exited
+        try:
+            await AgentClient(hub, "witness", token).connect()
+            outcomes.append("bound")
+        except websockets.InvalidStatus as refused:
+            outcomes.append(refused.response.status_code)
+        except (OSError, websockets.ConnectionClosed, websockets.InvalidMessage):
+            outcomes.append("gone")
+            await asyncio.sleep(0.01)  # nothing listens any more; the stop is ending
+    assert await stopping == 0
+    assert "bound" not in outcomes, outcomes
+    assert 503 in outcomes, outcomes  # the window was tried, and refused
+
+
 async def test_an_agent_idle_past_the_layer_read_timeout_still_gets_work(backend, start_hub):
     """channels-redis waits 5 s per receive: a socket idle longer must survive it."""
     hub = start_hub()

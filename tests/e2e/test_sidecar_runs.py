@@ -184,11 +184,6 @@ async def test_hub_restart_mid_run_every_task_completed_once(backend, start_hub,
     assert all(completions(r) == 1 for r in done), [r["history"] for r in done]
 
 
-# Known bug, not yet found: in about 1 run in 6 the restarted hub's sweep reclaims one
-# task as `agent_disconnect` a few seconds after the restart, well inside the 30 s grace;
-# the task still completes exactly once. Kept strict and visible (an XFAIL in the
-# report) rather than deleted; see docs/RELIABILITY.md.
-@pytest.mark.xfail(reason="a reclaim inside the reconnect grace after a restart", strict=False)
 async def test_zero_loss_upgrade_restarts_the_hub_under_working_agents(backend, start_hub, fleet):
     """docs/RELIABILITY.md's upgrade: SIGTERM the hub (sockets close with 1000), start the
     new one on the same port; sidecars reconnect, held tasks continue within the grace."""

@@ -86,3 +86,25 @@ async def test_a_group_of_the_in_memory_layer_with_no_members_is_not_swept_for(s
     finally:
         del layer.group_send
         await layer.group_discard("somebody-here", "inbox-1")
+
+
+async def test_settling_waits_for_the_pushes_handed_over_from_a_thread(monkeypatch):
+    release = asyncio.Event()
+    delivered: list[str] = []
+
+    async def slow_socket_send(channel_name, message):
+        await release.wait()
+        delivered.append(channel_name)
+        return True
+
+    monkeypatch.setattr(transport, "send_to_socket", slow_socket_send)
+    transport.attach_outbox()
+    try:
+        # Handed over by a database thread just before the stop, as a claim's frame is.
+        await asyncio.to_thread(transport.to_socket, "socket-3", {"type": "agent.push"})
+        assert not await transport.settle(timeout_s=0.05)  # still on its way
+        release.set()
+        assert await transport.settle(timeout_s=30)
+        assert delivered == ["socket-3"]
+    finally:
+        transport.detach_outbox()

@@ -1,5 +1,6 @@
 """Queue order of a scheduling pass across its per-key and pinned streams."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -238,3 +239,40 @@ def test_a_lost_claim_asks_for_another_pass(agents, task, monkeypatch):
     assert holders() == {"next": "b"}
     assert schedule_pass() == 1  # the pass asked for: the agent left idle takes the task
     assert holders() == {"next": "b", "taken elsewhere": "a"}
+
+
+@pytest.fixture
+def stopped():
+    """This process stops assigning for the test (as a clean stop does); it assigns
+    again afterwards whatever the test did."""
+    assert scheduler.stop_assigning(timeout_s=1)
+    yield
+    scheduler.resume_assigning()
+
+
+def test_a_stopping_process_assigns_nothing_until_it_resumes(agents, task, stopped):
+    agents("a1")
+    queued = task("plain")
+    assert schedule_pass() == 0
+    assert not scheduler.place_task(queued.pk)
+    assert not scheduler.feed_agent("a1")
+    assert holders() == {}
+    scheduler.resume_assigning()
+    assert schedule_pass() == 1
+    assert holders() == {"plain": "a1"}
+
+
+def test_stopping_waits_for_the_passes_under_way(stopped):
+    scheduler.resume_assigning()
+    entered = scheduler._assigning.enter()  # a pass is running
+    try:
+        assert entered
+        assert not scheduler.stop_assigning(timeout_s=0.05)  # it has not ended
+        assert not scheduler._assigning.enter()  # and none starts now
+        stopping = threading.Thread(target=scheduler.stop_assigning, args=(30,))
+        stopping.start()
+    finally:
+        scheduler._assigning.leave()  # the pass ends
+    stopping.join(timeout=30)
+    assert not stopping.is_alive()
+    assert scheduler.stop_assigning(timeout_s=0)

@@ -80,7 +80,6 @@ class Command(BaseCommand):
 
         from agentcom_site import background
         from agentcom_site.asgi import application
-        from agents import connections
 
         embedded = settings.AGENTCOM_EMBEDDED_SCHEDULER and not no_scheduler
 
@@ -106,7 +105,7 @@ class Command(BaseCommand):
 
         async def shut_down() -> None:
             """Say goodbye to every agent (1000 `shutdown`), then stop serving."""
-            closed = await connections.close_all(1000, "shutdown")
+            closed = await background.wind_down()
             if closed:
                 await asyncio.sleep(0.2)  # let the close frames leave
             # The loop stops before every socket's disconnect has run: whatever they
