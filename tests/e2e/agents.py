@@ -44,10 +44,14 @@ class InstantAgent:
             self.completed.append(task_id)
 
     async def stop(self) -> None:
+        # The socket closes first, which ends the loop's `recv`. Cancelling first was not
+        # enough: Python 3.11's `wait_for` drops a cancellation that arrives as its frame
+        # does (other agents' `agent_left` pushes, while a fleet stops), and the loop then
+        # ran on until the hub closed the silent socket at the ping TTL, 60 s later.
+        await self.client.close()
         if self.task:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
 
 
 async def wait_until(predicate, timeout: float = 60, interval: float = 0.05, *, seen=None) -> None:
