@@ -36,6 +36,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
             name = connection.ops.quote_name(connection.settings_dict["NAME"])
             cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit TO off")
     yield
+    if connection.vendor == "postgresql":
+        # Threads of in-process servers and executors can still hold a session: the drop
+        # that follows would fail ("being accessed by other users") and leave the database
+        # on the server. Every session on it is this run's, so end them first.
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)
