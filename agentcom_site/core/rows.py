@@ -158,9 +158,15 @@ def from_row(model: type[M], row: tuple | list) -> M:
     instance._state = ModelState()
     instance._state.adding = False
     instance._state.db = DEFAULT_DB_ALIAS
+    _keep_states(instance)
+    return instance
+
+
+def _keep_states(instance: Model) -> None:
+    """On a model with django-fsm's mixin: the state fields as they are now, which the
+    next save is conditional on."""
     if isinstance(instance, ConcurrentTransitionMixin):
         instance._update_initial_state()
-    return instance
 
 
 def new(model: type[M], /, **given: Any) -> M:
@@ -197,8 +203,7 @@ def new(model: type[M], /, **given: Any) -> M:
         attributes[attname] = value
     if taken != len(given):  # a property, a reverse relation or a mistake: the ORM decides
         return model(**given)
-    if isinstance(instance, ConcurrentTransitionMixin):
-        instance._update_initial_state()
+    _keep_states(instance)
     return instance
 
 
@@ -394,8 +399,7 @@ def insert_row(instance: Model) -> None:
         instance.pk = pk
     instance._state.adding = False
     instance._state.db = db.alias
-    if hasattr(instance, "_update_initial_state"):
-        instance._update_initial_state()
+    _keep_states(instance)
 
 
 # --- small reads on the hot path -------------------------------------------------------
