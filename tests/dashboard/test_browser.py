@@ -167,3 +167,29 @@ async def test_a_dropped_socket_reconnects_and_resyncs(backend, hub, browser):
     await expect(page.locator("#live-status")).to_have_text("live")
     await expect(page.locator('[data-agent-id="joined-while-down"]')).to_be_visible()
     assert await page.evaluate("window.sameDocument && window.AgentComLive.resyncs >= 1")
+
+
+async def test_a_change_before_the_page_joins_the_feed_still_shows(backend, hub, browser):
+    """The page is rendered, then its socket joins the feed: an event in between (here
+    the task's cancel, while the socket is held back) reaches the page all the same."""
+    from playwright.async_api import expect
+
+    from tests.dashboard.browser import TIMEOUT_MS, logged_in_page
+
+    ops = backend.operator_token()
+    status, created = await hub.ahttp("POST", "/api/tasks", {"description": "waits"}, ops)
+    assert status == 201
+    page = await logged_in_page(browser, hub)
+    release = asyncio.Event()
+
+    async def held_back(ws):
+        await release.wait()
+        ws.connect_to_server()
+
+    await page.route_web_socket("**/ws/dashboard", held_back)
+    await page.goto(f"{hub.url}/dashboard/tasks/{created['task_id']}")
+    await expect(page.locator("#task-status")).to_have_text("queued")
+    status, _ = await hub.ahttp("POST", f"/api/tasks/{created['task_id']}/cancel", {}, ops)
+    assert status == 200
+    release.set()
+    await expect(page.locator("#task-status")).to_have_text("cancelled", timeout=TIMEOUT_MS)

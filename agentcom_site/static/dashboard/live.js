@@ -121,7 +121,9 @@
 
   if (hasRegions) {
     Live.on((frame) => {
-      if (frame.resync) refreshRegions();
+      // Every snapshot, the first too: the regions were rendered before this socket
+      // joined the feed, and an event in between would otherwise never show.
+      if (frame.type === "snapshot") refreshRegions();
       else if (frame.type === "events" && frame.data.some(relevant)) refreshRegions();
     });
   }
